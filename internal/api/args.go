@@ -1,0 +1,165 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// MaxBodyBytes bounds a request body; larger bodies are refused.
+const MaxBodyBytes = 1 << 20
+
+// ErrBodyTooLarge is returned for bodies over MaxBodyBytes.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// ParseRequest merges the query string and the body into Args (D20). The body
+// is read as application/x-www-form-urlencoded whatever the Content-Type
+// says, except multipart/form-data and JSON, which are also accepted.
+func ParseRequest(r *http.Request) (Args, error) {
+	var a Args
+	if err := addQuery(&a, r.URL.RawQuery); err != nil {
+		return a, err
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return a, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return a, ErrBodyTooLarge
+		}
+		return a, fmt.Errorf("reading body: %w", err)
+	}
+	if len(body) > MaxBodyBytes {
+		return a, ErrBodyTooLarge
+	}
+	return a, ParseBody(&a, r.Header.Get("Content-Type"), body)
+}
+
+// ParseBody adds the pairs of a request body to a.
+func ParseBody(a *Args, contentType string, body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	mt, params, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "multipart/form-data":
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		form, err := mr.ReadForm(MaxBodyBytes)
+		if err != nil {
+			return fmt.Errorf("bad multipart body: %w", err)
+		}
+		defer form.RemoveAll()
+		for k, vs := range form.Value {
+			for _, v := range vs {
+				a.Add(k, v)
+			}
+		}
+		return nil
+	case "application/json":
+		return addJSON(a, body)
+	}
+	return addQuery(a, string(body))
+}
+
+// addQuery parses a URL-encoded string, keeping order and repeated keys. A
+// trailing "?" or "&" is harmless.
+func addQuery(a *Args, q string) error {
+	for q != "" {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		k = strings.TrimPrefix(k, "?")
+		if k == "" {
+			continue
+		}
+		ku, err := url.QueryUnescape(k)
+		if err != nil {
+			return fmt.Errorf("bad argument name encoding")
+		}
+		vu, err := url.QueryUnescape(v)
+		if err != nil {
+			return fmt.Errorf("bad encoding in argument %q", ku)
+		}
+		a.Add(ku, vu)
+	}
+	return nil
+}
+
+// addJSON accepts a flat JSON object; arrays become repeated keys.
+func addJSON(a *Args, body []byte) error {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("bad JSON body: the body must be a JSON object")
+	}
+	for _, k := range sortedKeys(m) {
+		switch v := m[k].(type) {
+		case []any:
+			for _, x := range v {
+				s, err := scalar(x)
+				if err != nil {
+					return fmt.Errorf("bad JSON body: %q: %w", k, err)
+				}
+				a.Add(k, s)
+			}
+		default:
+			s, err := scalar(v)
+			if err != nil {
+				return fmt.Errorf("bad JSON body: %q: %w", k, err)
+			}
+			a.Add(k, s)
+		}
+	}
+	return nil
+}
+
+func scalar(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case json.Number:
+		return x.String(), nil
+	case bool:
+		if x {
+			return "1", nil
+		}
+		return "0", nil
+	case nil:
+		return "", nil
+	}
+	return "", errors.New("values must be strings, numbers or booleans")
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Int parses an integer argument.
+func (a Args) Int(k string) (int64, bool, error) {
+	v, ok := a.Lookup(k)
+	if !ok || v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return n, true, err
+}

@@ -1,0 +1,71 @@
+// Package uapi writes UAPI result objects:
+// {"data","errors","messages","metadata","status","warnings"}.
+package uapi
+
+import (
+	"fmt"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/core"
+)
+
+// Envelope returns the bare UAPI result of a function's result or error.
+func Envelope(res *api.Result, err error) map[string]any {
+	out := map[string]any{
+		"data":     nil,
+		"errors":   nil,
+		"messages": nil,
+		"metadata": map[string]any{},
+		"warnings": nil,
+	}
+	if err != nil {
+		out["status"] = 0
+		out["errors"] = []string{core.Message(err)}
+		return out
+	}
+	out["status"] = 1
+	if res == nil {
+		return out
+	}
+	out["data"] = res.Data
+	if len(res.Messages) > 0 {
+		out["messages"] = res.Messages
+	}
+	if len(res.Warnings) > 0 {
+		out["warnings"] = res.Warnings
+	}
+	if len(res.Metadata) > 0 {
+		out["metadata"] = res.Metadata
+	}
+	return out
+}
+
+// UnknownFunction is cPanel's error for a function missing from a module.
+func UnknownFunction(module, fn string) error {
+	return core.Errorf(core.KindNotFound, "The system could not find the function “%s” in the module “%s”.", fn, module)
+}
+
+// UnknownModule is cPanel's error for a module that does not exist.
+func UnknownModule(module string) error {
+	return core.Errorf(core.KindNotFound, "Failed to load module “%s”: The module “%s” does not exist.", module, module)
+}
+
+// IllegalName is cPanel's error for a malformed function name.
+func IllegalName(fn string) error {
+	return core.Errorf(core.KindInvalid, "Illegal function name: %s", fn)
+}
+
+// NotInWebmail is D4's error for a function that is not webmail-safe.
+func NotInWebmail(module, fn string) error {
+	return core.Errorf(core.KindPermission, "Execution of %s::%s (api version:3) is not permitted inside of webmail", module, fn)
+}
+
+// WrongPort is D3's error for UAPI on a WHM port.
+func WrongPort() error {
+	cp, cpTLS := core.ServiceCPanel.Ports()
+	wm, wmTLS := core.ServiceWebmail.Ports()
+	return core.Errorf(core.KindNotFound, "Function not found: UAPI is served on ports %d and %d (cPanel) and %d and %d (Webmail); WHM callers use /json-api/cpanel or uapi_cpanel.", cp, cpTLS, wm, wmTLS)
+}
+
+// Status reports whether a result says status=1.
+func Status(env map[string]any) bool { return fmt.Sprint(env["status"]) == "1" }

@@ -1,0 +1,63 @@
+// Package whmapi1 writes WHM API 1 envelopes:
+// {"data":...,"metadata":{"command","reason","result","version"}}.
+package whmapi1
+
+import (
+	"fmt"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/core"
+)
+
+// Envelope returns the envelope of a function's result or error.
+func Envelope(command string, res *api.Result, err error) map[string]any {
+	md := map[string]any{"command": command, "version": 1}
+	out := map[string]any{"metadata": md}
+	if err != nil {
+		md["result"] = 0
+		md["reason"] = core.Message(err)
+		return out
+	}
+	md["result"] = 1
+	md["reason"] = "OK"
+	if res == nil {
+		return out
+	}
+	if res.Reason != "" {
+		md["reason"] = res.Reason
+	}
+	for k, v := range res.Metadata {
+		md[k] = v
+	}
+	if len(res.Warnings) > 0 || len(res.Messages) > 0 {
+		output := map[string]any{}
+		if len(res.Warnings) > 0 {
+			output["warnings"] = res.Warnings
+		}
+		if len(res.Messages) > 0 {
+			output["messages"] = res.Messages
+		}
+		md["output"] = output
+	}
+	if res.Data != nil {
+		out["data"] = res.Data
+	}
+	return out
+}
+
+// UnknownFunction is cPanel's reason for a function that does not exist.
+func UnknownFunction(name string) error {
+	return core.Errorf(core.KindNotFound, "Unknown app (%s) requested for this version (1) of the API.", name)
+}
+
+// WrongPort is D2's reason for WHM API 1 on a cPanel or Webmail port.
+func WrongPort() error {
+	plain, tls := core.ServiceWHM.Ports()
+	return core.Errorf(core.KindPermission, "Permission denied: WHM API 1 is served on ports %d and %d.", plain, tls)
+}
+
+// Result reports whether an envelope says result=1.
+func Result(env map[string]any) bool {
+	md, _ := env["metadata"].(map[string]any)
+	return fmt.Sprint(md["result"]) == "1"
+}

@@ -1,0 +1,81 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/store"
+)
+
+// Identity is a login name resolved against the store: the account (or
+// mailbox) and the password hash that guards it.
+type Identity struct {
+	Principal    core.Principal
+	PasswordHash string
+	// Disabled is why the identity may not log in even with the right
+	// secret ("" when it may).
+	Disabled string
+}
+
+// ErrUnknownUser is returned by Lookup for names that match no identity.
+var ErrUnknownUser = errors.New("unknown user")
+
+// Lookup resolves a login name: "root", a cPanel username, or local@domain.
+func Lookup(ctx context.Context, st store.Store, name string) (Identity, error) {
+	if local, domain, ok := strings.Cut(name, "@"); ok {
+		return lookupMailbox(ctx, st, strings.ToLower(local), strings.ToLower(domain))
+	}
+	a, err := st.GetAccount(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, ErrUnknownUser
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{Principal: PrincipalFor(a), PasswordHash: a.PasswordHash}
+	if a.Suspended {
+		id.Disabled = "account suspended"
+	}
+	return id, nil
+}
+
+func lookupMailbox(ctx context.Context, st store.Store, local, domain string) (Identity, error) {
+	m, err := st.GetMailbox(ctx, local, domain)
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, ErrUnknownUser
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{
+		Principal:    core.Principal{User: m.Address(), Role: core.RoleWebmail, Account: m.Account},
+		PasswordHash: m.PasswordHash,
+	}
+	owner, err := st.GetAccount(ctx, m.Account)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		id.Disabled = "owning account missing"
+	case err != nil:
+		return Identity{}, err
+	case owner.Suspended:
+		id.Disabled = "owning account suspended"
+	case m.Suspended:
+		id.Disabled = "email account suspended"
+	}
+	return id, nil
+}
+
+// PrincipalFor builds the principal of an account (method and service are
+// filled in by the caller).
+func PrincipalFor(a store.Account) core.Principal {
+	switch {
+	case a.IsRoot():
+		return core.Principal{User: a.Username, Role: core.RoleRoot, ACLs: core.NewACLSet(core.ACLAll)}
+	case a.Reseller:
+		return core.Principal{User: a.Username, Role: core.RoleReseller, Account: a.Username, ACLs: core.NewACLSet(a.ACLs...)}
+	default:
+		return core.Principal{User: a.Username, Role: core.RoleCPanel, Account: a.Username, ACLs: core.ACLSet{}}
+	}
+}

@@ -1,0 +1,141 @@
+// Package config is cpauth's typed configuration: defaults, loading from a
+// file, the environment and flags, and validation that reports every problem.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything `cpauth serve` (and the local CLI twins) need.
+type Config struct {
+	DataDir    string `yaml:"data-dir"`
+	Listen     string `yaml:"listen"`
+	PortOffset int    `yaml:"port-offset"`
+	// The six ports; 0 means any free port.
+	PortCPanel     int    `yaml:"port-cpanel"`
+	PortCPanelTLS  int    `yaml:"port-cpanel-tls"`
+	PortWHM        int    `yaml:"port-whm"`
+	PortWHMTLS     int    `yaml:"port-whm-tls"`
+	PortWebmail    int    `yaml:"port-webmail"`
+	PortWebmailTLS int    `yaml:"port-webmail-tls"`
+	TLSCert        string `yaml:"tls-cert"`
+	TLSKey         string `yaml:"tls-key"`
+	// HashRounds is the SHA-512-crypt cost of new password hashes.
+	HashRounds int    `yaml:"hash-rounds"`
+	LogLevel   string `yaml:"log-level"`
+	LogFormat  string `yaml:"log-format"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		DataDir: "./cpauth-data", PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
+		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
+	}
+}
+
+// Flags registers every key on fs, writing into c.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (also $CPAUTH_DATA_DIR)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (default all interfaces)")
+	fs.IntVar(&c.PortOffset, "port-offset", c.PortOffset, "add N to all six ports")
+	fs.IntVar(&c.PortCPanel, "port-cpanel", c.PortCPanel, "cPanel plain-HTTP port (0: any free port)")
+	fs.IntVar(&c.PortCPanelTLS, "port-cpanel-tls", c.PortCPanelTLS, "cPanel TLS port")
+	fs.IntVar(&c.PortWHM, "port-whm", c.PortWHM, "WHM plain-HTTP port")
+	fs.IntVar(&c.PortWHMTLS, "port-whm-tls", c.PortWHMTLS, "WHM TLS port")
+	fs.IntVar(&c.PortWebmail, "port-webmail", c.PortWebmail, "Webmail plain-HTTP port")
+	fs.IntVar(&c.PortWebmailTLS, "port-webmail-tls", c.PortWebmailTLS, "Webmail TLS port")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM); default: a self-signed one in the data directory")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM)")
+	fs.IntVar(&c.HashRounds, "hash-rounds", c.HashRounds, "SHA-512-crypt rounds of new password hashes")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+// Load builds the configuration from defaults, the config file (if path is
+// not empty), $CPAUTH_DATA_DIR, and the flags the user set explicitly, in
+// that order of increasing precedence.
+func Load(path string, getenv func(string) string, fs *flag.FlagSet) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if v := getenv("CPAUTH_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	// Flags given on the command line win: replay them onto c.
+	onto := flag.NewFlagSet("", flag.ContinueOnError)
+	c.Flags(onto)
+	fs.Visit(func(f *flag.Flag) {
+		if onto.Lookup(f.Name) != nil {
+			onto.Set(f.Name, f.Value.String())
+		}
+	})
+	return c, c.Validate()
+}
+
+// Ports returns the six effective ports, in the order cPanel, cPanel TLS,
+// WHM, WHM TLS, Webmail, Webmail TLS, with the offset applied to non-zero
+// ports.
+func (c Config) Ports() [6]int {
+	ps := [6]int{c.PortCPanel, c.PortCPanelTLS, c.PortWHM, c.PortWHMTLS, c.PortWebmail, c.PortWebmailTLS}
+	for i, p := range ps {
+		if p != 0 {
+			ps[i] = p + c.PortOffset
+		}
+	}
+	return ps
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	names := []string{"port-cpanel", "port-cpanel-tls", "port-whm", "port-whm-tls", "port-webmail", "port-webmail-tls"}
+	seen := map[int]string{}
+	for i, p := range c.Ports() {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s: port %d (with offset %d) is outside 0-65535", names[i], p, c.PortOffset))
+		}
+		if p != 0 {
+			if other, dup := seen[p]; dup {
+				errs = append(errs, fmt.Errorf("%s and %s both use port %d", other, names[i], p))
+			}
+			seen[p] = names[i]
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if c.HashRounds < 1000 || c.HashRounds > 5_000_000 {
+		errs = append(errs, fmt.Errorf("hash-rounds must be between 1000 and 5000000, got %d", c.HashRounds))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log-format must be text or json, got %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/server"
+)
+
+// Listener is one of the six ports as bound.
+type Listener struct {
+	Port server.Port
+	Addr net.Addr
+}
+
+// Daemon is a running cpauth.
+type Daemon struct {
+	Data      *Data
+	Listeners []Listener
+	servers   []*http.Server
+	wg        sync.WaitGroup
+	log       *slog.Logger
+}
+
+var order = []server.Port{
+	{Service: core.ServiceCPanel}, {Service: core.ServiceCPanel, TLS: true},
+	{Service: core.ServiceWHM}, {Service: core.ServiceWHM, TLS: true},
+	{Service: core.ServiceWebmail}, {Service: core.ServiceWebmail, TLS: true},
+}
+
+// Start opens the data directory and binds the six ports. It returns once
+// they are listening; Shutdown stops it.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
+	data, err := Open(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := loadOrCreateCert(data.Dir, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		data.Close()
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	d := &Daemon{Data: data, log: log}
+	srv := &server.Server{Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	ports := cfg.Ports()
+	for i, p := range order {
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Listen, strconv.Itoa(ports[i])))
+		if err != nil {
+			d.closeListeners()
+			data.Close()
+			return nil, fmt.Errorf("listening for %s (tls=%v): %w", p.Service.App(), p.TLS, err)
+		}
+		hs := &http.Server{
+			Handler:           srv.Handler(p),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          errLog,
+		}
+		if p.TLS {
+			hs.TLSConfig = tlsConf.Clone()
+			ln = tls.NewListener(ln, hs.TLSConfig)
+		}
+		d.servers = append(d.servers, hs)
+		d.Listeners = append(d.Listeners, Listener{Port: p, Addr: ln.Addr()})
+		d.wg.Add(1)
+		go func(hs *http.Server, ln net.Listener) {
+			defer d.wg.Done()
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("server stopped", "addr", ln.Addr().String(), "error", err)
+			}
+		}(hs, ln)
+		log.Info("listening", "service", p.Service.App(), "tls", p.TLS, "addr", ln.Addr().String())
+	}
+	return d, nil
+}
+
+func (d *Daemon) closeListeners() {
+	for _, s := range d.servers {
+		s.Close()
+	}
+}
+
+// tlsPort is the bound TLS port of a service.
+func (d *Daemon) tlsPort(svc core.Service) int {
+	for _, l := range d.Listeners {
+		if l.Port.Service == svc && l.Port.TLS {
+			return l.Addr.(*net.TCPAddr).Port
+		}
+	}
+	return 0
+}
+
+// Addr returns the bound address of a service's plain or TLS port.
+func (d *Daemon) Addr(svc core.Service, tls bool) string {
+	for _, l := range d.Listeners {
+		if l.Port.Service == svc && l.Port.TLS == tls {
+			return l.Addr.String()
+		}
+	}
+	return ""
+}
+
+// Shutdown stops accepting, lets requests in flight finish (until ctx ends)
+// and closes the store.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, s := range d.servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.wg.Wait()
+	errs = append(errs, d.Data.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,56 @@
+package functions
+
+import (
+	"context"
+	"regexp"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/api/api2"
+	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/api/whmapi1"
+	"github.com/cpauth/cpauth/internal/core"
+)
+
+// RunWHM1 finds and runs a WHM API 1 function.
+func RunWHM1(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, error) {
+	f, ok := r.Lookup(api.WHM1, "", c.Func)
+	if !ok {
+		return nil, whmapi1.UnknownFunction(c.Func)
+	}
+	return f.Call(ctx, c)
+}
+
+// RunAPI2 finds and runs a cPanel API 2 function.
+func RunAPI2(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, error) {
+	f, ok := r.Lookup(api.API2, c.Module, c.Func)
+	if !ok {
+		return nil, api2.UnknownFunction(c.Module, c.Func)
+	}
+	if c.Principal.Role == core.RoleWebmail && !f.WebmailSafe {
+		return nil, core.Errorf(core.KindPermission, "Execution of %s::%s (api version:2) is not permitted inside of webmail", c.Module, c.Func)
+	}
+	return f.Call(ctx, c)
+}
+
+// RunUAPI finds and runs a UAPI function with cPanel's errors for unknown
+// modules and functions.
+func RunUAPI(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, error) {
+	if !validName(c.Module) || !validName(c.Func) {
+		return nil, uapi.IllegalName(c.Func)
+	}
+	f, ok := r.Lookup(api.UAPI, c.Module, c.Func)
+	if !ok {
+		if !r.HasModule(api.UAPI, c.Module) {
+			return nil, uapi.UnknownModule(c.Module)
+		}
+		return nil, uapi.UnknownFunction(c.Module, c.Func)
+	}
+	if c.Principal.Role == core.RoleWebmail && !f.WebmailSafe {
+		return nil, uapi.NotInWebmail(c.Module, c.Func)
+	}
+	return f.Call(ctx, c)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }

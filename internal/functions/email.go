@@ -1,0 +1,321 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/store"
+)
+
+func (e *Env) registerUAPI(r *api.Registry) {
+	u := func(module, name string, webmailSafe, readOnly bool, h api.Handler) *api.Func {
+		return &api.Func{Flavour: api.UAPI, Module: module, Name: name, Access: api.Account, WebmailSafe: webmailSafe, ReadOnly: readOnly, Handler: h}
+	}
+	r.Register(
+		u("Email", "add_pop", false, false, e.addPop),
+		u("Email", "delete_pop", false, false, e.deletePop),
+		u("Email", "passwd_pop", true, false, e.passwdPop),
+		u("Email", "list_pops", false, true, e.listPops),
+		u("Variables", "get_user_information", true, true, e.getUserInformation),
+		&api.Func{Flavour: api.WHM1, Name: "uapi_cpanel", Access: api.AnyWHM, Handler: func(ctx context.Context, c *api.Call) (*api.Result, error) {
+			return e.uapiCPanel(ctx, r, c)
+		}},
+	)
+}
+
+func (e *Env) registerAPI2(r *api.Registry) {
+	r.Register(&api.Func{Flavour: api.API2, Module: "Email", Name: "listpops", Access: api.Account, ReadOnly: true, Handler: e.listpops2})
+}
+
+// uapiCPanel runs a UAPI function as a cPanel account for a WHM caller; the
+// UAPI result object is nested under data.uapi.
+func (e *Env) uapiCPanel(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, error) {
+	user, module, fn := c.Args.Get("cpanel.user"), c.Args.Get("cpanel.module"), c.Args.Get("cpanel.function")
+	for name, v := range map[string]string{"cpanel.user": user, "cpanel.module": module, "cpanel.function": fn} {
+		if v == "" {
+			return nil, required(name)
+		}
+	}
+	target, err := e.Impersonate(ctx, c.Principal, user)
+	if err != nil {
+		return nil, err
+	}
+	var args api.Args
+	for _, kv := range c.Args.Pairs() {
+		if !strings.HasPrefix(kv[0], "cpanel.") && kv[0] != "api.version" {
+			args.Add(kv[0], kv[1])
+		}
+	}
+	caller := c.Principal
+	inner := &api.Call{Flavour: api.UAPI, Module: module, Func: fn, Args: args, Principal: target, Caller: &caller, Remote: c.Remote, Host: c.Host}
+	res, ierr := RunUAPI(ctx, r, inner)
+	return &api.Result{Data: map[string]any{"uapi": uapi.Envelope(res, ierr)}}, nil
+}
+
+// mailAddress splits the email argument (a local part or a full address) and
+// the optional domain argument, defaulting to the account's primary domain.
+func (e *Env) mailAddress(ctx context.Context, c *api.Call) (local, domain string, err error) {
+	email := strings.TrimSpace(c.Args.Get("email"))
+	if email == "" {
+		return "", "", required("email")
+	}
+	domain = strings.ToLower(strings.TrimSpace(c.Args.Get("domain")))
+	if l, d, ok := strings.Cut(email, "@"); ok {
+		local, domain = l, strings.ToLower(d)
+	} else {
+		local = email
+	}
+	local = strings.ToLower(local)
+	if domain == "" {
+		a, err := e.account(ctx, c.Principal.Account)
+		if err != nil {
+			return "", "", err
+		}
+		domain = a.Domain
+	}
+	if err := ValidateLocalPart(local); err != nil {
+		return "", "", err
+	}
+	if err := ValidateDomain(domain); err != nil {
+		return "", "", err
+	}
+	if local == "cpanel" {
+		return "", "", core.Errorf(core.KindInvalid, "The email account name “cpanel” is reserved.")
+	}
+	return local, domain, nil
+}
+
+// ownDomain checks that domain belongs to the calling account.
+func (e *Env) ownDomain(ctx context.Context, c *api.Call, domain string) error {
+	d, err := e.Store.GetDomain(ctx, domain)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Account != c.Principal.Account) {
+		return core.Errorf(core.KindPermission, "The domain “%s” does not belong to your account.", clip(domain))
+	}
+	if err != nil {
+		return core.Internal(err)
+	}
+	return nil
+}
+
+func (e *Env) addPop(ctx context.Context, c *api.Call) (*api.Result, error) {
+	local, domain, err := e.mailAddress(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ownDomain(ctx, c, domain); err != nil {
+		return nil, err
+	}
+	pass, hasPass := c.Args.Lookup("password")
+	phash, hasHash := c.Args.Lookup("password_hash")
+	switch {
+	case hasPass && hasHash:
+		return nil, core.Errorf(core.KindInvalid, "Specify either “password” or “password_hash”, not both.")
+	case hasHash:
+		if !isSupportedHash(phash) {
+			return nil, core.Errorf(core.KindInvalid, "The “password_hash” parameter must be a SHA-512-crypt, SHA-256-crypt or bcrypt hash.")
+		}
+	default:
+		if err := ValidatePassword(pass); err != nil {
+			return nil, err
+		}
+		if phash, err = e.Hasher.Hash(pass); err != nil {
+			return nil, core.Internal(err)
+		}
+	}
+	var quota int64
+	if q := strings.TrimSpace(c.Args.Get("quota")); q != "" && q != "unlimited" {
+		n, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || n < 0 || n > 999999 {
+			return nil, core.Errorf(core.KindInvalid, "The “quota” parameter must be a number of megabytes (0 to 999999) or “unlimited”.")
+		}
+		quota = n
+	}
+	m := store.Mailbox{Account: c.Principal.Account, Local: local, Domain: domain, PasswordHash: phash, QuotaMB: quota, Created: e.now()}
+	if err := e.Store.CreateMailbox(ctx, m); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, core.Errorf(core.KindExists, "The account %s@%s already exists!", local, domain)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, core.Errorf(core.KindPermission, "The domain “%s” does not belong to your account.", domain)
+		}
+		return nil, core.Internal(err)
+	}
+	e.Log.Info("email account created", "address", m.Address(), "account", m.Account)
+	return &api.Result{Data: local + "+" + domain}, nil
+}
+
+func (e *Env) deletePop(ctx context.Context, c *api.Call) (*api.Result, error) {
+	local, domain, err := e.mailAddress(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ownMailbox(ctx, c, local, domain); err != nil {
+		return nil, err
+	}
+	if err := e.Store.DeleteMailbox(ctx, local, domain); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, noSuchMailbox(local, domain)
+		}
+		return nil, core.Internal(err)
+	}
+	e.Log.Info("email account removed", "address", local+"@"+domain, "account", c.Principal.Account)
+	return &api.Result{}, nil
+}
+
+func noSuchMailbox(local, domain string) error {
+	return core.Errorf(core.KindNotFound, "The email account “%s@%s” does not exist.", clip(local), clip(domain))
+}
+
+// ownMailbox checks the mailbox exists and belongs to the caller's account;
+// a webmail user may only touch its own address.
+func (e *Env) ownMailbox(ctx context.Context, c *api.Call, local, domain string) error {
+	if c.Principal.Role == core.RoleWebmail && c.Principal.User != local+"@"+domain {
+		return noSuchMailbox(local, domain)
+	}
+	m, err := e.Store.GetMailbox(ctx, local, domain)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Account != c.Principal.Account) {
+		return noSuchMailbox(local, domain)
+	}
+	if err != nil {
+		return core.Internal(err)
+	}
+	return nil
+}
+
+func (e *Env) passwdPop(ctx context.Context, c *api.Call) (*api.Result, error) {
+	local, domain, err := e.mailAddress(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ownMailbox(ctx, c, local, domain); err != nil {
+		return nil, err
+	}
+	pass, ok := c.Args.Lookup("password")
+	if !ok {
+		return nil, required("password")
+	}
+	if err := ValidatePassword(pass); err != nil {
+		return nil, err
+	}
+	hash, err := e.Hasher.Hash(pass)
+	if err != nil {
+		return nil, core.Internal(err)
+	}
+	_, err = e.Store.UpdateMailbox(ctx, local, domain, func(m store.Mailbox) (store.Mailbox, error) {
+		m.PasswordHash = hash
+		return m, nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, noSuchMailbox(local, domain)
+	}
+	if err != nil {
+		return nil, core.Internal(err)
+	}
+	e.Log.Info("email password changed", "address", local+"@"+domain)
+	return &api.Result{}, nil
+}
+
+// mailboxes lists the account's mailboxes filtered by an optional regex.
+func (e *Env) mailboxes(ctx context.Context, c *api.Call) ([]store.Mailbox, error) {
+	boxes, err := e.Store.ListMailboxes(ctx, c.Principal.Account)
+	if err != nil {
+		return nil, core.Internal(err)
+	}
+	pattern := c.Args.Get("regex")
+	if pattern == "" {
+		return boxes, nil
+	}
+	if len(pattern) > 256 {
+		return nil, core.Errorf(core.KindInvalid, "The “regex” parameter is too long.")
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, core.Errorf(core.KindInvalid, "The “regex” parameter is not a valid regular expression.")
+	}
+	out := boxes[:0]
+	for _, m := range boxes {
+		if re.MatchString(m.Address()) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (e *Env) listPops(ctx context.Context, c *api.Call) (*api.Result, error) {
+	boxes, err := e.mailboxes(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(boxes))
+	for _, m := range boxes {
+		out = append(out, map[string]any{
+			"email":              m.Address(),
+			"login":              m.Address(),
+			"suspended_incoming": 0,
+			"suspended_login":    fmtBool(m.Suspended),
+		})
+	}
+	return &api.Result{Data: out}, nil
+}
+
+func (e *Env) listpops2(ctx context.Context, c *api.Call) (*api.Result, error) {
+	boxes, err := e.mailboxes(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(boxes))
+	for _, m := range boxes {
+		out = append(out, map[string]any{"email": m.Address(), "login": m.Address()})
+	}
+	return &api.Result{Data: out}, nil
+}
+
+func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result, error) {
+	a, err := e.account(ctx, c.Principal.Account)
+	if err != nil {
+		return nil, err
+	}
+	doms, err := e.Store.ListDomains(ctx, a.Username)
+	if err != nil {
+		return nil, core.Internal(err)
+	}
+	names := []string{}
+	for _, d := range doms {
+		names = append(names, d.Name)
+	}
+	plan := a.Plan
+	if plan == "" {
+		plan = "default"
+	}
+	info := map[string]any{
+		"user":          a.Username,
+		"domain":        a.Domain,
+		"domains":       names,
+		"contact_email": a.ContactEmail,
+		"created":       a.Created.Unix(),
+		"owner":         a.Owner,
+		"plan":          plan,
+		"home":          e.homeDir(a.Username),
+		"suspended":     fmtBool(a.Suspended),
+		"is_reseller":   fmtBool(a.Reseller),
+		"lang":          "english",
+		"locale":        "en",
+		"theme":         "jupiter",
+	}
+	if want := c.Args.Multi("name"); len(want) > 0 {
+		sel := map[string]any{}
+		for _, k := range want {
+			if v, ok := info[k]; ok {
+				sel[k] = v
+			}
+		}
+		info = sel
+	}
+	return &api.Result{Data: info}, nil
+}

@@ -1,0 +1,158 @@
+// Package secret makes and checks secrets: random tokens, keyed hashes,
+// sealed (encrypted) values, password hashes and constant-time comparison.
+package secret
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+)
+
+// KeySize is the length of the server key in bytes.
+const KeySize = 32
+
+// Key is the server key: the root of every keyed hash and sealed value.
+type Key struct{ b [KeySize]byte }
+
+// NewKey returns a fresh random key.
+func NewKey() (*Key, error) {
+	k := new(Key)
+	if _, err := rand.Read(k.b[:]); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// KeyFromBytes wraps raw key material.
+func KeyFromBytes(b []byte) (*Key, error) {
+	if len(b) != KeySize {
+		return nil, fmt.Errorf("secret: server key must be %d bytes, got %d", KeySize, len(b))
+	}
+	k := new(Key)
+	copy(k.b[:], b)
+	return k, nil
+}
+
+// Bytes returns the raw key material.
+func (k *Key) Bytes() []byte { return append([]byte(nil), k.b[:]...) }
+
+// LoadOrCreateKey reads the hex-encoded key at path, creating it (0600) when
+// it does not exist.
+func LoadOrCreateKey(path string) (*Key, bool, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		raw, derr := hex.DecodeString(string(trimSpace(data)))
+		if derr != nil {
+			return nil, false, fmt.Errorf("secret: server key %s is not hex: %w", path, derr)
+		}
+		k, kerr := KeyFromBytes(raw)
+		return k, false, kerr
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	k, err := NewKey()
+	if err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(k.b[:]) + "\n"); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return k, true, f.Close()
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// subkey derives a key for one purpose so that a MAC of one kind can never be
+// mistaken for another kind's.
+func (k *Key) subkey(purpose string) []byte {
+	m := hmac.New(sha256.New, k.b[:])
+	m.Write([]byte("cpauth/" + purpose))
+	return m.Sum(nil)
+}
+
+// MAC returns the hex HMAC-SHA256 of data under the purpose's subkey.
+func (k *Key) MAC(purpose string, data []byte) string {
+	m := hmac.New(sha256.New, k.subkey(purpose))
+	m.Write(data)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Seal encrypts plaintext with AES-256-GCM under the purpose's subkey; aad
+// binds the ciphertext to its owner (a username, say).
+func (k *Key) Seal(purpose string, plaintext, aad []byte) ([]byte, error) {
+	gcm, err := k.gcm(purpose)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, plaintext, aad), nil
+}
+
+// Open decrypts what Seal produced.
+func (k *Key) Open(purpose string, sealed, aad []byte) ([]byte, error) {
+	gcm, err := k.gcm(purpose)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("secret: sealed value too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+}
+
+func (k *Key) gcm(purpose string) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(k.subkey("seal/" + purpose))
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// Equal compares two secrets in constant time (for equal lengths).
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// RandomString returns n characters drawn uniformly from alphabet using
+// crypto/rand.
+func RandomString(n int, alphabet string) (string, error) {
+	out := make([]byte, n)
+	max := big.NewInt(int64(len(alphabet)))
+	for i := range out {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", err
+		}
+		out[i] = alphabet[v.Int64()]
+	}
+	return string(out), nil
+}
+
+// Alphabets used by cPanel's random strings.
+const (
+	Digits       = "0123456789"
+	UpperAlnum   = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	PasswordChar = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789-_"
+)

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/api/api2"
+	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/api/whmapi1"
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/functions"
+)
+
+// cpsessRE matches a security-token path prefix (/cpsess + 10 digits).
+var cpsessRE = regexp.MustCompile(`^/cpsess[0-9]{10}(/.*)?$`)
+
+// routes is the whole URL map of one port.
+func (s *Server) routes(p Port) http.Handler {
+	mux := http.NewServeMux()
+	api := func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, p, r.URL.Path) }
+	mux.HandleFunc("/json-api/", api)
+	mux.HandleFunc("/execute/", api)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if m := cpsessRE.FindStringSubmatch(r.URL.Path); m != nil {
+			// Header-authenticated calls may carry a security token prefix;
+			// cookie sessions arrive with the session issue.
+			if strings.HasPrefix(m[1], "/json-api/") || strings.HasPrefix(m[1], "/execute/") {
+				s.serveAPI(w, r, p, m[1])
+				return
+			}
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.Error(w, "Not Found", http.StatusNotFound)
+	})
+	return mux
+}
+
+// serveAPI handles /json-api/... and /execute/... (path without any
+// /cpsess prefix).
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p Port, path string) {
+	if s.redirectTLS(w, r, p) {
+		return
+	}
+	switch {
+	case path == "/json-api/cpanel" || path == "/json-api/cpanel/":
+		s.serveCPanelProxy(w, r, p)
+	case strings.HasPrefix(path, "/json-api/"):
+		s.serveWHM1(w, r, p, strings.TrimPrefix(path, "/json-api/"))
+	case strings.HasPrefix(path, "/execute/"):
+		s.serveUAPI(w, r, p, strings.TrimPrefix(path, "/execute/"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// parseArgs reads the arguments; on bad input it writes the flavour's error.
+func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, fail func(status int, err error)) (api.Args, bool) {
+	args, err := api.ParseRequest(r)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, api.ErrBodyTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		fail(status, core.Errorf(core.KindInvalid, "The request could not be read: %s.", err.Error()))
+		return args, false
+	}
+	return args, true
+}
+
+func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name string) {
+	name = strings.TrimSuffix(name, "/")
+	fail := func(status int, err error) { writeJSON(w, status, whmapi1.Envelope(name, nil, err)) }
+	if p.Service != core.ServiceWHM {
+		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
+		return
+	}
+	args, ok := s.parseArgs(w, r, fail)
+	if !ok {
+		return
+	}
+	principal, ok := s.authenticate(w, r, p)
+	if !ok {
+		return
+	}
+	if v := args.Get("api.version"); v != "1" {
+		// WHM API 0 is not served; say so in the words cPanel uses.
+		fail(http.StatusOK, core.Errorf(core.KindNotFound, "Unknown app (%s) requested for this version (0) of the API. cpauth serves WHM API 1: add api.version=1.", name))
+		return
+	}
+	c := &api.Call{Flavour: api.WHM1, Func: name, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
+	res, err := functions.RunWHM1(r.Context(), s.Registry, c)
+	s.logCallError(r, c, err)
+	writeJSON(w, http.StatusOK, whmapi1.Envelope(name, res, err))
+}
+
+func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest string) {
+	fail := func(status int, err error) { writeJSON(w, status, uapi.Envelope(nil, err)) }
+	if p.Service == core.ServiceWHM {
+		fail(http.StatusNotFound, uapi.WrongPort()) // D3
+		return
+	}
+	module, fn, _ := strings.Cut(strings.TrimSuffix(rest, "/"), "/")
+	args, ok := s.parseArgs(w, r, fail)
+	if !ok {
+		return
+	}
+	principal, ok := s.authenticate(w, r, p)
+	if !ok {
+		return
+	}
+	c := &api.Call{Flavour: api.UAPI, Module: module, Func: fn, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
+	res, err := functions.RunUAPI(r.Context(), s.Registry, c)
+	s.logCallError(r, c, err)
+	writeJSON(w, http.StatusOK, uapi.Envelope(res, err))
+}
+
+// serveCPanelProxy handles /json-api/cpanel: on WHM ports a root or reseller
+// caller names the cPanel account in cpanel_jsonapi_user; on cPanel and
+// Webmail ports the caller is the account.
+func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port) {
+	failProxy := func(status int, err error) { writeJSON(w, status, api2.ProxyError(core.Message(err))) }
+	args, ok := s.parseArgs(w, r, failProxy)
+	if !ok {
+		return
+	}
+	principal, ok := s.authenticate(w, r, p)
+	if !ok {
+		return
+	}
+	user := args.Get("cpanel_jsonapi_user")
+	module, fn := args.Get("cpanel_jsonapi_module"), args.Get("cpanel_jsonapi_func")
+	version := args.Get("cpanel_jsonapi_apiversion")
+	if version == "" {
+		version = "2"
+	}
+	var caller *core.Principal
+	if p.Service == core.ServiceWHM {
+		target, err := s.Env.Impersonate(r.Context(), principal, user)
+		if err != nil {
+			failProxy(http.StatusOK, err)
+			return
+		}
+		c := principal
+		caller, principal = &c, target
+	} else if user != "" && user != principal.Account && user != principal.User {
+		failProxy(http.StatusOK, core.Errorf(core.KindPermission, "Access Denied to %s", user))
+		return
+	}
+	var pass api.Args
+	for _, kv := range args.Pairs() {
+		if !strings.HasPrefix(kv[0], "cpanel_jsonapi_") && kv[0] != "api.version" {
+			pass.Add(kv[0], kv[1])
+		}
+	}
+	switch version {
+	case "3":
+		c := &api.Call{Flavour: api.UAPI, Module: module, Func: fn, Args: pass, Principal: principal, Caller: caller, Remote: remoteAddr(r), Host: r.Host}
+		res, err := functions.RunUAPI(r.Context(), s.Registry, c)
+		s.logCallError(r, c, err)
+		writeJSON(w, http.StatusOK, map[string]any{"result": uapi.Envelope(res, err)})
+	case "2":
+		c := &api.Call{Flavour: api.API2, Module: module, Func: fn, Args: pass, Principal: principal, Caller: caller, Remote: remoteAddr(r), Host: r.Host}
+		res, err := functions.RunAPI2(r.Context(), s.Registry, c)
+		s.logCallError(r, c, err)
+		writeJSON(w, http.StatusOK, api2.Envelope(module, fn, res, err))
+	default:
+		failProxy(http.StatusOK, core.Errorf(core.KindInvalid, "cpauth serves cPanel API 2 and UAPI through this path: set cpanel_jsonapi_apiversion to 2 or 3."))
+	}
+}

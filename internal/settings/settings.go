@@ -1,0 +1,97 @@
+// Package settings is the table of cpauth's tweak settings: their names,
+// defaults and what values each accepts.
+package settings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+
+	"github.com/cpauth/cpauth/internal/store"
+)
+
+// Setting describes one tweak setting.
+type Setting struct {
+	Key     string
+	Default string
+	Help    string
+	// Valid returns an error message for a bad value.
+	Valid func(string) error
+}
+
+func boolean(v string) error {
+	if v == "0" || v == "1" {
+		return nil
+	}
+	return errors.New("must be 0 or 1")
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, x := range vals {
+			if v == x {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %v", vals)
+	}
+}
+
+func urlOrEmpty(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http or https URL, or empty")
+	}
+	return nil
+}
+
+// Keys of the settings other packages read.
+const (
+	AllowAccessHash    = "allow_deprecated_accesshash"
+	RequireSSL         = "requiressl"
+	CookieIPValidation = "cookieipvalidation"
+	LogoutRedirectURL  = "logout_redirect_url"
+)
+
+// All is every setting cpauth knows.
+var All = []Setting{
+	{AllowAccessHash, "1", "Allow API calls authenticated by a ~/.accesshash (Remote Access Key).", boolean},
+	{RequireSSL, "0", "Redirect plain-HTTP requests to the service's TLS port (301).", boolean},
+	{CookieIPValidation, "strict", "Tie sessions to the client address: strict, loose (same /24 or /64) or disabled.", oneOf("strict", "loose", "disabled")},
+	{LogoutRedirectURL, "", "Where /logout/ redirects instead of showing the login page.", urlOrEmpty},
+}
+
+// Lookup finds a setting by key.
+func Lookup(key string) (Setting, bool) {
+	for _, s := range All {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// Keys lists the known keys sorted.
+func Keys() []string {
+	out := make([]string, len(All))
+	for i, s := range All {
+		out[i] = s.Key
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Get returns the stored value of key, or its default.
+func Get(ctx context.Context, st store.Store, key string) (string, error) {
+	v, err := st.GetSetting(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		s, _ := Lookup(key)
+		return s.Default, nil
+	}
+	return v, err
+}
