@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -23,27 +22,24 @@ var ErrBodyTooLarge = errors.New("request body too large")
 
 // ParseRequest merges the query string and the body into Args (D20). The body
 // is read as application/x-www-form-urlencoded whatever the Content-Type
-// says, except multipart/form-data and JSON, which are also accepted.
-func ParseRequest(r *http.Request) (Args, error) {
+// says, except multipart/form-data and JSON, which are also accepted. GET and
+// HEAD bodies are ignored.
+func ParseRequest(method, rawQuery, contentType string, body io.Reader) (Args, error) {
 	var a Args
-	if err := addQuery(&a, r.URL.RawQuery); err != nil {
+	if err := addQuery(&a, rawQuery); err != nil {
 		return a, err
 	}
-	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if body == nil || method == "GET" || method == "HEAD" {
 		return a, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	data, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return a, ErrBodyTooLarge
-		}
 		return a, fmt.Errorf("reading body: %w", err)
 	}
-	if len(body) > MaxBodyBytes {
+	if len(data) > MaxBodyBytes {
 		return a, ErrBodyTooLarge
 	}
-	return a, ParseBody(&a, r.Header.Get("Content-Type"), body)
+	return a, ParseBody(&a, contentType, data)
 }
 
 // ParseBody adds the pairs of a request body to a.
@@ -60,8 +56,13 @@ func ParseBody(a *Args, contentType string, body []byte) error {
 			return fmt.Errorf("bad multipart body: %w", err)
 		}
 		defer form.RemoveAll()
-		for k, vs := range form.Value {
-			for _, v := range vs {
+		keys := make([]string, 0, len(form.Value))
+		for k := range form.Value {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			for _, v := range form.Value[k] {
 				a.Add(k, v)
 			}
 		}
@@ -69,7 +70,8 @@ func ParseBody(a *Args, contentType string, body []byte) error {
 	case "application/json":
 		return addJSON(a, body)
 	}
-	return addQuery(a, string(body))
+	// A form body typed into a file or a shell often ends in a newline.
+	return addQuery(a, strings.TrimRight(string(body), "\r\n"))
 }
 
 // addQuery parses a URL-encoded string, keeping order and repeated keys. A
@@ -104,10 +106,13 @@ func addJSON(a *Args, body []byte) error {
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return fmt.Errorf("bad JSON body: the body must be a JSON object")
+	if err := dec.Decode(&m); err != nil || m == nil || dec.More() {
+		return fmt.Errorf("bad JSON body: the body must be one JSON object")
 	}
 	for _, k := range sortedKeys(m) {
+		if k == "" {
+			continue
+		}
 		switch v := m[k].(type) {
 		case []any:
 			for _, x := range v {

@@ -26,7 +26,7 @@ func RunAPI2(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, er
 	if !ok {
 		return nil, api2.UnknownFunction(c.Module, c.Func)
 	}
-	if c.Principal.Role == core.RoleWebmail && !f.WebmailSafe {
+	if inWebmail(c.Principal) && !f.WebmailSafe {
 		return nil, core.Errorf(core.KindPermission, "Execution of %s::%s (api version:2) is not permitted inside of webmail", c.Module, c.Func)
 	}
 	return f.Call(ctx, c)
@@ -45,7 +45,7 @@ func RunUAPI(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, er
 		}
 		return nil, uapi.UnknownFunction(c.Module, c.Func)
 	}
-	if c.Principal.Role == core.RoleWebmail && !f.WebmailSafe {
+	if inWebmail(c.Principal) && !f.WebmailSafe {
 		return nil, uapi.NotInWebmail(c.Module, c.Func)
 	}
 	return f.Call(ctx, c)
@@ -54,3 +54,9 @@ func RunUAPI(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, er
 var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func validName(s string) bool { return nameRE.MatchString(s) }
+
+// inWebmail reports whether a call runs inside Webmail: a webmail user
+// anywhere, or a cPanel account that logged in on a Webmail port (D4).
+func inWebmail(p core.Principal) bool {
+	return p.Role == core.RoleWebmail || p.Service == core.ServiceWebmail
+}

@@ -20,6 +20,9 @@ const DefaultRounds = 50000
 // imported hash cannot stall the daemon.
 const MaxRounds = 5_000_000
 
+// MaxBcryptCost bounds the cost of a stored bcrypt hash for the same reason.
+const MaxBcryptCost = 15
+
 // MaxPasswordLen bounds password length: SHA-crypt's cost grows with it.
 const MaxPasswordLen = 1024
 
@@ -73,6 +76,9 @@ func (h *Hasher) Verify(hash, password string) error {
 	}
 	switch {
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		if c, err := bcrypt.Cost([]byte(hash)); err != nil || c > MaxBcryptCost {
+			return ErrMismatch
+		}
 		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 			return ErrMismatch
 		}
@@ -107,11 +113,11 @@ func IsSupported(hash string) bool {
 	for _, p := range []string{"$2a$", "$2b$", "$2y$", "$6$", "$5$"} {
 		if strings.HasPrefix(hash, p) {
 			if p[1] != '2' {
-				_, ok := shaRounds(hash)
-				return ok
+				r, ok := shaRounds(hash)
+				return ok && r <= MaxRounds
 			}
-			_, err := bcrypt.Cost([]byte(hash))
-			return err == nil
+			c, err := bcrypt.Cost([]byte(hash))
+			return err == nil && c <= MaxBcryptCost
 		}
 	}
 	return false

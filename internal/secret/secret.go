@@ -91,7 +91,7 @@ func (k *Key) subkey(purpose string) []byte {
 
 // MAC returns the hex HMAC-SHA256 of data under the purpose's subkey.
 func (k *Key) MAC(purpose string, data []byte) string {
-	m := hmac.New(sha256.New, k.subkey(purpose))
+	m := hmac.New(sha256.New, k.subkey("mac/"+purpose))
 	m.Write(data)
 	return hex.EncodeToString(m.Sum(nil))
 }

@@ -108,13 +108,13 @@ func TestMAC(t *testing.T) {
 }
 
 // TestMACKnownAnswer pins the derivation so a refactor cannot silently change
-// every stored keyed hash: HMAC-SHA256(HMAC-SHA256(key, "cpauth/"+purpose), data).
+// every stored keyed hash: HMAC-SHA256(HMAC-SHA256(key, "cpauth/mac/"+purpose), data).
 // The expected value was computed outside Go with openssl:
 //
-//	sub=$(printf 'cpauth/token' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<64 zeros> -r | cut -d' ' -f1)
+//	sub=$(printf 'cpauth/mac/token' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<64 zeros> -r | cut -d' ' -f1)
 //	printf abc | openssl dgst -sha256 -mac HMAC -macopt hexkey:$sub -r
 func TestMACKnownAnswer(t *testing.T) {
-	const want = "19e574a0d447417a28ec60d2f82baeb5d5b2eae687052baddcadb5345274b730"
+	const want = "8cd6f0bcb9410d26ec0f4bc21a5c4ea36a6d0641249425d4afb1e0025421ad75"
 	if got := testKey(t, 0).MAC("token", []byte("abc")); got != want {
 		t.Fatalf("MAC = %s, want %s", got, want)
 	}

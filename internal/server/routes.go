@@ -58,7 +58,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p Port, path s
 
 // parseArgs reads the arguments; on bad input it writes the flavour's error.
 func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, fail func(status int, err error)) (api.Args, bool) {
-	args, err := api.ParseRequest(r)
+	args, err := api.ParseRequest(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, api.ErrBodyTooLarge) {

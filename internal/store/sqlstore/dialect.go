@@ -30,9 +30,10 @@ type Dialect struct {
 	Driver string
 	// Placeholder is the bind parameter style Rebind produces.
 	Placeholder Placeholder
-	// ForUpdate is appended to the SELECT of a read-modify-write so that
-	// concurrent updaters of one row serialise. SQLite needs nothing: its
-	// write transactions begin IMMEDIATE and so already hold the write lock.
+	// ForUpdate is appended verbatim (leading space included, e.g.
+	// " FOR UPDATE") to the SELECT of a read-modify-write so that concurrent
+	// updaters of one row serialise. SQLite needs nothing: its transactions
+	// begin IMMEDIATE and so already hold the write lock.
 	ForUpdate string
 	// MigrationLock, when not empty, runs first in each migration
 	// transaction to keep concurrent migrators apart (PostgreSQL will use an

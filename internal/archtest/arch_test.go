@@ -1,0 +1,51 @@
+// Package archtest enforces the import boundaries of ARCHITECTURE.md.
+package archtest
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/cpauth/cpauth/"
+
+// deps lists every package pkg imports, directly or not.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestImportBoundaries(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	tests := []struct {
+		name      string
+		pkg       string
+		forbidden []string
+	}{
+		{"store knows no HTTP", "internal/store", []string{"net/http"}},
+		{"sqlstore knows no HTTP", "internal/store/sqlstore", []string{"net/http"}},
+		{"functions know no HTTP", "internal/functions", []string{"net/http"}},
+		{"functions pick no store", "internal/functions", []string{mod + "internal/store/sqlstore", "database/sql"}},
+		{"auth knows no SQL", "internal/auth", []string{"database/sql", "net/http", mod + "internal/store/sqlstore"}},
+		{"server picks no store", "internal/server", []string{mod + "internal/store/sqlstore", "database/sql"}},
+		{"core is the bottom", "internal/core", []string{mod + "internal/store", mod + "internal/auth", mod + "internal/api"}},
+		{"secret is below auth", "internal/secret", []string{mod + "internal/auth", mod + "internal/api", mod + "internal/server"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := deps(t, tc.pkg)
+			for _, f := range tc.forbidden {
+				if slices.Contains(got, f) {
+					t.Errorf("%s imports %s", tc.pkg, f)
+				}
+			}
+		})
+	}
+}
