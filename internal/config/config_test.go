@@ -1,0 +1,96 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, file string, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	path := ""
+	if file != "" {
+		path = filepath.Join(t.TempDir(), "cpauth.yaml")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c := Default()
+	c.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path, func(k string) string { return env[k] }, fs)
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		dataDir string
+		port    int
+		listen  string
+	}{
+		{name: "defaults", dataDir: "./cpauth-data", port: 2087},
+		{name: "file", file: "data-dir: /srv/a\nport-whm-tls: 3087\nlisten: 127.0.0.1\n", dataDir: "/srv/a", port: 3087, listen: "127.0.0.1"},
+		{name: "env beats file", file: "data-dir: /srv/a\n", env: map[string]string{"CPAUTH_DATA_DIR": "/srv/env"}, dataDir: "/srv/env", port: 2087},
+		{name: "flag beats env and file", file: "data-dir: /srv/a\nport-whm-tls: 3087\n", env: map[string]string{"CPAUTH_DATA_DIR": "/srv/env"},
+			args: []string{"--data-dir", "/srv/flag", "--port-whm-tls", "4087"}, dataDir: "/srv/flag", port: 4087},
+		{name: "unset flag does not beat file", file: "port-whm-tls: 3087\n", args: []string{"--listen", "::1"}, dataDir: "./cpauth-data", port: 3087, listen: "::1"},
+		{name: "offset", args: []string{"--port-offset", "10000"}, dataDir: "./cpauth-data", port: 12087},
+		{name: "port zero stays zero with offset", args: []string{"--port-offset", "10", "--port-whm-tls", "0"}, dataDir: "./cpauth-data", port: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, tc.env, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.DataDir != tc.dataDir || c.Ports()[3] != tc.port || c.Listen != tc.listen {
+				t.Errorf("got data-dir %q, WHM TLS port %d, listen %q; want %q, %d, %q", c.DataDir, c.Ports()[3], c.Listen, tc.dataDir, tc.port, tc.listen)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		want []string // every one must appear: all problems at once
+	}{
+		{name: "unknown key", file: "data-dri: x\n", want: []string{"data-dri"}},
+		{name: "bad yaml", file: "data-dir: [\n", want: []string{"config"}},
+		{name: "many problems", args: []string{"--port-whm", "70000", "--hash-rounds", "5", "--log-level", "loud", "--tls-cert", "c.pem"},
+			want: []string{"port-whm", "hash-rounds", "log-level", "tls-cert"}},
+		{name: "duplicate ports", args: []string{"--port-whm", "2082"}, want: []string{"port-cpanel and port-whm both use port 2082"}},
+		{name: "empty data dir", args: []string{"--data-dir", ""}, want: []string{"data-dir"}},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, want: []string{"log-format"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.file, nil, tc.args...)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), func(string) string { return "" }, fs); err == nil {
+		t.Fatal("Load of a missing file succeeded")
+	}
+}

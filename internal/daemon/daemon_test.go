@@ -1,0 +1,193 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/core"
+)
+
+// syncBuffer is a log sink safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testConfig(dir string) config.Config {
+	c := config.Default()
+	c.DataDir = dir
+	c.Listen = "127.0.0.1"
+	c.PortCPanel, c.PortCPanelTLS, c.PortWHM, c.PortWHMTLS, c.PortWebmail, c.PortWebmailTLS = 0, 0, 0, 0, 0, 0
+	c.HashRounds = 1000
+	return c
+}
+
+func start(t *testing.T, cfg config.Config, logs io.Writer) *Daemon {
+	t.Helper()
+	d, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func client() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+}
+
+func TestFirstStartAndRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	logs := &syncBuffer{}
+	d := start(t, testConfig(dir), logs)
+	if d.Data.RootPasswordFile == "" {
+		t.Fatal("first start did not report the root password file")
+	}
+	if len(d.Listeners) != 6 {
+		t.Fatalf("%d listeners, want 6", len(d.Listeners))
+	}
+	for _, f := range []struct {
+		path string
+		want os.FileMode
+	}{
+		{dir, 0o700}, {filepath.Join(dir, "server.key"), 0o600}, {filepath.Join(dir, "initial-root-password"), 0o600},
+		{filepath.Join(dir, "tls", "key.pem"), 0o600},
+	} {
+		if got := mode(t, f.path); got != f.want {
+			t.Errorf("%s: mode %o, want %o", f.path, got, f.want)
+		}
+	}
+	pwBytes, err := os.ReadFile(filepath.Join(dir, "initial-root-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := strings.TrimSpace(string(pwBytes))
+	key, _ := os.ReadFile(filepath.Join(dir, "server.key"))
+
+	call := func(d *Daemon, pass string) int {
+		req, _ := http.NewRequest("GET", "https://"+d.Addr(core.ServiceWHM, true)+"/json-api/version?api.version=1", nil)
+		req.SetBasicAuth("root", pass)
+		resp, err := client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call(d, pw); got != 200 {
+		t.Fatalf("root login: status %d", got)
+	}
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second start reuses everything: same key, same root password, no
+	// new password file announced.
+	d2 := start(t, testConfig(dir), logs)
+	defer d2.Shutdown(context.Background())
+	if d2.Data.RootPasswordFile != "" {
+		t.Error("restart created a new root password")
+	}
+	key2, _ := os.ReadFile(filepath.Join(dir, "server.key"))
+	if !bytes.Equal(key, key2) {
+		t.Error("restart changed the server key")
+	}
+	if got := call(d2, pw); got != 200 {
+		t.Errorf("root login after restart: status %d", got)
+	}
+	if got := call(d2, pw+"x"); got != 403 {
+		t.Errorf("wrong password: status %d, want 403", got)
+	}
+	// Nothing secret reaches the log.
+	out := logs.String()
+	for name, s := range map[string]string{"root password": pw, "server key": strings.TrimSpace(string(key))} {
+		if strings.Contains(out, s) {
+			t.Errorf("the log contains the %s", name)
+		}
+	}
+	if !strings.Contains(out, "listening") {
+		t.Error("the log does not say which ports were bound")
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	a := start(t, testConfig(t.TempDir()), io.Discard)
+	defer a.Shutdown(context.Background())
+	cfg := testConfig(t.TempDir())
+	_, port, _ := strings.Cut(a.Addr(core.ServiceWHM, true), ":")
+	cfg.PortWHMTLS = atoi(t, port)
+	if _, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Fatal("Start on a port in use succeeded")
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A request in flight when shutdown begins still gets its answer.
+func TestGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.HashRounds = 500000 // make the request slow enough to overlap shutdown
+	d := start(t, cfg, io.Discard)
+	pw, _ := os.ReadFile(filepath.Join(dir, "initial-root-password"))
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", "http://"+d.Addr(core.ServiceWHM, false)+"/json-api/version?api.version=1", nil)
+		req.SetBasicAuth("root", strings.TrimSpace(string(pw)))
+		resp, err := client().Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; got != 200 {
+		t.Fatalf("request in flight during shutdown: status %d, want 200", got)
+	}
+}
