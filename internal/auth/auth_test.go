@@ -22,7 +22,10 @@ type readOnly struct {
 	t *testing.T
 }
 
-func (r readOnly) write(name string) { r.t.Helper(); r.t.Errorf("authentication wrote to the store: %s", name) }
+func (r readOnly) write(name string) {
+	r.t.Helper()
+	r.t.Errorf("authentication wrote to the store: %s", name)
+}
 func (r readOnly) CreateAccount(ctx context.Context, a store.Account) error {
 	r.write("CreateAccount")
 	return nil
@@ -31,7 +34,10 @@ func (r readOnly) UpdateAccount(ctx context.Context, u string, fn func(store.Acc
 	r.write("UpdateAccount")
 	return store.Account{}, nil
 }
-func (r readOnly) DeleteAccount(ctx context.Context, u string) error { r.write("DeleteAccount"); return nil }
+func (r readOnly) DeleteAccount(ctx context.Context, u string) error {
+	r.write("DeleteAccount")
+	return nil
+}
 func (r readOnly) CreateMailbox(ctx context.Context, m store.Mailbox) error {
 	r.write("CreateMailbox")
 	return nil
@@ -52,7 +58,10 @@ func (r readOnly) DeleteAccessHash(ctx context.Context, u string) error {
 	r.write("DeleteAccessHash")
 	return nil
 }
-func (r readOnly) SetSetting(ctx context.Context, k, v string) error { r.write("SetSetting"); return nil }
+func (r readOnly) SetSetting(ctx context.Context, k, v string) error {
+	r.write("SetSetting")
+	return nil
+}
 
 type fixture struct {
 	chain  auth.Chain
