@@ -54,6 +54,11 @@ func (m *AccessHash) Authenticate(ctx context.Context, r *Request) Outcome {
 	if !a.IsRoot() && !a.Reseller {
 		return fail(core.MethodAccessHash, user, "access hash of a non-reseller")
 	}
+	if r.Service != core.ServiceWHM {
+		// An access hash is a WHM credential (a WHM API token on current
+		// cPanel): refused on cPanel and Webmail ports (D6).
+		return fail(core.MethodAccessHash, user, "access hash used outside WHM")
+	}
 	p := PrincipalFor(a)
 	p.Method = core.MethodAccessHash
 	p.Service = r.Service

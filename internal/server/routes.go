@@ -121,7 +121,16 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest 
 // caller names the cPanel account in cpanel_jsonapi_user; on cPanel and
 // Webmail ports the caller is the account.
 func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port) {
-	failProxy := func(status int, err error) { writeJSON(w, status, api2.ProxyError(core.Message(err))) }
+	version := "2" // until the arguments say otherwise
+	failProxy := func(status int, err error) {
+		env := api2.ProxyError(core.Message(err))
+		if version != "2" {
+			// Other API versions get the same object without the
+			// cpanelresult wrapper: a top-level "error" (PROTOCOL.md 9.2, 9.3).
+			env = env["cpanelresult"].(map[string]any)
+		}
+		writeJSON(w, status, env)
+	}
 	args, ok := s.parseArgs(w, r, failProxy)
 	if !ok {
 		return
@@ -132,9 +141,8 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 	}
 	user := args.Get("cpanel_jsonapi_user")
 	module, fn := args.Get("cpanel_jsonapi_module"), args.Get("cpanel_jsonapi_func")
-	version := args.Get("cpanel_jsonapi_apiversion")
-	if version == "" {
-		version = "2"
+	if v := args.Get("cpanel_jsonapi_apiversion"); v != "" {
+		version = v
 	}
 	var caller *core.Principal
 	if p.Service == core.ServiceWHM {
