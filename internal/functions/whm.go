@@ -524,16 +524,9 @@ func (e *Env) setupreseller(ctx context.Context, c *api.Call) (*api.Result, erro
 }
 
 func (e *Env) unsetupreseller(ctx context.Context, c *api.Call) (*api.Result, error) {
-	user := c.Args.Get("user")
-	if user == "" {
-		return nil, required("user")
-	}
-	a, err := e.account(ctx, user)
+	user, err := e.reseller(ctx, c.Args, "user")
 	if err != nil {
 		return nil, err
-	}
-	if !a.Reseller {
-		return nil, core.Errorf(core.KindInvalid, "The user “%s” is not a reseller.", user)
 	}
 	_, err = e.Store.UpdateAccount(ctx, user, func(a store.Account) (store.Account, error) {
 		a.Reseller = false
@@ -553,19 +546,28 @@ func (e *Env) unsetupreseller(ctx context.Context, c *api.Call) (*api.Result, er
 	return &api.Result{}, nil
 }
 
-// setacls replaces a reseller's privileges with the acl-<name> arguments
-// given (any value grants; absence removes), as cPanel documents.
-func (e *Env) setacls(ctx context.Context, c *api.Call) (*api.Result, error) {
-	user := c.Args.Get("reseller")
+// reseller reads the user named by argument arg and checks it is a reseller.
+func (e *Env) reseller(ctx context.Context, args api.Args, arg string) (string, error) {
+	user := args.Get(arg)
 	if user == "" {
-		return nil, required("reseller")
+		return "", required(arg)
 	}
 	a, err := e.account(ctx, user)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if !a.Reseller {
-		return nil, core.Errorf(core.KindInvalid, "The user “%s” is not a reseller.", user)
+		return "", core.Errorf(core.KindInvalid, "The user “%s” is not a reseller.", user)
+	}
+	return user, nil
+}
+
+// setacls replaces a reseller's privileges with the acl-<name> arguments
+// given (any value grants; absence removes), as cPanel documents.
+func (e *Env) setacls(ctx context.Context, c *api.Call) (*api.Result, error) {
+	user, err := e.reseller(ctx, c.Args, "reseller")
+	if err != nil {
+		return nil, err
 	}
 	acls := []string{}
 	var bad []string

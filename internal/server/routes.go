@@ -70,6 +70,17 @@ func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, fail func(sta
 	return args, true
 }
 
+// admit reads the arguments and authenticates the caller; when either fails
+// it has written the answer and returns ok=false.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, fail func(int, error)) (api.Args, core.Principal, bool) {
+	args, ok := s.parseArgs(w, r, fail)
+	if !ok {
+		return args, core.Principal{}, false
+	}
+	principal, ok := s.authenticate(w, r, p)
+	return args, principal, ok
+}
+
 func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name string) {
 	name = strings.TrimSuffix(name, "/")
 	fail := func(status int, err error) { writeJSON(w, status, whmapi1.Envelope(name, nil, err)) }
@@ -77,11 +88,7 @@ func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name 
 		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
 		return
 	}
-	args, ok := s.parseArgs(w, r, fail)
-	if !ok {
-		return
-	}
-	principal, ok := s.authenticate(w, r, p)
+	args, principal, ok := s.admit(w, r, p, fail)
 	if !ok {
 		return
 	}
@@ -103,11 +110,7 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest 
 		return
 	}
 	module, fn, _ := strings.Cut(strings.TrimSuffix(rest, "/"), "/")
-	args, ok := s.parseArgs(w, r, fail)
-	if !ok {
-		return
-	}
-	principal, ok := s.authenticate(w, r, p)
+	args, principal, ok := s.admit(w, r, p, fail)
 	if !ok {
 		return
 	}
@@ -131,11 +134,7 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 		}
 		writeJSON(w, status, env)
 	}
-	args, ok := s.parseArgs(w, r, failProxy)
-	if !ok {
-		return
-	}
-	principal, ok := s.authenticate(w, r, p)
+	args, principal, ok := s.admit(w, r, p, failProxy)
 	if !ok {
 		return
 	}
