@@ -1,0 +1,255 @@
+package server_test
+
+// Benchmarks of a whole API call over real loopback HTTP (plain WHM port,
+// keep-alive client), against a baseline that makes the same round trip to a
+// handler that only writes the same bytes. The difference is what cpauth
+// adds: middleware, authentication, dispatch and encoding. BENCHMARKS.md has
+// the numbers and how to reproduce them:
+//
+//	go test -run='^$' -bench=. -benchtime=2s ./internal/server
+//
+// Each group reports x-baseline, ns/op divided by the baseline's ns/op in the
+// same run (present only when the baseline ran in the same invocation).
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/daemon"
+)
+
+const versionPath = "/json-api/version?api.version=1"
+
+// benchDaemon is a daemon with known root credentials.
+type benchDaemon struct {
+	url        string // base URL of the plain WHM port
+	basic      string // Authorization header: root's password
+	accessHash string // Authorization header: root's access hash
+}
+
+// startBenchDaemon starts a daemon on 127.0.0.1 with free ports whose
+// password hashes use rounds rounds; it stops when b's benchmark ends.
+func startBenchDaemon(b *testing.B, rounds int) *benchDaemon {
+	b.Helper()
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(b.TempDir(), "data")
+	cfg.Listen = "127.0.0.1"
+	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
+	cfg.HashRounds = rounds
+	// The access log is discarded: the benchmark measures the server, not
+	// the log sink.
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	d, err := daemon.Start(ctx, cfg, log)
+	if err != nil {
+		b.Fatalf("daemon.Start: %v", err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(ctx); err != nil {
+			b.Errorf("Shutdown: %v", err)
+		}
+	})
+	if d.Data.RootPasswordFile == "" {
+		b.Fatal("daemon did not create root")
+	}
+	pass, err := os.ReadFile(d.Data.RootPasswordFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash, err := d.Data.Env.AccessHash(ctx, "root", true)
+	if err != nil {
+		b.Fatalf("AccessHash: %v", err)
+	}
+	return &benchDaemon{
+		url:        "http://" + d.Addr(core.ServiceWHM, false),
+		basic:      "Basic " + base64.StdEncoding.EncodeToString([]byte("root:"+strings.TrimSpace(string(pass)))),
+		accessHash: "whm root:" + hash,
+	}
+}
+
+// newClient is a keep-alive client with enough idle connections for every
+// parallel goroutine.
+func newClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     time.Minute,
+			DisableCompression:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// call makes one request, drains the body (so the connection is reused) and
+// checks the status. It returns an error rather than failing so that
+// RunParallel's goroutines may use it.
+func call(c *http.Client, url, authorization string, want int) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("GET %s: status %d, want %d: %.200s", url, resp.StatusCode, want, body)
+	}
+	return body, nil
+}
+
+// baselineServer serves body with the headers of a JSON envelope over a
+// plain httptest server, for any path.
+func baselineServer(b *testing.B, body []byte) string {
+	b.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// ratio reports ns/op relative to the baseline of the same group.
+type ratio struct{ base float64 }
+
+func (r *ratio) setBaseline(b *testing.B) {
+	r.base = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+}
+
+func (r *ratio) report(b *testing.B) {
+	if r.base > 0 && b.N > 0 {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/r.base, "x-baseline")
+	}
+}
+
+// benchCase is one authenticated (or failing) call.
+type benchCase struct {
+	name   string
+	rounds int // the daemon's hash rounds
+	auth   func(d *benchDaemon) string
+	want   int
+}
+
+func versionCases() []benchCase {
+	return []benchCase{
+		{"password/rounds=50000", 50000, func(d *benchDaemon) string { return d.basic }, http.StatusOK},
+		{"password/rounds=5000", 5000, func(d *benchDaemon) string { return d.basic }, http.StatusOK},
+		{"accesshash", 50000, func(d *benchDaemon) string { return d.accessHash }, http.StatusOK},
+	}
+}
+
+// wrongPassword has the length of root's generated password: SHA-crypt's
+// cost grows with the password's length, so equal lengths make the failure
+// cases comparable with the successful ones.
+const wrongPassword = "wrong-password-24-chars!"
+
+// failureCases are the D5 path: both must cost a full hash verification,
+// so an unknown user is indistinguishable by time from a wrong password.
+func failureCases() []benchCase {
+	basic := func(user, pass string) func(*benchDaemon) string {
+		return func(*benchDaemon) string {
+			return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+		}
+	}
+	return []benchCase{
+		{"wrong-password/rounds=50000", 50000, basic("root", wrongPassword), http.StatusForbidden},
+		{"unknown-user/rounds=50000", 50000, basic("nosuchuser", wrongPassword), http.StatusForbidden},
+		{"wrong-password/rounds=5000", 5000, basic("root", wrongPassword), http.StatusForbidden},
+		{"unknown-user/rounds=5000", 5000, basic("nosuchuser", wrongPassword), http.StatusForbidden},
+	}
+}
+
+// runGroup benchmarks the baseline, then each case, serially or in
+// parallel. The daemons are started before any timing and stop when the
+// group ends.
+func runGroup(b *testing.B, parallel bool, cases []benchCase) {
+	daemons := map[int]*benchDaemon{}
+	for _, tc := range append([]benchCase{{rounds: 50000}}, cases...) {
+		if daemons[tc.rounds] == nil {
+			daemons[tc.rounds] = startBenchDaemon(b, tc.rounds)
+		}
+	}
+	// The baseline serves exactly what the daemon answers to version.
+	d := daemons[50000]
+	body, err := call(newClient(), d.url+versionPath, d.accessHash, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := baselineServer(b, body)
+	var r ratio
+	b.Run("baseline", func(b *testing.B) {
+		loop(b, parallel, base+versionPath, "", http.StatusOK)
+		r.setBaseline(b)
+	})
+	for _, tc := range cases {
+		d := daemons[tc.rounds]
+		b.Run(tc.name, func(b *testing.B) {
+			loop(b, parallel, d.url+versionPath, tc.auth(d), tc.want)
+			r.report(b)
+		})
+	}
+}
+
+func loop(b *testing.B, parallel bool, url, authorization string, want int) {
+	c := newClient()
+	defer c.CloseIdleConnections()
+	if _, err := call(c, url, authorization, want); err != nil { // warm up
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if !parallel {
+		for b.Loop() {
+			if _, err := call(c, url, authorization, want); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := call(c, url, authorization, want); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkVersion is the latency of one call at a time.
+func BenchmarkVersion(b *testing.B) { runGroup(b, false, versionCases()) }
+
+// BenchmarkVersionParallel is throughput with GOMAXPROCS concurrent
+// clients: ns/op is wall time divided by all calls made.
+func BenchmarkVersionParallel(b *testing.B) { runGroup(b, true, versionCases()) }
+
+// BenchmarkAuthFailure is the D5 path, one call at a time.
+func BenchmarkAuthFailure(b *testing.B) { runGroup(b, false, failureCases()) }
