@@ -37,6 +37,8 @@ func commands() []command {
 		{"uapi", "call a UAPI function locally, as a cPanel user", runUAPI},
 		{"accesshash", "show, generate or import a WHM access hash", runAccessHash},
 		{"passwd", "set an account's password (read from standard input)", runPasswd},
+		{"key", "export or import the server key a cluster's nodes share", runKey},
+		{"migrate-store", "copy a single node's SQLite data into a PostgreSQL cluster database", runMigrateStore},
 		{"version", "print cpauth's version", runVersion},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -27,6 +28,17 @@ type Config struct {
 	PortWebmailTLS int    `yaml:"port-webmail-tls"`
 	TLSCert        string `yaml:"tls-cert"`
 	TLSKey         string `yaml:"tls-key"`
+	// Store is "sqlite" (one node) or "postgres" (a cluster).
+	Store string `yaml:"store"`
+	// PostgresDSN and PostgresDSNFile name the cluster database; the DSN
+	// may also come from $CPAUTH_POSTGRES_DSN, so that it need not appear
+	// in a command line that ps shows.
+	PostgresDSN      string `yaml:"postgres-dsn"`
+	PostgresDSNFile  string `yaml:"postgres-dsn-file"`
+	PostgresMaxConns int    `yaml:"postgres-max-conns"`
+	// KeyFile is the server key; nodes of one cluster share it. Default:
+	// <data-dir>/server.key.
+	KeyFile string `yaml:"key-file"`
 	// HashRounds is the SHA-512-crypt cost of new password hashes.
 	HashRounds int    `yaml:"hash-rounds"`
 	LogLevel   string `yaml:"log-level"`
@@ -38,6 +50,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./cpauth-data", PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
+		Store: "sqlite", PostgresMaxConns: 20,
 	}
 }
 
@@ -54,6 +67,11 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PortWebmailTLS, "port-webmail-tls", c.PortWebmailTLS, "Webmail TLS port")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM); default: a self-signed one in the data directory")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM)")
+	fs.StringVar(&c.Store, "store", c.Store, "sqlite (one node) or postgres (several nodes sharing one database)")
+	fs.StringVar(&c.PostgresDSN, "postgres-dsn", c.PostgresDSN, "PostgreSQL DSN (prefer $CPAUTH_POSTGRES_DSN or --postgres-dsn-file: flags show in ps)")
+	fs.StringVar(&c.PostgresDSNFile, "postgres-dsn-file", c.PostgresDSNFile, "file holding the PostgreSQL DSN")
+	fs.IntVar(&c.PostgresMaxConns, "postgres-max-conns", c.PostgresMaxConns, "most connections this node opens to PostgreSQL")
+	fs.StringVar(&c.KeyFile, "key-file", c.KeyFile, "server key file (default <data-dir>/server.key); share it between the nodes of a cluster")
 	fs.IntVar(&c.HashRounds, "hash-rounds", c.HashRounds, "SHA-512-crypt rounds of new password hashes")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
@@ -78,6 +96,9 @@ func Load(path string, getenv func(string) string, fs *flag.FlagSet) (Config, er
 	if v := getenv("CPAUTH_DATA_DIR"); v != "" {
 		c.DataDir = v
 	}
+	if v := getenv("CPAUTH_POSTGRES_DSN"); v != "" {
+		c.PostgresDSN = v
+	}
 	// Flags given on the command line win: replay them onto c.
 	onto := flag.NewFlagSet("", flag.ContinueOnError)
 	c.Flags(onto)
@@ -86,7 +107,28 @@ func Load(path string, getenv func(string) string, fs *flag.FlagSet) (Config, er
 			onto.Set(f.Name, f.Value.String())
 		}
 	})
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if c.Store == "postgres" && c.PostgresDSN == "" {
+		data, err := os.ReadFile(c.PostgresDSNFile)
+		if err != nil {
+			return c, fmt.Errorf("config: postgres-dsn-file: %w", err)
+		}
+		c.PostgresDSN = strings.TrimSpace(string(data))
+		if c.PostgresDSN == "" {
+			return c, fmt.Errorf("config: postgres-dsn-file %s is empty", c.PostgresDSNFile)
+		}
+	}
+	return c, nil
+}
+
+// KeyPath is where the server key lives.
+func (c Config) KeyPath() string {
+	if c.KeyFile != "" {
+		return c.KeyFile
+	}
+	return filepath.Join(c.DataDir, "server.key")
 }
 
 // Ports returns the six effective ports, in the order cPanel, cPanel TLS,
@@ -126,6 +168,18 @@ func (c Config) Validate() error {
 	}
 	if c.HashRounds < 1000 || c.HashRounds > 5_000_000 {
 		errs = append(errs, fmt.Errorf("hash-rounds must be between 1000 and 5000000, got %d", c.HashRounds))
+	}
+	switch c.Store {
+	case "sqlite":
+	case "postgres":
+		if c.PostgresDSN == "" && c.PostgresDSNFile == "" {
+			errs = append(errs, errors.New("store postgres needs a DSN: $CPAUTH_POSTGRES_DSN, postgres-dsn-file or postgres-dsn"))
+		}
+		if c.PostgresMaxConns < 1 {
+			errs = append(errs, fmt.Errorf("postgres-max-conns must be at least 1, got %d", c.PostgresMaxConns))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store must be sqlite or postgres, got %q", c.Store))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

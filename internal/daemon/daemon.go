@@ -41,7 +41,7 @@ var order = []server.Port{
 // Start opens the data directory and binds the six ports. It returns once
 // they are listening; Shutdown stops it.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
-	data, err := Open(ctx, cfg, log)
+	data, err := open(ctx, cfg, log, true)
 	if err != nil {
 		return nil, err
 	}

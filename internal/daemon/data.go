@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
@@ -18,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/store/cached"
 	"github.com/cpauth/cpauth/internal/store/sqlstore"
 )
 
@@ -33,15 +35,32 @@ type Data struct {
 	Chain    auth.Chain
 	// RootPasswordFile is set when this open created the root account.
 	RootPasswordFile string
+	// Cache is the in-memory layer over a shared store (nil on SQLite).
+	Cache *cached.Store
+
+	stopWatch context.CancelFunc
+	watching  sync.WaitGroup
 }
 
-// Close releases the store.
-func (d *Data) Close() error { return d.Store.Close() }
+// Close stops the change feed and releases the store.
+func (d *Data) Close() error {
+	if d.stopWatch != nil {
+		d.stopWatch()
+		d.watching.Wait()
+	}
+	return d.Store.Close()
+}
 
 // Open opens (creating on first use) the data directory: mode 0700, the
 // server key, the SQLite store, and the root account with a random password
 // written to <dir>/initial-root-password (0600).
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, error) {
+	return open(ctx, cfg, log, false)
+}
+
+// open is Open; with cache set, a store shared by several nodes gets the
+// in-memory layer, kept true by the store's change feed.
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool) (*Data, error) {
 	dir := cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -49,7 +68,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, erro
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, err
 	}
-	key, _, err := secret.LoadOrCreateKey(filepath.Join(dir, "server.key"))
+	key, _, err := secret.LoadOrCreateKey(cfg.KeyPath())
 	if err != nil {
 		return nil, err
 	}
@@ -57,11 +76,32 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, erro
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "cpauth.db"))
+	var sq *sqlstore.Store
+	switch cfg.Store {
+	case "postgres":
+		sq, err = sqlstore.OpenPostgres(ctx, cfg.PostgresDSN, sqlstore.PoolOptions{MaxOpenConns: cfg.PostgresMaxConns})
+	default:
+		sq, err = sqlstore.OpenSQLite(ctx, filepath.Join(dir, "cpauth.db"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
+	var st store.Store = sq
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
+	if w := sq.ChangeFeed(); w != nil && cache {
+		d.Cache = cached.New(st)
+		d.Store = d.Cache
+		wctx, stop := context.WithCancel(context.Background())
+		d.stopWatch = stop
+		d.watching.Add(1)
+		go func() {
+			defer d.watching.Done()
+			if err := d.Cache.Run(wctx, w); err != nil && wctx.Err() == nil {
+				log.Error("change feed stopped", "error", err)
+			}
+		}()
+	}
+	st = d.Store
 	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: time.Now, Log: log}
 	d.Registry = d.Env.Registry()
 	d.Chain = auth.Chain{
@@ -69,7 +109,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, erro
 		&auth.AccessHash{Store: st, Key: key},
 	}
 	if err := d.ensureRoot(ctx); err != nil {
-		st.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -107,7 +147,8 @@ func (d *Data) ensureRoot(ctx context.Context) error {
 	now := time.Now()
 	err = d.Store.CreateAccount(ctx, store.Account{Username: "root", PasswordHash: hash, Created: now, PasswordChanged: now})
 	if errors.Is(err, store.ErrExists) {
-		return nil // another process won the race
+		// Another node won the race: its password is root's, not ours.
+		return os.Remove(path)
 	}
 	if err != nil {
 		return err

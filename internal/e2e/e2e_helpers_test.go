@@ -127,11 +127,21 @@ type testEnv struct {
 // data directory and cheap password hashes; it stops with the test.
 func start(t testing.TB) *testEnv {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith is start with a chance to change the configuration first (a
+// shared store, a shared key).
+func startWith(t testing.TB, configure func(*config.Config)) *testEnv {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1"
 	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
 	cfg.DataDir = t.TempDir()
 	cfg.HashRounds = 1000
+	if configure != nil {
+		configure(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,10 +176,10 @@ func start(t testing.TB) *testEnv {
 		}
 	})
 	raw, err := os.ReadFile(filepath.Join(e.dir, "initial-root-password"))
-	if err != nil {
+	if err != nil && d.Data.RootPasswordFile != "" {
 		t.Fatalf("reading the initial root password: %v", err)
 	}
-	e.rootPass = strings.TrimSpace(string(raw))
+	e.rootPass = strings.TrimSpace(string(raw)) // "" when another node created root
 	e.pass = map[string]string{
 		"root": e.rootPass, "res": resPass, "bob": bobPass, "carol": carolPass, "sus": susPass,
 		"info@bob.test": infoPass, "info@sus.test": infoPass, "dave": davePass,

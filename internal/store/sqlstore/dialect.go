@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -35,10 +36,21 @@ type Dialect struct {
 	// updaters of one row serialise. SQLite needs nothing: its transactions
 	// begin IMMEDIATE and so already hold the write lock.
 	ForUpdate string
-	// MigrationLock, when not empty, runs first in each migration
-	// transaction to keep concurrent migrators apart (PostgreSQL will use an
-	// advisory lock). SQLite's IMMEDIATE transactions already exclude.
+	// MigrationSetup, when not empty, runs first in each migration
+	// transaction, before MigrationLock. PostgreSQL lifts the per-connection
+	// statement_timeout there: waiting for another node's migration, or
+	// running a long one, must not fail on it. The caller's context still
+	// bounds the wait.
+	MigrationSetup string
+	// MigrationLock, when not empty, runs in each migration transaction
+	// (after MigrationSetup, before anything else) to keep concurrent
+	// migrators apart: PostgreSQL takes an advisory lock that the commit
+	// releases. SQLite's IMMEDIATE transactions already exclude.
 	MigrationLock string
+	// Notify, when not empty, announces a change (its one argument, see
+	// encodeChange) to the other nodes; it runs inside the writing
+	// transaction. Empty: the database has no change feed.
+	Notify string
 	// IsUniqueViolation reports a primary key or unique constraint failure.
 	IsUniqueViolation func(error) bool
 	// IsForeignKeyViolation reports that a referenced row does not exist.
@@ -121,4 +133,50 @@ func sqliteDSN(path string) string {
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)" +
 		"&_txlock=immediate"
+}
+
+// pgMigrationLockKey is the PostgreSQL advisory lock key every cpauth node
+// takes while migrating, so that nodes starting at once migrate one after
+// the other. Advisory locks are per database; the value is arbitrary but
+// must never change (it is "cpauth" in ASCII, padded: 0x6370617574680001).
+const pgMigrationLockKey int64 = 0x6370617574680001
+
+// SQLSTATE codes of PostgreSQL errors the store acts on.
+const (
+	pgUniqueViolation      = "23505"
+	pgForeignKeyViolation  = "23503"
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+)
+
+// Postgres is the dialect of PostgreSQL through github.com/jackc/pgx/v5's
+// database/sql driver. Transactions run at the default READ COMMITTED
+// level; read-modify-write locks its row with SELECT ... FOR UPDATE.
+var Postgres = &Dialect{
+	Name:           "postgres",
+	Driver:         "pgx",
+	Placeholder:    Dollar,
+	ForUpdate:      " FOR UPDATE",
+	MigrationSetup: "SET LOCAL statement_timeout = 0",
+	MigrationLock:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(pgMigrationLockKey, 10) + ")",
+	Notify:         "SELECT pg_notify('" + changeChannel + "', $1)",
+	IsUniqueViolation: func(err error) bool {
+		return pgCode(err) == pgUniqueViolation
+	},
+	IsForeignKeyViolation: func(err error) bool {
+		return pgCode(err) == pgForeignKeyViolation
+	},
+	IsRetryable: func(err error) bool {
+		c := pgCode(err)
+		return c == pgSerializationFailure || c == pgDeadlockDetected
+	},
+}
+
+// pgCode is the SQLSTATE of a PostgreSQL error, "" for other errors.
+func pgCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }

@@ -66,7 +66,17 @@ func loadMigrations(d *Dialect) ([]migration, error) {
 
 // migrate brings the schema up to date.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, createMigrationsTable); err != nil {
+	// Under the migration lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS
+	// is not safe against a concurrent one (it can fail on pg_type's unique
+	// index) when several nodes start at once.
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, createMigrationsTable)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlstore: create schema_migrations: %w", err)
 	}
 	ms, err := loadMigrations(s.d)
@@ -82,10 +92,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for _, m := range ms[cur:] {
 		err := s.withTx(ctx, func(tx *sql.Tx) error {
-			if s.d.MigrationLock != "" {
-				if _, err := tx.ExecContext(ctx, s.d.MigrationLock); err != nil {
-					return err
-				}
+			if err := s.lockMigrations(ctx, tx); err != nil {
+				return err
 			}
 			// Another process may have got here first.
 			var n int
@@ -102,6 +110,20 @@ func (s *Store) migrate(ctx context.Context) error {
 		})
 		if err != nil {
 			return fmt.Errorf("sqlstore: migration %s/%s: %w", s.d.Name, m.name, err)
+		}
+	}
+	return nil
+}
+
+// lockMigrations starts a migration transaction: it keeps other migrators
+// out until tx ends.
+func (s *Store) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	for _, stmt := range []string{s.d.MigrationSetup, s.d.MigrationLock} {
+		if stmt == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
 		}
 	}
 	return nil

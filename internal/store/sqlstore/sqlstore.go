@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ import (
 type Store struct {
 	db *sql.DB
 	d  *Dialect
+	// listen is how the change feed connects (PostgreSQL only).
+	listen *pgx.ConnConfig
 }
 
 var _ store.Store = (*Store)(nil)
@@ -46,6 +49,12 @@ func open(ctx context.Context, d *Dialect, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.Name, err)
 	}
+	return start(ctx, d, db)
+}
+
+// start migrates the freshly opened db and wraps it; it closes db if that
+// fails.
+func start(ctx context.Context, d *Dialect, db *sql.DB) (*Store, error) {
 	s := &Store{db: db, d: d}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -64,15 +73,24 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) q(query string) string { return s.d.Rebind(query) }
 
 // maxAttempts bounds how often a transaction runs when the database reports
-// transient contention. SQLite's busy_timeout already waits for locks, so
-// retries are rare.
+// transient contention. SQLite's busy_timeout already waits for locks, and
+// PostgreSQL's row locks queue updaters, so retries are rare: a PostgreSQL
+// deadlock victim or serialisation failure.
 const maxAttempts = 5
 
 // withTx runs fn in a transaction and commits it, running it again on
 // transient failures; fn may therefore run more than once.
 func (s *Store) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.retry(ctx, func() error { return s.tryTx(ctx, fn) })
+}
+
+// retry runs try until it succeeds, fails for good or has run maxAttempts
+// times. A lost connection is not retried here: a failed COMMIT may have
+// committed, and running an updater twice would be wrong; database/sql
+// itself replaces connections it knows to be dead.
+func (s *Store) retry(ctx context.Context, try func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.tryTx(ctx, fn)
+		err := try()
 		if err == nil || attempt == maxAttempts || !s.d.IsRetryable(err) {
 			return err
 		}
@@ -84,6 +102,49 @@ func (s *Store) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// exec runs one statement outside a transaction, running it again on
+// transient failures (a deadlock victim's statement was rolled back whole,
+// so it is safe to repeat).
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.retry(ctx, func() error {
+		var err error
+		res, err = s.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// withChange is withTx for a write: on a dialect with a change feed, the
+// change is announced inside the same transaction, so other nodes hear of it
+// exactly when it commits.
+func (s *Store) withChange(ctx context.Context, ch store.Change, fn func(*sql.Tx) error) error {
+	if s.d.Notify == "" {
+		return s.withTx(ctx, fn)
+	}
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.d.Notify, encodeChange(ch))
+		return err
+	})
+}
+
+// execChange is exec for a write, announced as withChange does.
+func (s *Store) execChange(ctx context.Context, ch store.Change, query string, args ...any) (sql.Result, error) {
+	if s.d.Notify == "" {
+		return s.exec(ctx, query, args...)
+	}
+	var res sql.Result
+	err := s.withChange(ctx, ch, func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -196,7 +257,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: %s: %w", accountWhat(a.Username), err)
 	}
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withChange(ctx, store.Change{Kind: store.ChangeAccount, Key: a.Username}, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			a.Username, a.Domain, a.Owner, a.PasswordHash, a.Suspended, a.SuspendReason,
 			a.Reseller, acls, a.ContactEmail, a.Plan, toDBTime(a.Created), toDBTime(a.PasswordChanged))
@@ -251,7 +312,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 // and the mailboxes on it follow; ErrExists if the new domain is taken.
 func (s *Store) UpdateAccount(ctx context.Context, username string, fn func(store.Account) (store.Account, error)) (store.Account, error) {
 	var out store.Account
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withChange(ctx, store.Change{Kind: store.ChangeAccount, Key: username}, func(tx *sql.Tx) error {
 		old, err := scanAccount(tx.QueryRowContext(ctx, s.q(`SELECT `+accountCols+` FROM accounts WHERE username = ?`+s.d.ForUpdate), username))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(accountWhat(username))
@@ -316,7 +377,7 @@ func (s *Store) movePrimaryDomain(ctx context.Context, tx *sql.Tx, username, fro
 // DeleteAccount implements store.Store. Domains, mailboxes and the access
 // hash go with the account through ON DELETE CASCADE.
 func (s *Store) DeleteAccount(ctx context.Context, username string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM accounts WHERE username = ?`), username)
+	res, err := s.execChange(ctx, store.Change{Kind: store.ChangeAccount, Key: username}, s.q(`DELETE FROM accounts WHERE username = ?`), username)
 	if err != nil {
 		return s.dbErr(err, accountWhat(username))
 	}
@@ -384,7 +445,7 @@ func mailboxWhat(local, domain string) string { return fmt.Sprintf("mailbox %q",
 // CreateMailbox implements store.Store.
 func (s *Store) CreateMailbox(ctx context.Context, m store.Mailbox) error {
 	what := mailboxWhat(m.Local, m.Domain)
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withChange(ctx, store.Change{Kind: store.ChangeMailbox, Key: m.Local + "@" + m.Domain}, func(tx *sql.Tx) error {
 		var owner string
 		err := tx.QueryRowContext(ctx, s.q(`SELECT account FROM domains WHERE name = ?`), m.Domain).Scan(&owner)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && owner != m.Account {
@@ -440,7 +501,7 @@ func (s *Store) ListMailboxes(ctx context.Context, account string) ([]store.Mail
 func (s *Store) UpdateMailbox(ctx context.Context, local, domain string, fn func(store.Mailbox) (store.Mailbox, error)) (store.Mailbox, error) {
 	what := mailboxWhat(local, domain)
 	var out store.Mailbox
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withChange(ctx, store.Change{Kind: store.ChangeMailbox, Key: local + "@" + domain}, func(tx *sql.Tx) error {
 		old, err := scanMailbox(tx.QueryRowContext(ctx, s.q(`SELECT `+mailboxCols+` FROM mailboxes WHERE local = ? AND domain = ?`+s.d.ForUpdate), local, domain))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound(what)
@@ -473,7 +534,7 @@ func (s *Store) UpdateMailbox(ctx context.Context, local, domain string, fn func
 
 // DeleteMailbox implements store.Store.
 func (s *Store) DeleteMailbox(ctx context.Context, local, domain string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM mailboxes WHERE local = ? AND domain = ?`), local, domain)
+	res, err := s.execChange(ctx, store.Change{Kind: store.ChangeMailbox, Key: local + "@" + domain}, s.q(`DELETE FROM mailboxes WHERE local = ? AND domain = ?`), local, domain)
 	if err != nil {
 		return s.dbErr(err, mailboxWhat(local, domain))
 	}
@@ -509,7 +570,7 @@ func (s *Store) SetAccessHash(ctx context.Context, h store.AccessHash) error {
 	if sealed == nil {
 		sealed = []byte{} // the column is NOT NULL
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO access_hashes (username, mac, sealed, created) VALUES (?, ?, ?, ?)
+	_, err := s.execChange(ctx, store.Change{Kind: store.ChangeAccessHash, Key: h.Username}, s.q(`INSERT INTO access_hashes (username, mac, sealed, created) VALUES (?, ?, ?, ?)
 		ON CONFLICT (username) DO UPDATE SET mac = excluded.mac, sealed = excluded.sealed, created = excluded.created`),
 		h.Username, h.MAC, sealed, toDBTime(h.Created))
 	return s.dbErr(err, accessHashWhat(h.Username))
@@ -517,7 +578,7 @@ func (s *Store) SetAccessHash(ctx context.Context, h store.AccessHash) error {
 
 // DeleteAccessHash implements store.Store; ErrNotFound if there is none.
 func (s *Store) DeleteAccessHash(ctx context.Context, username string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM access_hashes WHERE username = ?`), username)
+	res, err := s.execChange(ctx, store.Change{Kind: store.ChangeAccessHash, Key: username}, s.q(`DELETE FROM access_hashes WHERE username = ?`), username)
 	if err != nil {
 		return s.dbErr(err, accessHashWhat(username))
 	}
@@ -552,7 +613,7 @@ func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
 
 // SetSetting implements store.Store.
 func (s *Store) SetSetting(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings (name, value) VALUES (?, ?)
+	_, err := s.execChange(ctx, store.Change{Kind: store.ChangeSetting, Key: key}, s.q(`INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`), key, value)
 	return s.dbErr(err, settingWhat(key))
 }

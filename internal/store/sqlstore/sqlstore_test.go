@@ -148,8 +148,11 @@ func TestSQLitePragmas(t *testing.T) {
 // TestForeignKeyCascade checks the schema itself: deleting an account row
 // directly removes what belongs to it.
 func TestForeignKeyCascade(t *testing.T) {
+	checkCascade(t, openSQLite(t, filepath.Join(t.TempDir(), "cpauth.db")))
+}
+
+func checkCascade(t *testing.T, s *Store) {
 	ctx := t.Context()
-	s := openSQLite(t, filepath.Join(t.TempDir(), "cpauth.db"))
 	if err := s.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.example.com"}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,256 @@
+// Package storecopy moves every record of one store into another empty one,
+// as when a single node's SQLite data goes into a cluster's PostgreSQL.
+package storecopy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cpauth/cpauth/internal/store"
+)
+
+// ErrTargetNotEmpty is returned, before anything is written, when the
+// target already holds accounts or settings.
+var ErrTargetNotEmpty = errors.New("storecopy: the target store is not empty")
+
+// Counts is how many records of each kind a store holds.
+type Counts struct {
+	Accounts     int
+	Domains      int
+	Mailboxes    int
+	AccessHashes int
+	Settings     int
+}
+
+func (c Counts) String() string {
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d settings",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Settings)
+}
+
+// Copy copies the accounts (with their primary domains), mailboxes, access
+// hashes and settings of from into to, then reads both back and checks
+// that they hold the same records; it returns the counts copied.
+//
+// It refuses a target that holds any account or setting (ErrTargetNotEmpty)
+// and a source it cannot copy faithfully through the Store interface (a
+// domain other than an account's primary one). Nothing should write to
+// either store meanwhile: stop the node first. The copy is not atomic: if
+// it fails part-way, the target holds part of the data and must be emptied
+// (or recreated) before trying again.
+func Copy(ctx context.Context, from, to store.Store) (Counts, error) {
+	if err := checkEmpty(ctx, to); err != nil {
+		return Counts{}, err
+	}
+	src, err := read(ctx, from)
+	if err != nil {
+		return Counts{}, fmt.Errorf("storecopy: reading the source: %w", err)
+	}
+	if err := src.copyable(); err != nil {
+		return Counts{}, err
+	}
+	if err := src.write(ctx, to); err != nil {
+		return Counts{}, fmt.Errorf("storecopy: writing the target (which now holds part of the data): %w", err)
+	}
+
+	// Verify: both sides read afresh. The source too, so that a node that
+	// was not stopped shows up as a difference rather than as lost writes.
+	want := src.counts()
+	again, err := read(ctx, from)
+	if err != nil {
+		return want, fmt.Errorf("storecopy: verifying the source: %w", err)
+	}
+	dst, err := read(ctx, to)
+	if err != nil {
+		return want, fmt.Errorf("storecopy: verifying the target: %w", err)
+	}
+	if got := again.counts(); got != want {
+		return want, fmt.Errorf("storecopy: the source changed during the copy: %v before, %v after", want, got)
+	}
+	if got := dst.counts(); got != want {
+		return want, fmt.Errorf("storecopy: the target holds %v, the source %v", got, want)
+	}
+	if err := src.diff(dst); err != nil {
+		return want, fmt.Errorf("storecopy: the target differs from the source: %w", err)
+	}
+	return want, nil
+}
+
+func checkEmpty(ctx context.Context, to store.Store) error {
+	as, err := to.ListAccounts(ctx)
+	if err != nil {
+		return fmt.Errorf("storecopy: reading the target: %w", err)
+	}
+	settings, err := to.ListSettings(ctx)
+	if err != nil {
+		return fmt.Errorf("storecopy: reading the target: %w", err)
+	}
+	if len(as) > 0 || len(settings) > 0 {
+		return fmt.Errorf("%w: it has %d accounts and %d settings", ErrTargetNotEmpty, len(as), len(settings))
+	}
+	return nil
+}
+
+// records is everything a store holds, as the Store interface shows it.
+type records struct {
+	accounts     []store.Account
+	domains      map[string][]store.Domain  // by account
+	mailboxes    map[string][]store.Mailbox // by account
+	accessHashes map[string]store.AccessHash
+	countedHash  int // CountAccessHashes
+	settings     map[string]string
+}
+
+// read reads every record of s. The interface lists neither all mailboxes
+// nor all access hashes, so they are gathered account by account.
+func read(ctx context.Context, s store.Store) (*records, error) {
+	r := &records{
+		domains:      map[string][]store.Domain{},
+		mailboxes:    map[string][]store.Mailbox{},
+		accessHashes: map[string]store.AccessHash{},
+	}
+	var err error
+	if r.accounts, err = s.ListAccounts(ctx); err != nil {
+		return nil, err
+	}
+	for _, a := range r.accounts {
+		u := a.Username
+		if r.domains[u], err = s.ListDomains(ctx, u); err != nil {
+			return nil, err
+		}
+		if r.mailboxes[u], err = s.ListMailboxes(ctx, u); err != nil {
+			return nil, err
+		}
+		h, err := s.GetAccessHash(ctx, u)
+		switch {
+		case err == nil:
+			r.accessHashes[u] = h
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	if r.countedHash, err = s.CountAccessHashes(ctx); err != nil {
+		return nil, err
+	}
+	if r.settings, err = s.ListSettings(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *records) counts() Counts {
+	c := Counts{
+		Accounts: len(r.accounts),
+		// The count the store reports, which also catches an access hash
+		// the per-account walk could not see.
+		AccessHashes: r.countedHash,
+		Settings:     len(r.settings),
+	}
+	for _, ds := range r.domains {
+		c.Domains += len(ds)
+	}
+	for _, ms := range r.mailboxes {
+		c.Mailboxes += len(ms)
+	}
+	return c
+}
+
+// copyable refuses what the Store interface cannot recreate: CreateAccount
+// records the primary domain and nothing adds another.
+func (r *records) copyable() error {
+	for _, a := range r.accounts {
+		primary := 0
+		for _, d := range r.domains[a.Username] {
+			if !d.Primary || d.Name != a.Domain {
+				return fmt.Errorf("storecopy: account %q has domain %q besides its primary domain %q, which this version cannot copy",
+					a.Username, d.Name, a.Domain)
+			}
+			primary++
+		}
+		if a.Domain != "" && primary != 1 {
+			return fmt.Errorf("storecopy: account %q has no record of its primary domain %q", a.Username, a.Domain)
+		}
+	}
+	if r.countedHash != len(r.accessHashes) {
+		return fmt.Errorf("storecopy: the source counts %d access hashes but its accounts hold %d", r.countedHash, len(r.accessHashes))
+	}
+	return nil
+}
+
+func (r *records) write(ctx context.Context, to store.Store) error {
+	for _, a := range r.accounts {
+		if err := to.CreateAccount(ctx, a); err != nil {
+			return err
+		}
+	}
+	for _, a := range r.accounts {
+		for _, m := range r.mailboxes[a.Username] {
+			if err := to.CreateMailbox(ctx, m); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range r.accounts { // in order, for reproducible failures
+		if h, ok := r.accessHashes[a.Username]; ok {
+			if err := to.SetAccessHash(ctx, h); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.settings)) {
+		if err := to.SetSetting(ctx, k, r.settings[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// diff reports the first record that differs between r and o, which have
+// the same counts.
+func (r *records) diff(o *records) error {
+	for i, a := range r.accounts {
+		b := o.accounts[i]
+		if !sameAccount(a, b) {
+			return fmt.Errorf("account %q reads back as %q with other fields", a.Username, b.Username)
+		}
+		u := a.Username
+		if !slices.Equal(r.domains[u], o.domains[u]) {
+			return fmt.Errorf("the domains of %q differ", u)
+		}
+		if !slices.EqualFunc(r.mailboxes[u], o.mailboxes[u], sameMailbox) {
+			return fmt.Errorf("the mailboxes of %q differ", u)
+		}
+		h, ok := r.accessHashes[u]
+		h2, ok2 := o.accessHashes[u]
+		if ok != ok2 || ok && !sameAccessHash(h, h2) {
+			return fmt.Errorf("the access hash of %q differs", u)
+		}
+	}
+	if !maps.Equal(r.settings, o.settings) {
+		return errors.New("the settings differ")
+	}
+	return nil
+}
+
+func sameAccount(a, b store.Account) bool {
+	return a.Username == b.Username && a.Domain == b.Domain && a.Owner == b.Owner &&
+		a.PasswordHash == b.PasswordHash && a.Suspended == b.Suspended &&
+		a.SuspendReason == b.SuspendReason && a.Reseller == b.Reseller &&
+		(a.ACLs == nil) == (b.ACLs == nil) && slices.Equal(a.ACLs, b.ACLs) &&
+		a.ContactEmail == b.ContactEmail && a.Plan == b.Plan &&
+		a.Created.Equal(b.Created) && a.PasswordChanged.Equal(b.PasswordChanged)
+}
+
+func sameMailbox(a, b store.Mailbox) bool {
+	return a.Account == b.Account && a.Local == b.Local && a.Domain == b.Domain &&
+		a.PasswordHash == b.PasswordHash && a.QuotaMB == b.QuotaMB &&
+		a.Suspended == b.Suspended && a.Created.Equal(b.Created)
+}
+
+func sameAccessHash(a, b store.AccessHash) bool {
+	return a.Username == b.Username && a.MAC == b.MAC && bytes.Equal(a.Sealed, b.Sealed) &&
+		a.Created.Equal(b.Created)
+}

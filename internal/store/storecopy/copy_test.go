@@ -1,0 +1,260 @@
+package storecopy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/store/sqlstore"
+	"github.com/cpauth/cpauth/internal/store/sqlstore/pgtest"
+)
+
+func openSQLite(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cpauth.db"))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openPostgres(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.OpenPostgres(t.Context(), pgtest.Schema(t), sqlstore.PoolOptions{})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var zone = time.FixedZone("UTC-3", -3*3600)
+
+// fill gives s a bit of everything, and returns what it holds.
+func fill(t *testing.T, s store.Store) Counts {
+	t.Helper()
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(sec int64) time.Time { return time.Unix(1_700_000_000+sec, 123_456_000).In(zone) }
+	must(s.CreateAccount(ctx, store.Account{Username: "root", PasswordHash: "$6$r$root", Created: at(0), PasswordChanged: at(1)}))
+	must(s.CreateAccount(ctx, store.Account{
+		Username: "res1", Domain: "res1.example.com", Owner: "root", PasswordHash: "$6$s$res1",
+		Reseller: true, ACLs: []string{"create-acct", "list-accts"}, ContactEmail: "r@example.net",
+		Plan: "gold", Created: at(2), PasswordChanged: at(3),
+	}))
+	must(s.CreateAccount(ctx, store.Account{
+		Username: "res2", Domain: "res2.example.com", Owner: "root", Reseller: true, ACLs: []string{},
+		Suspended: true, SuspendReason: "unpaid 'bill' \"now\"\n日本語",
+	}))
+	must(s.CreateAccount(ctx, store.Account{Username: "nodomain", Owner: "res1"}))
+	for i := range 5 {
+		u := fmt.Sprintf("user%d", i)
+		must(s.CreateAccount(ctx, store.Account{
+			Username: u, Domain: u + ".example.org", Owner: "res1", PasswordHash: "$6$u$" + u,
+			Suspended: i == 3, Created: at(int64(10 + i)), PasswordChanged: at(int64(20 + i)),
+		}))
+		for j := range i {
+			must(s.CreateMailbox(ctx, store.Mailbox{
+				Account: u, Local: fmt.Sprintf("box%d", j), Domain: u + ".example.org",
+				PasswordHash: "$6$m$x", QuotaMB: int64(j * 100), Suspended: j == 1, Created: at(int64(30 + j)),
+			}))
+		}
+	}
+	sealed := make([]byte, 300)
+	for i := range sealed {
+		sealed[i] = byte(i)
+	}
+	for _, u := range []string{"root", "res1", "user2"} {
+		must(s.SetAccessHash(ctx, store.AccessHash{Username: u, MAC: "mac-" + u, Sealed: sealed, Created: at(40)}))
+	}
+	for k, v := range map[string]string{"a": "1", "empty": "", "odd": "tab\there 'q'"} {
+		must(s.SetSetting(ctx, k, v))
+	}
+	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Settings: 3}
+}
+
+func testCopy(t *testing.T, from, to store.Store) {
+	ctx := t.Context()
+	want := fill(t, from)
+	got, err := Copy(ctx, from, to)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if got != want {
+		t.Errorf("Copy = %v, want %v", got, want)
+	}
+	// Spot checks independent of Copy's own verification.
+	a, err := to.GetAccount(ctx, "res2")
+	if err != nil || !a.Suspended || a.ACLs == nil || len(a.ACLs) != 0 || !strings.Contains(a.SuspendReason, "日本語") {
+		t.Errorf("res2 in the target = %+v, %v", a, err)
+	}
+	if r, err := to.GetAccount(ctx, "root"); err != nil || r.ACLs != nil || r.Domain != "" || !r.Created.Equal(time.Unix(1_700_000_000, 123_456_000)) {
+		t.Errorf("root in the target = %+v, %v", r, err)
+	}
+	if d, err := to.GetDomain(ctx, "user4.example.org"); err != nil || d.Account != "user4" || !d.Primary {
+		t.Errorf("GetDomain in the target = %+v, %v", d, err)
+	}
+	if m, err := to.GetMailbox(ctx, "box1", "user3.example.org"); err != nil || m.QuotaMB != 100 || !m.Suspended {
+		t.Errorf("GetMailbox in the target = %+v, %v", m, err)
+	}
+	if h, err := to.GetAccessHash(ctx, "user2"); err != nil || h.MAC != "mac-user2" || len(h.Sealed) != 300 || h.Sealed[255] != 255 {
+		t.Errorf("GetAccessHash in the target = %+v, %v", h, err)
+	}
+	if v, err := to.GetSetting(ctx, "odd"); err != nil || v != "tab\there 'q'" {
+		t.Errorf("GetSetting in the target = %q, %v", v, err)
+	}
+
+	// Once is enough: a second copy finds the target full.
+	if _, err := Copy(ctx, from, to); !errors.Is(err, ErrTargetNotEmpty) {
+		t.Errorf("second Copy: error %v, want ErrTargetNotEmpty", err)
+	}
+}
+
+func TestCopySQLiteToSQLite(t *testing.T) {
+	testCopy(t, openSQLite(t), openSQLite(t))
+}
+
+func TestCopySQLiteToPostgres(t *testing.T) {
+	pgtest.DSN(t)
+	testCopy(t, openSQLite(t), openPostgres(t))
+}
+
+func TestCopyPostgresToSQLite(t *testing.T) {
+	pgtest.DSN(t)
+	testCopy(t, openPostgres(t), openSQLite(t))
+}
+
+func TestCopyEmpty(t *testing.T) {
+	got, err := Copy(t.Context(), openSQLite(t), openSQLite(t))
+	if err != nil || got != (Counts{}) {
+		t.Errorf("Copy of an empty store = %v, %v", got, err)
+	}
+}
+
+func TestCopyRefusesNonEmptyTarget(t *testing.T) {
+	ctx := t.Context()
+	from := openSQLite(t)
+	fill(t, from)
+	for name, prepare := range map[string]func(store.Store) error{
+		"account": func(s store.Store) error { return s.CreateAccount(ctx, store.Account{Username: "other"}) },
+		"setting": func(s store.Store) error { return s.SetSetting(ctx, "k", "v") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			to := openSQLite(t)
+			if err := prepare(to); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Copy(ctx, from, to); !errors.Is(err, ErrTargetNotEmpty) {
+				t.Fatalf("Copy into a non-empty target: error %v, want ErrTargetNotEmpty", err)
+			}
+			as, _ := to.ListAccounts(ctx)
+			ms, _ := to.ListSettings(ctx)
+			if len(as)+len(ms) != 1 {
+				t.Errorf("the refused copy wrote: %d accounts, %d settings", len(as), len(ms))
+			}
+		})
+	}
+}
+
+// TestCopyRefusesExtraDomain: a domain that is not the primary one cannot
+// be recreated through the Store interface, so Copy refuses before writing.
+func TestCopyRefusesExtraDomain(t *testing.T) {
+	ctx := t.Context()
+	from, to := openSQLite(t), openSQLite(t)
+	fill(t, from)
+	if _, err := from.DB().ExecContext(ctx, `INSERT INTO domains (name, account, is_primary) VALUES ('addon.example.org', 'user1', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Copy(ctx, from, to)
+	if err == nil || !strings.Contains(err.Error(), "addon.example.org") {
+		t.Fatalf("Copy with an addon domain: error %v, want a refusal naming it", err)
+	}
+	if as, _ := to.ListAccounts(ctx); len(as) != 0 {
+		t.Errorf("the refused copy wrote %d accounts", len(as))
+	}
+}
+
+// lossy drops some writes without saying so.
+type lossy struct {
+	store.Store
+	dropMailbox string // the address CreateMailbox drops
+	dropSetting string
+	mangle      string // the account whose Plan CreateAccount changes
+}
+
+func (l lossy) CreateMailbox(ctx context.Context, m store.Mailbox) error {
+	if m.Address() == l.dropMailbox {
+		return nil
+	}
+	return l.Store.CreateMailbox(ctx, m)
+}
+
+func (l lossy) SetSetting(ctx context.Context, k, v string) error {
+	if k == l.dropSetting {
+		return nil
+	}
+	return l.Store.SetSetting(ctx, k, v)
+}
+
+func (l lossy) CreateAccount(ctx context.Context, a store.Account) error {
+	if a.Username == l.mangle {
+		a.Plan += "!"
+	}
+	return l.Store.CreateAccount(ctx, a)
+}
+
+func TestCopyVerifies(t *testing.T) {
+	from := openSQLite(t)
+	fill(t, from)
+	for _, c := range []struct {
+		name string
+		to   lossy
+		want string
+	}{
+		{"mailbox", lossy{dropMailbox: "box0@user2.example.org"}, "mailboxes"},
+		{"setting", lossy{dropSetting: "odd"}, "settings"},
+		{"content", lossy{mangle: "res1"}, `account "res1"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.to.Store = openSQLite(t)
+			_, err := Copy(t.Context(), from, c.to)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Copy into a lossy target: error %v, want one about %s", err, c.want)
+			}
+		})
+	}
+}
+
+// failing fails the nth write.
+type failing struct {
+	store.Store
+	n *int
+}
+
+func (f failing) SetAccessHash(ctx context.Context, h store.AccessHash) error {
+	if *f.n--; *f.n == 0 {
+		return errors.New("disk on fire")
+	}
+	return f.Store.SetAccessHash(ctx, h)
+}
+
+func TestCopyWriteError(t *testing.T) {
+	from := openSQLite(t)
+	fill(t, from)
+	n := 2
+	_, err := Copy(t.Context(), from, failing{openSQLite(t), &n})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "part of the data") {
+		t.Errorf("Copy with a failing write: %v", err)
+	}
+}
