@@ -94,3 +94,61 @@ func TestMissingFile(t *testing.T) {
 		t.Fatal("Load of a missing file succeeded")
 	}
 }
+
+func TestPostgresDSNSources(t *testing.T) {
+	dir := t.TempDir()
+	dsnFile := filepath.Join(dir, "dsn")
+	if err := os.WriteFile(dsnFile, []byte("postgres://u@db/cpauth\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "sqlite needs none", want: ""},
+		{name: "from the environment", env: map[string]string{"CPAUTH_POSTGRES_DSN": "postgres://env@db/x"}, args: []string{"--store", "postgres"}, want: "postgres://env@db/x"},
+		{name: "from a file", args: []string{"--store", "postgres", "--postgres-dsn-file", dsnFile}, want: "postgres://u@db/cpauth"},
+		{name: "from the config file", file: "store: postgres\npostgres-dsn-file: " + dsnFile + "\n", want: "postgres://u@db/cpauth"},
+		{name: "flag wins over file", args: []string{"--store", "postgres", "--postgres-dsn", "postgres://flag@db/x", "--postgres-dsn-file", dsnFile}, want: "postgres://flag@db/x"},
+		{name: "none given", args: []string{"--store", "postgres"}, wantErr: "needs a DSN"},
+		{name: "missing file", args: []string{"--store", "postgres", "--postgres-dsn-file", filepath.Join(dir, "nope")}, wantErr: "postgres-dsn-file"},
+		{name: "empty file", args: []string{"--store", "postgres", "--postgres-dsn-file", empty}, wantErr: "is empty"},
+		{name: "unknown store", args: []string{"--store", "mysql"}, wantErr: "store must be sqlite or postgres"},
+		{name: "bad pool size", args: []string{"--store", "postgres", "--postgres-dsn", "x", "--postgres-max-conns", "0"}, wantErr: "postgres-max-conns"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, tc.env, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PostgresDSN != tc.want {
+				t.Fatalf("DSN %q, want %q", c.PostgresDSN, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyPath(t *testing.T) {
+	c := Default()
+	c.DataDir = "/srv/cpauth"
+	if got := c.KeyPath(); got != "/srv/cpauth/server.key" {
+		t.Errorf("default key path %q", got)
+	}
+	c.KeyFile = "/etc/cpauth/cluster.key"
+	if got := c.KeyPath(); got != "/etc/cpauth/cluster.key" {
+		t.Errorf("key-file %q", got)
+	}
+}
