@@ -29,12 +29,14 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
+	"github.com/cpauth/cpauth/internal/store/sqlstore/pgtest"
 )
 
 const versionPath = "/json-api/version?api.version=1"
 
 // benchDaemon is a daemon with known root credentials.
 type benchDaemon struct {
+	d          *daemon.Daemon
 	url        string // base URL of the plain WHM port
 	basic      string // Authorization header: root's password
 	accessHash string // Authorization header: root's access hash
@@ -43,12 +45,21 @@ type benchDaemon struct {
 // startBenchDaemon starts a daemon on 127.0.0.1 with free ports whose
 // password hashes use rounds rounds; it stops when b's benchmark ends.
 func startBenchDaemon(b *testing.B, rounds int) *benchDaemon {
+	return startBenchDaemonWith(b, rounds, nil)
+}
+
+// startBenchDaemonWith is startBenchDaemon with a chance to change the
+// configuration first (the store).
+func startBenchDaemonWith(b *testing.B, rounds int, configure func(*config.Config)) *benchDaemon {
 	b.Helper()
 	cfg := config.Default()
 	cfg.DataDir = filepath.Join(b.TempDir(), "data")
 	cfg.Listen = "127.0.0.1"
 	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
 	cfg.HashRounds = rounds
+	if configure != nil {
+		configure(&cfg)
+	}
 	// The access log is discarded: the benchmark measures the server, not
 	// the log sink.
 	log := slog.New(slog.DiscardHandler)
@@ -76,6 +87,7 @@ func startBenchDaemon(b *testing.B, rounds int) *benchDaemon {
 		b.Fatalf("AccessHash: %v", err)
 	}
 	return &benchDaemon{
+		d:          d,
 		url:        "http://" + d.Addr(core.ServiceWHM, false),
 		basic:      "Basic " + base64.StdEncoding.EncodeToString([]byte("root:"+strings.TrimSpace(string(pass)))),
 		accessHash: "whm root:" + hash,
@@ -253,3 +265,95 @@ func BenchmarkVersionParallel(b *testing.B) { runGroup(b, true, versionCases()) 
 
 // BenchmarkAuthFailure is the D5 path, one call at a time.
 func BenchmarkAuthFailure(b *testing.B) { runGroup(b, false, failureCases()) }
+
+// BenchmarkStore is the authenticated version call, one call at a time, on
+// the SQLite store (one node) against the PostgreSQL store (a cluster
+// node), with the baseline in the same run. It needs
+// CPAUTH_TEST_POSTGRES_DSN (each daemon gets a schema of its own) and
+// skips without it.
+//
+// On PostgreSQL the daemon keeps an in-memory cache in front of the store,
+// on while its LISTEN/NOTIFY change feed is connected, so repeated calls
+// are answered from memory: postgres/* is that cached steady state.
+// postgres-nocache/accesshash is a daemon of its own whose cache is turned
+// off (SetLive(false)) once the feed is live; the feed only turns it on
+// again when it reconnects, and the benchmark fails if that happened (the
+// cache counted a hit) or if the cached cases were not answered from
+// memory, so each number measures what its name says.
+func BenchmarkStore(b *testing.B) {
+	const rounds = 5000
+	usePostgres := func(b *testing.B) func(*config.Config) {
+		dsn := pgtest.Schema(b)
+		return func(c *config.Config) {
+			c.Store = "postgres"
+			c.PostgresDSN = dsn
+		}
+	}
+	sqlite := startBenchDaemon(b, rounds)
+	postgres := startBenchDaemonWith(b, rounds, usePostgres(b))
+	nocache := startBenchDaemonWith(b, rounds, usePostgres(b))
+	for _, d := range []*benchDaemon{postgres, nocache} {
+		if d.d.Data.Cache == nil {
+			b.Fatal("the PostgreSQL daemon has no cache")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !d.d.Data.Cache.Live() {
+			if time.Now().After(deadline) {
+				b.Fatal("the change feed did not come up")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	nocache.d.Data.Cache.SetLive(false)
+
+	body, err := call(newClient(), sqlite.url+versionPath, sqlite.accessHash, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := baselineServer(b, body)
+	var r ratio
+	b.Run("baseline", func(b *testing.B) {
+		loop(b, false, base+versionPath, "", http.StatusOK)
+		r.setBaseline(b)
+	})
+	cases := []struct {
+		name  string
+		d     *benchDaemon
+		auth  string
+		cache string // "on": answered from memory; "off": never
+	}{
+		{"sqlite/accesshash", sqlite, sqlite.accessHash, ""},
+		{"postgres/accesshash", postgres, postgres.accessHash, "on"},
+		{"postgres-nocache/accesshash", nocache, nocache.accessHash, "off"},
+		{"sqlite/password-5000", sqlite, sqlite.basic, ""},
+		{"postgres/password-5000", postgres, postgres.basic, "on"},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			c := tc.d.d.Data.Cache
+			var hits0, misses0 uint64
+			if c != nil {
+				hits0, misses0 = c.Stats()
+			}
+			loop(b, false, tc.d.url+versionPath, tc.auth, http.StatusOK)
+			r.report(b)
+			if c == nil {
+				return
+			}
+			hits, misses := c.Stats()
+			switch tc.cache {
+			case "on":
+				// Every call reads the store at least once; after the
+				// warm-up call all of them must be hits.
+				if !c.Live() || hits-hits0 < uint64(b.N) {
+					b.Fatalf("cache live=%v, %d hits in %d calls: not answered from memory", c.Live(), hits-hits0, b.N)
+				}
+				b.ReportMetric(float64(misses-misses0)/float64(b.N), "misses/op")
+			case "off":
+				if c.Live() || hits != hits0 || misses != misses0 {
+					b.Fatalf("the cache came back on (live=%v, %d hits, %d misses): the nocache number is not uncached", c.Live(), hits-hits0, misses-misses0)
+				}
+			}
+		})
+	}
+}
