@@ -33,6 +33,11 @@ type Store struct {
 	tokens   tokenCache
 
 	hits, misses atomic.Uint64
+
+	// version, when set, is a change counter shared with other processes
+	// (SQLite's); seen is the value the cache last agreed with.
+	version func() uint64
+	seen    atomic.Uint64
 }
 
 // tokenCache holds the tokens read by MAC: those found, indexed by owner as
@@ -153,6 +158,32 @@ func (s *Store) reset() {
 	s.tokens = newTokenCache()
 }
 
+// SetVersion gives the cache a change counter to compare on every read (as
+// SQLite's shared counter): when it moved, everything is forgotten first.
+// Call it before Run.
+func (s *Store) SetVersion(version func() uint64) {
+	s.version = version
+	s.seen.Store(version())
+}
+
+// sync forgets everything when the shared change counter moved.
+func (s *Store) sync() {
+	if s.version == nil {
+		return
+	}
+	v := s.version()
+	if v == s.seen.Load() {
+		return
+	}
+	s.mu.Lock()
+	if v != s.seen.Load() {
+		s.gen++
+		s.reset()
+		s.seen.Store(v)
+	}
+	s.mu.Unlock()
+}
+
 // Run follows w's change feed until ctx ends.
 func (s *Store) Run(ctx context.Context, w store.Watcher) error {
 	return w.Watch(ctx, s.Invalidate, s.SetLive)
@@ -203,6 +234,7 @@ func (s *Store) Invalidate(c store.Change) {
 // read answers from m or loads and remembers the record.
 func read[T any](s *Store, m func() map[string]entry[T], key string, load func() (T, error)) (T, error) {
 	if s.live.Load() {
+		s.sync()
 		s.mu.RLock()
 		e, ok := m()[key]
 		gen := s.gen
@@ -259,6 +291,7 @@ func (s *Store) GetTokenByMAC(ctx context.Context, mac string) (store.Token, err
 	if !s.live.Load() {
 		return s.Store.GetTokenByMAC(ctx, mac)
 	}
+	s.sync()
 	s.mu.RLock()
 	t, found := s.tokens.byMAC[mac]
 	_, absent := s.tokens.absent[mac]

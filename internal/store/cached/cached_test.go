@@ -300,3 +300,56 @@ func TestTokenTouch(t *testing.T) {
 		t.Errorf("the cache kept a token its touch did not find: %v", err)
 	}
 }
+
+// With a shared change counter (SQLite's), a write by another process is
+// seen by the next read, without any feed message.
+func TestSharedCounter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cpauth.db")
+	daemonSide, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemonSide.Close()
+	version := daemonSide.ChangeVersion()
+	if version == nil {
+		t.Skip("no shared change counter on this system")
+	}
+	c := cached.New(daemonSide)
+	c.SetVersion(version)
+	c.SetLive(true)
+	cliSide, err := sqlstore.OpenSQLite(ctx, path) // another process, as far as the cache knows
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cliSide.Close()
+	if err := cliSide.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	suspended := func() bool {
+		a, err := c.GetAccount(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Suspended
+	}
+	for i, want := range []bool{false, true, false} {
+		if i > 0 {
+			if _, err := cliSide.UpdateAccount(ctx, "bob", func(a store.Account) (store.Account, error) {
+				a.Suspended = want
+				return a, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := suspended(); got != want {
+			t.Fatalf("step %d: suspended=%v, want %v", i, got, want)
+		}
+		if got := suspended(); got != want { // now from memory
+			t.Fatalf("step %d, cached: suspended=%v, want %v", i, got, want)
+		}
+	}
+	if hits, _ := c.Stats(); hits < 3 {
+		t.Errorf("%d cache hits: the cache was not used", hits)
+	}
+}
