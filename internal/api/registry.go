@@ -111,6 +111,9 @@ func (r *Registry) All() []*Func {
 // Permitted checks the function's declared privilege against the principal.
 // It returns nil or a KindPermission error.
 func (f *Func) Permitted(p core.Principal) error {
+	if p.ReadOnly && !f.ReadOnly {
+		return core.Errorf(core.KindPermission, "The API token “%s” is read-only: it cannot call %s, which changes data.", p.TokenName, f.FullName())
+	}
 	switch f.Access {
 	case AnyWHM:
 		if p.Role == core.RoleRoot || p.Role == core.RoleReseller {

@@ -14,8 +14,9 @@ import (
 const AccessHashPurpose = "accesshash"
 
 // AccessHash authenticates "Authorization: WHM user:<960 hex>" against the
-// keyed hash of the user's access hash. Other WHM-scheme secrets are not its
-// credential (API tokens claim those).
+// keyed hash of the user's access hash. A WHM secret that is not the user's
+// access hash is not its credential: the token method (which also knows
+// access hashes imported as API tokens) decides it.
 type AccessHash struct {
 	Store store.Store
 	Key   *secret.Key
@@ -31,18 +32,17 @@ func (m *AccessHash) Authenticate(ctx context.Context, r *Request) Outcome {
 	}
 	user := r.Cred.User
 	mac := AccessHashMAC(m.Key, user, h)
-	if v, err := settings.Get(ctx, m.Store, settings.AllowAccessHash); err != nil || v == "0" {
-		return fail(core.MethodAccessHash, user, "access hash authentication is disabled (allow_deprecated_accesshash=0)")
-	}
 	stored, err := m.Store.GetAccessHash(ctx, user)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fail(core.MethodAccessHash, user, "no access hash for user")
-		}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(core.MethodAccessHash, user, "store error: "+err.Error())
 	}
-	if !secret.Equal(mac, stored.MAC) {
-		return fail(core.MethodAccessHash, user, "access hash incorrect")
+	if err != nil || !secret.Equal(mac, stored.MAC) {
+		// Not this user's access hash: it may be one imported as an API
+		// token, which the token method decides.
+		return Outcome{}
+	}
+	if v, err := settings.Get(ctx, m.Store, settings.AllowAccessHash); err != nil || v == "0" {
+		return fail(core.MethodAccessHash, user, "access hash authentication is disabled (allow_deprecated_accesshash=0)")
 	}
 	a, err := m.Store.GetAccount(ctx, user)
 	if err != nil {

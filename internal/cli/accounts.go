@@ -15,16 +15,17 @@ import (
 func rootAccount() store.Account { return store.Account{Username: "root"} }
 
 func runAccessHash(ctx context.Context, env *Env, args []string) int {
-	fs, _, cfgPath := flagSet(env, "accesshash", "accesshash [--user USER] [--generate | --import FILE]")
+	fs, _, cfgPath := flagSet(env, "accesshash", "accesshash [--user USER] [--generate | --import FILE] [--import-as-token]")
 	user := fs.String("user", "root", "root or a reseller")
 	generate := fs.Bool("generate", false, "replace the access hash with a new one")
 	importFile := fs.String("import", "", "import an access hash from a file in ~/.accesshash format")
+	asToken := fs.Bool("import-as-token", false, "make the access hash (from --import FILE, or the user's own, which then stops being an access hash) a WHM API token named accesshash-<time>")
 	cfg, code, ok := parse(env, fs, cfgPath, args)
 	if !ok {
 		return code
 	}
-	if *generate && *importFile != "" {
-		fmt.Fprintln(env.Stderr, "cpauth: --generate and --import exclude each other")
+	if *generate && (*importFile != "" || *asToken) {
+		fmt.Fprintln(env.Stderr, "cpauth: --generate excludes --import and --import-as-token")
 		return 2
 	}
 	d, ok := openData(ctx, env, cfg)
@@ -34,6 +35,21 @@ func runAccessHash(ctx context.Context, env *Env, args []string) int {
 	defer d.Close()
 	var err error
 	var hash string
+	if *asToken {
+		if *importFile != "" {
+			raw, err := os.ReadFile(*importFile)
+			if err != nil {
+				fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
+				return 1
+			}
+			return importAccessHashAsToken(ctx, env, d, *user, string(raw), false)
+		}
+		if hash, err = d.Env.AccessHash(ctx, *user, false); err != nil {
+			fmt.Fprintf(env.Stderr, "cpauth: %s\n", core.Message(err))
+			return 1
+		}
+		return importAccessHashAsToken(ctx, env, d, *user, hash, true)
+	}
 	switch {
 	case *importFile != "":
 		var raw []byte

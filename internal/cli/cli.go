@@ -36,6 +36,7 @@ func commands() []command {
 		{"whmapi1", "call a WHM API 1 function locally, as root", runWHMAPI1},
 		{"uapi", "call a UAPI function locally, as a cPanel user", runUAPI},
 		{"accesshash", "show, generate or import a WHM access hash", runAccessHash},
+		{"token", "create, list or revoke API tokens (a new token is shown once)", runToken},
 		{"passwd", "set an account's password (read from standard input)", runPasswd},
 		{"key", "export or import the server key a cluster's nodes share", runKey},
 		{"migrate-store", "copy a single node's SQLite data into a PostgreSQL cluster database", runMigrateStore},

@@ -100,7 +100,7 @@ func passwordOK(t *testing.T, dir, user, pass string) bool {
 }
 
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "passwd", "key", "migrate-store", "version"} {
+	for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "token", "passwd", "key", "migrate-store", "version"} {
 		for _, flag := range []string{"--help", "-h"} {
 			t.Run(cmd+flag, func(t *testing.T) {
 				r := run(t, nil, "", cmd, flag)
@@ -115,7 +115,7 @@ func TestHelp(t *testing.T) {
 		t.Run("top level "+arg, func(t *testing.T) {
 			r := run(t, nil, "", arg)
 			mustCode(t, r, 0)
-			for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "passwd", "key", "migrate-store", "version"} {
+			for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "token", "passwd", "key", "migrate-store", "version"} {
 				if !strings.Contains(r.stdout, cmd) {
 					t.Errorf("usage does not list %s:\n%s", cmd, r.stdout)
 				}

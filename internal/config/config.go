@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,9 +41,12 @@ type Config struct {
 	// <data-dir>/server.key.
 	KeyFile string `yaml:"key-file"`
 	// HashRounds is the SHA-512-crypt cost of new password hashes.
-	HashRounds int    `yaml:"hash-rounds"`
-	LogLevel   string `yaml:"log-level"`
-	LogFormat  string `yaml:"log-format"`
+	HashRounds int `yaml:"hash-rounds"`
+	// TokenPurgeAfter is how long an expired API token stays listed before
+	// the daemon's purge deletes it.
+	TokenPurgeAfter time.Duration `yaml:"token-purge-after"`
+	LogLevel        string        `yaml:"log-level"`
+	LogFormat       string        `yaml:"log-format"`
 }
 
 // Default returns the built-in configuration.
@@ -50,7 +54,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./cpauth-data", PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
-		Store: "sqlite", PostgresMaxConns: 20,
+		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
 	}
 }
 
@@ -73,6 +77,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PostgresMaxConns, "postgres-max-conns", c.PostgresMaxConns, "most connections this node opens to PostgreSQL")
 	fs.StringVar(&c.KeyFile, "key-file", c.KeyFile, "server key file (default <data-dir>/server.key); share it between the nodes of a cluster")
 	fs.IntVar(&c.HashRounds, "hash-rounds", c.HashRounds, "SHA-512-crypt rounds of new password hashes")
+	fs.DurationVar(&c.TokenPurgeAfter, "token-purge-after", c.TokenPurgeAfter, "delete API tokens that expired longer ago than this (e.g. 720h)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
@@ -168,6 +173,9 @@ func (c Config) Validate() error {
 	}
 	if c.HashRounds < 1000 || c.HashRounds > 5_000_000 {
 		errs = append(errs, fmt.Errorf("hash-rounds must be between 1000 and 5000000, got %d", c.HashRounds))
+	}
+	if c.TokenPurgeAfter < 0 {
+		errs = append(errs, fmt.Errorf("token-purge-after must not be negative, got %s", c.TokenPurgeAfter))
 	}
 	switch c.Store {
 	case "sqlite":

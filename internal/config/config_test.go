@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func load(t *testing.T, file string, env map[string]string, args ...string) (Config, error) {
@@ -72,6 +73,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "duplicate ports", args: []string{"--port-whm", "2082"}, want: []string{"port-cpanel and port-whm both use port 2082"}},
 		{name: "empty data dir", args: []string{"--data-dir", ""}, want: []string{"data-dir"}},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: []string{"log-format"}},
+		{name: "negative token purge", args: []string{"--token-purge-after", "-1h"}, want: []string{"token-purge-after"}},
+		{name: "token purge not a duration", file: "token-purge-after: soon\n", want: []string{"config"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +86,31 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestTokenPurgeAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		want time.Duration
+	}{
+		{name: "default 30 days", want: 720 * time.Hour},
+		{name: "file", file: "token-purge-after: 48h\n", want: 48 * time.Hour},
+		{name: "flag beats file", file: "token-purge-after: 48h\n", args: []string{"--token-purge-after", "90m"}, want: 90 * time.Minute},
+		{name: "zero purges at expiry", args: []string{"--token-purge-after", "0s"}, want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TokenPurgeAfter != tc.want {
+				t.Errorf("TokenPurgeAfter = %s, want %s", c.TokenPurgeAfter, tc.want)
 			}
 		})
 	}

@@ -88,6 +88,7 @@ type Method string
 const (
 	MethodPassword   Method = "password"
 	MethodAccessHash Method = "accesshash"
+	MethodToken      Method = "token"
 	MethodLocal      Method = "local" // the command-line twins, running as root
 )
 
@@ -103,6 +104,11 @@ type Principal struct {
 	Account string
 	// ACLs holds the WHM privileges in force for this request (root: "all").
 	ACLs ACLSet
+	// TokenName names the API token that authenticated the request.
+	TokenName string
+	// ReadOnly principals may call only read-only functions (read-only
+	// cPanel API tokens).
+	ReadOnly bool
 }
 
 // HasACL reports whether the principal holds a WHM privilege.

@@ -30,7 +30,14 @@ type Daemon struct {
 	servers   []*http.Server
 	wg        sync.WaitGroup
 	log       *slog.Logger
+
+	purgeAfter time.Duration
+	stopPurge  context.CancelFunc
+	purging    sync.WaitGroup
 }
+
+// tokenPurgeEvery is how often the daemon deletes long-expired API tokens.
+const tokenPurgeEvery = time.Hour
 
 var order = []server.Port{
 	{Service: core.ServiceCPanel}, {Service: core.ServiceCPanel, TLS: true},
@@ -41,7 +48,12 @@ var order = []server.Port{
 // Start opens the data directory and binds the six ports. It returns once
 // they are listening; Shutdown stops it.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
-	data, err := open(ctx, cfg, log, true)
+	return StartWith(ctx, cfg, log, Options{})
+}
+
+// StartWith is Start with injected options (a test's clock).
+func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Daemon, error) {
+	data, err := open(ctx, cfg, log, true, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +62,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, e
 		data.Close()
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	d := &Daemon{Data: data, log: log}
+	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
 	srv := &server.Server{Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
@@ -86,7 +98,46 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, e
 		}(hs, ln)
 		log.Info("listening", "service", p.Service.App(), "tls", p.TLS, "addr", ln.Addr().String())
 	}
+	d.startPurge()
 	return d, nil
+}
+
+// startPurge deletes long-expired API tokens now, and then every hour
+// until Shutdown.
+func (d *Daemon) startPurge() {
+	pctx, stop := context.WithCancel(context.Background())
+	d.stopPurge = stop
+	_, _ = d.PurgeExpiredTokens(pctx) // at start, before the first request
+	d.purging.Add(1)
+	go func() {
+		defer d.purging.Done()
+		tick := time.NewTicker(tokenPurgeEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-tick.C:
+				_, _ = d.PurgeExpiredTokens(pctx)
+			}
+		}
+	}()
+}
+
+// PurgeExpiredTokens deletes the API tokens that expired longer ago than
+// the token-purge-after setting (expired tokens stay listed until then, as
+// in cPanel, but never authenticate) and logs how many.
+func (d *Daemon) PurgeExpiredTokens(ctx context.Context) (int, error) {
+	before := d.Data.Now().Add(-d.purgeAfter)
+	n, err := d.Data.Store.PurgeExpiredTokens(ctx, before)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("purging expired API tokens", "error", err.Error())
+		}
+		return 0, err
+	}
+	d.log.Info("purged expired API tokens", "purged", n, "expired_before", before.UTC().Format(time.RFC3339), "purge_after", d.purgeAfter.String())
+	return n, nil
 }
 
 func (d *Daemon) closeListeners() {
@@ -125,6 +176,10 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 	}
 	d.wg.Wait()
+	if d.stopPurge != nil {
+		d.stopPurge()
+		d.purging.Wait()
+	}
 	errs = append(errs, d.Data.Close())
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/store"
 )
 
 // syncBuffer is a log sink safe for the daemon's goroutines.
@@ -189,5 +193,60 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if got := <-done; got != 200 {
 		t.Fatalf("request in flight during shutdown: status %d, want 200", got)
+	}
+}
+
+// TestCloseFlushesTokenUses: a token use noted in memory is written when
+// the data directory closes, so a shutdown loses no last-use time.
+func TestCloseFlushesTokenUses(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	d, err := Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := d.Store.GetAccount(ctx, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := d.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Unix(1_900_000_000, 0)
+	d.Uses.Record(tok.MAC, when, netip.MustParseAddr("192.0.2.9"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, err := d.Store.GetToken(ctx, store.TokenWHM, "root", "t")
+	if err != nil || !got.LastUsed.Equal(when) || got.LastUsedIP != "192.0.2.9" {
+		t.Fatalf("after close: %v %q %v", got.LastUsed, got.LastUsedIP, err)
+	}
+}
+
+// TestOptionsClock: the injected clock is the one of token expiry, the
+// functions and the purge.
+func TestOptionsClock(t *testing.T) {
+	fixed := time.Unix(2_000_000_000, 0)
+	d, err := StartWith(context.Background(), testConfig(t.TempDir()), slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Now: func() time.Time { return fixed }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	if !d.Data.Now().Equal(fixed) || !d.Data.Env.Now().Equal(fixed) {
+		t.Fatal("the injected clock is not the daemon's")
+	}
+	ctx := context.Background()
+	root, _ := d.Data.Store.GetAccount(ctx, "root")
+	tok, _, err := d.Data.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
+	if err != nil || !tok.Created.Equal(fixed) {
+		t.Fatalf("created %v, %v; want the injected time", tok.Created, err)
 	}
 }

@@ -37,13 +37,33 @@ type Data struct {
 	RootPasswordFile string
 	// Cache is the in-memory layer over a shared store (nil on SQLite).
 	Cache *cached.Store
+	// Uses records API token uses (last used time and address) off the
+	// request path, at most once a minute per token; Close flushes it.
+	Uses *auth.UseRecorder
+	// Now is the clock of token expiry, the API functions and the purge.
+	Now func() time.Time
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
+	stopUses  context.CancelFunc
+	recording sync.WaitGroup
 }
 
-// Close stops the change feed and releases the store.
+// Options are what a caller (a test) may inject; the zero value is what
+// production runs.
+type Options struct {
+	// Now replaces time.Now as the clock of token expiry, the API
+	// functions and the token purge.
+	Now func() time.Time
+}
+
+// Close writes pending token uses, stops the change feed and releases the
+// store.
 func (d *Data) Close() error {
+	if d.stopUses != nil {
+		d.stopUses()
+		d.recording.Wait()
+	}
 	if d.stopWatch != nil {
 		d.stopWatch()
 		d.watching.Wait()
@@ -55,12 +75,12 @@ func (d *Data) Close() error {
 // server key, the SQLite store, and the root account with a random password
 // written to <dir>/initial-root-password (0600).
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, error) {
-	return open(ctx, cfg, log, false)
+	return open(ctx, cfg, log, false, Options{})
 }
 
 // open is Open; with cache set, a store shared by several nodes gets the
 // in-memory layer, kept true by the store's change feed.
-func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool) (*Data, error) {
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, opts Options) (*Data, error) {
 	dir := cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -90,6 +110,11 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool) 
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
 	if w := sq.ChangeFeed(); w != nil && cache {
 		d.Cache = cached.New(st)
+		if v := sq.ChangeVersion(); v != nil {
+			// SQLite: other processes (the CLI twins) bump a shared
+			// counter that the cache checks on every read.
+			d.Cache.SetVersion(v)
+		}
 		d.Store = d.Cache
 		wctx, stop := context.WithCancel(context.Background())
 		d.stopWatch = stop
@@ -102,11 +127,27 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool) 
 		}()
 	}
 	st = d.Store
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: time.Now, Log: log}
+	d.Now = opts.Now
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log}
 	d.Registry = d.Env.Registry()
+	d.Uses = auth.NewUseRecorder(st)
+	uctx, stopUses := context.WithCancel(context.Background())
+	d.stopUses = stopUses
+	d.recording.Add(1)
+	go func() {
+		defer d.recording.Done()
+		d.Uses.Run(uctx)
+	}()
+	// The access-hash method answers only for the user's own access hash;
+	// any other WHM secret (an API token, or an access hash imported as
+	// one) falls through to the token method.
 	d.Chain = auth.Chain{
 		&auth.Password{Store: st, Hasher: hasher},
 		&auth.AccessHash{Store: st, Key: key},
+		&auth.Token{Store: st, Key: key, Now: d.Now, Uses: d.Uses},
 	}
 	if err := d.ensureRoot(ctx); err != nil {
 		d.Close()

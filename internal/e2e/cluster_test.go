@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"net/url"
@@ -228,4 +229,78 @@ func TestCluster(t *testing.T) {
 func waitLive(e *testEnv) bool {
 	_, ok := within(10*time.Second, func() bool { return e.d.Data.Cache != nil && e.d.Data.Cache.Live() })
 	return ok
+}
+
+// TestClusterTokens: a token made on one node works on the other, and a
+// revocation, an allow-list change or a narrowed reseller on one node takes
+// effect on the other within a second, although the other caches.
+func TestClusterTokens(t *testing.T) {
+	db := newClusterDB(t)
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	a := startNode(t, db, key)
+	b := startNode(t, db, key)
+	b.rootPass = a.rootPass
+	if !waitLive(a) || !waitLive(b) {
+		t.Fatal("the nodes' change feeds did not come up")
+	}
+	root := basic("root", a.rootPass)
+	version := "/json-api/version?api.version=1"
+	status := func(e *testEnv, path, auth string) int {
+		r, err := e.try(request{port: p2087, path: path, auth: auth})
+		if err != nil {
+			return -1
+		}
+		return r.status
+	}
+	tok := whmTok("root", a.createTokenHTTP(t, root, "token_name=shared"))
+	if got := status(b, version, tok); got != 200 {
+		t.Fatalf("token made on A, used on B: %d", got)
+	}
+
+	t.Run("last use reaches the other node", func(t *testing.T) {
+		if _, ok := within(5*time.Second, func() bool {
+			r, err := a.try(request{port: p2087, path: "/json-api/api_token_list?api.version=1", auth: root})
+			return err == nil && bytes.Contains(r.body, []byte(`"last_used_ip":"127.0.0.1"`))
+		}); !ok {
+			t.Fatal("the use on B is not listed on A")
+		}
+	})
+	t.Run("allow-list change", func(t *testing.T) {
+		whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/api_token_update?api.version=1&token_name=shared&whitelist_ip=192.0.2.1"}))
+		if took, ok := within(time.Second, func() bool { return status(b, version, tok) == 403 }); !ok {
+			t.Fatalf("still accepted on B after %v", took)
+		}
+		whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/api_token_update?api.version=1&token_name=shared&whitelist_ip=any"}))
+		if took, ok := within(time.Second, func() bool { return status(b, version, tok) == 200 }); !ok {
+			t.Fatalf("still refused on B after %v", took)
+		}
+	})
+	t.Run("reseller narrowed", func(t *testing.T) {
+		whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/createacct?api.version=1&username=rita&domain=rita.test&password=Rita-Pass-1&reseller=1"}))
+		whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/setacls?api.version=1&reseller=rita&acl-list-accts=1&acl-create-acct=1&acl-manage-api-tokens=1"}))
+		rita := whmTok("rita", a.createTokenHTTP(t, basic("rita", "Rita-Pass-1"), "token_name=r&acl=list-accts&acl=create-acct"))
+		canCreate := func() string {
+			r, err := b.try(request{port: p2087, path: "/json-api/myprivs?api.version=1", auth: rita})
+			if err != nil || r.status != 200 {
+				return "?"
+			}
+			if bytes.Contains(r.body, []byte(`"create-acct":1`)) {
+				return "1"
+			}
+			return "0"
+		}
+		if got := canCreate(); got != "1" {
+			t.Fatalf("rita's token on B before: %s", got)
+		}
+		whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/setacls?api.version=1&reseller=rita&acl-list-accts=1&acl-manage-api-tokens=1"}))
+		if took, ok := within(time.Second, func() bool { return canCreate() == "0" }); !ok {
+			t.Fatalf("rita's token still holds create-acct on B after %v", took)
+		}
+	})
+	t.Run("revocation", func(t *testing.T) {
+		whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/api_token_revoke?api.version=1&token_name=shared"}))
+		if took, ok := within(time.Second, func() bool { return status(b, version, tok) == 403 }); !ok {
+			t.Fatalf("revoked token still accepted on B after %v", took)
+		}
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,7 +122,18 @@ type testEnv struct {
 	rootPass string
 	started  time.Time
 	pass     map[string]string // login name -> password
+	clock    *testClock        // the daemon's clock: real time plus an offset
 }
+
+// testClock is the daemon's clock in tests: real time moved by Advance.
+type testClock struct {
+	offset atomic.Int64 // nanoseconds
+}
+
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the daemon's clock forward.
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // start runs a daemon on 127.0.0.1 with all six ports free, a temporary
 // data directory and cheap password hashes; it stops with the test.
@@ -147,8 +159,8 @@ func startWith(t testing.TB, configure func(*config.Config)) *testEnv {
 	}
 	logBuf := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := &testEnv{t: t, dir: cfg.DataDir, log: logBuf, started: time.Now().Add(-time.Second)}
-	d, err := daemon.Start(context.Background(), cfg, logger)
+	e := &testEnv{t: t, dir: cfg.DataDir, log: logBuf, started: time.Now().Add(-time.Second), clock: &testClock{}}
+	d, err := daemon.StartWith(context.Background(), cfg, logger, daemon.Options{Now: e.clock.Now})
 	if err != nil {
 		t.Fatalf("daemon.Start: %v", err)
 	}
@@ -205,7 +217,13 @@ func tail(s string, n int) string {
 //	root   has an access hash (<data-dir>/home/root/.accesshash)
 func startWithFixtures(t testing.TB) *testEnv {
 	t.Helper()
-	e := start(t)
+	return startFixturesWith(t, nil)
+}
+
+// startFixturesWith is startWithFixtures with a changed configuration.
+func startFixturesWith(t testing.TB, configure func(*config.Config)) *testEnv {
+	t.Helper()
+	e := startWith(t, configure)
 	e.whm1("createacct", "username", "res", "domain", "res.test", "password", resPass, "contactemail", "admin@res.test")
 	e.whm1("setupreseller", "user", "res")
 	e.whm1("setacls", "reseller", "res", "acl-list-accts", "1", "acl-create-acct", "1", "acl-kill-acct", "1",
@@ -329,6 +347,7 @@ type request struct {
 	body   string
 	ctype  string // Content-Type; "" sends none
 	header map[string]string
+	host   string // connect to this address instead of the listener's own (e.g. "::1")
 }
 
 type response struct {
@@ -338,6 +357,11 @@ type response struct {
 }
 
 func (e *testEnv) url(p port, path string) (string, error) {
+	return e.urlVia(p, "", path)
+}
+
+// urlVia is url through a given host address ("" for the listener's).
+func (e *testEnv) urlVia(p port, host, path string) (string, error) {
 	scheme := "http"
 	if p.tls() {
 		scheme = "https"
@@ -345,6 +369,13 @@ func (e *testEnv) url(p port, path string) (string, error) {
 	addr := e.d.Addr(p.service(), p.tls())
 	if addr == "" {
 		return "", fmt.Errorf("no listener for port %s", p)
+	}
+	if host != "" {
+		_, portNum, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", err
+		}
+		addr = net.JoinHostPort(host, portNum)
 	}
 	return scheme + "://" + addr + path, nil
 }
@@ -371,7 +402,7 @@ func (e *testEnv) try(r request) (response, error) {
 	if r.body != "" || method == http.MethodPost {
 		body = strings.NewReader(r.body)
 	}
-	u, err := e.url(r.port, r.path)
+	u, err := e.urlVia(r.port, r.host, r.path)
 	if err != nil {
 		return response{}, err
 	}
@@ -507,7 +538,7 @@ func uapiError(t testing.TB, r response, wantHTTP int) string {
 
 // Normalising volatile values for golden files.
 var (
-	reUnixTime   = regexp.MustCompile(`"(unix_startdate|created|create_time)":(\d+)`)
+	reUnixTime   = regexp.MustCompile(`"(unix_startdate|created|create_time|last_used)":(\d+)`)
 	reStartDate  = regexp.MustCompile(`"startdate":"([^"]*)"`)
 	reAccessHash = regexp.MustCompile(`[0-9a-f]{960}`)
 )

@@ -37,6 +37,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerWHM(r)
 	e.registerUAPI(r)
 	e.registerAPI2(r)
+	e.registerTokens(r)
 	return r
 }
 

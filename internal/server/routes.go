@@ -70,15 +70,45 @@ func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, fail func(sta
 	return args, true
 }
 
-// admit reads the arguments and authenticates the caller; when either fails
-// it has written the answer and returns ok=false.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, fail func(int, error)) (api.Args, core.Principal, bool) {
+// admit reads the arguments and authenticates the caller; when either fails,
+// or the credential may not reach this API path, it has written the answer
+// and returns ok=false. path is the API path without any /cpsess prefix.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path string, fail func(int, error)) (api.Args, core.Principal, bool) {
 	args, ok := s.parseArgs(w, r, fail)
 	if !ok {
 		return args, core.Principal{}, false
 	}
 	principal, ok := s.authenticate(w, r, p)
+	if ok && !cpanelTokenMayReach(principal, path, args) {
+		s.Log.Warn("cPanel API token refused on a path other than UAPI or API 2",
+			"request_id", r.Context().Value(keyRequestID), "user", principal.User, "token_name", principal.TokenName, "path", path)
+		forbiddenText(w, cpanelTokenForbidden)
+		return args, core.Principal{}, false
+	}
 	return args, principal, ok
+}
+
+// cpanelTokenForbidden is cpsrvd's answer to a cPanel API token used
+// anywhere but UAPI and cPanel API 2 (PROTOCOL.md 4.1).
+const cpanelTokenForbidden = "Token authentication allows access to UAPI or API 2 calls only."
+
+// cpanelTokenMayReach reports whether a principal may call the API path:
+// a cPanel API token reaches /execute/... and /json-api/cpanel with API
+// version 2 or 3 only; every other principal is not limited here.
+func cpanelTokenMayReach(p core.Principal, path string, args api.Args) bool {
+	if p.Method != core.MethodToken || p.Service != core.ServiceCPanel {
+		return true
+	}
+	switch {
+	case strings.HasPrefix(path, "/execute/"):
+		return true
+	case path == "/json-api/cpanel" || path == "/json-api/cpanel/":
+		switch args.Get("cpanel_jsonapi_apiversion") {
+		case "", "2", "3":
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name string) {
@@ -88,7 +118,7 @@ func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name 
 		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
 		return
 	}
-	args, principal, ok := s.admit(w, r, p, fail)
+	args, principal, ok := s.admit(w, r, p, "/json-api/"+name, fail)
 	if !ok {
 		return
 	}
@@ -110,7 +140,7 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest 
 		return
 	}
 	module, fn, _ := strings.Cut(strings.TrimSuffix(rest, "/"), "/")
-	args, principal, ok := s.admit(w, r, p, fail)
+	args, principal, ok := s.admit(w, r, p, "/execute/"+rest, fail)
 	if !ok {
 		return
 	}
@@ -134,7 +164,7 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 		}
 		writeJSON(w, status, env)
 	}
-	args, principal, ok := s.admit(w, r, p, failProxy)
+	args, principal, ok := s.admit(w, r, p, "/json-api/cpanel", failProxy)
 	if !ok {
 		return
 	}

@@ -153,6 +153,16 @@ func accessDenied(w http.ResponseWriter, status int) {
 	w.Write([]byte(api2.AccessDenied))
 }
 
+// forbiddenText writes HTTP 403 with a plain-text body (cpsrvd::Forbidden).
+func forbiddenText(w http.ResponseWriter, msg string) {
+	w.Header().Set("Content-Type", `text/plain; charset="utf-8"`)
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusForbidden)
+	w.Write([]byte(msg))
+}
+
 // authenticate runs the chain; on failure it writes D5 and returns false.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port) (core.Principal, bool) {
 	req := auth.NewRequest(p.Service, p.TLS, remoteAddr(r), r.Header.Get("Authorization"))

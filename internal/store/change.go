@@ -12,6 +12,8 @@ const (
 	ChangeMailbox    ChangeKind = "mailbox"
 	ChangeAccessHash ChangeKind = "accesshash"
 	ChangeSetting    ChangeKind = "setting"
+	// ChangeToken's Key is the token's MAC.
+	ChangeToken ChangeKind = "token"
 )
 
 // Change says that a record was written (created, updated or deleted) by

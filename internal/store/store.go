@@ -104,10 +104,67 @@ type Store interface {
 	// CountAccessHashes reports how many users hold an access hash.
 	CountAccessHashes(ctx context.Context) (int, error)
 
+	// API tokens; DeleteAccount removes the account's tokens too.
+	TokenStore
+
 	// Settings are cpauth's tweak settings, as strings.
 	GetSetting(ctx context.Context, key string) (string, error)
 	SetSetting(ctx context.Context, key, value string) error
 	ListSettings(ctx context.Context) (map[string]string, error)
 
 	Close() error
+}
+
+// Token services: a token belongs to WHM (root and resellers) or to cPanel
+// (cPanel accounts), as cPanel keeps them apart.
+const (
+	TokenWHM    = "whostmgr"
+	TokenCPanel = "cpanel"
+)
+
+// Token is an API token. The token itself is never stored: MAC is its keyed
+// hash (HMAC-SHA256 with the server key, hex), unique, and the index by which
+// a presented token is found.
+type Token struct {
+	Service  string // TokenWHM or TokenCPanel
+	Username string
+	Name     string // ^[A-Za-z0-9_-]{1,50}$, unique per (Service, Username)
+	MAC      string
+	// ACLs limit a WHM token (nil: every privilege of its owner). cPanel
+	// tokens have full access to the account's features and leave it nil.
+	ACLs []string
+	// ExpiresAt is the zero time for a token that never expires.
+	ExpiresAt time.Time
+	// WhitelistIPs are normalised addresses or CIDRs; empty: any address.
+	// Stores keep nil and empty alike and read both back as nil.
+	WhitelistIPs []string
+	ReadOnly     bool // cPanel tokens: read-only functions only
+	RequireOTP   bool // the owner's two-factor code is needed as well
+	Created      time.Time
+	// LastUsed and LastUsedIP are written at most once a minute per token.
+	LastUsed   time.Time
+	LastUsedIP string
+}
+
+// TokenStore is the API token part of a Store.
+type TokenStore interface {
+	// CreateToken: ErrExists if the name is taken for that user and
+	// service (or the MAC exists); ErrNotFound if the account does not.
+	CreateToken(ctx context.Context, t Token) error
+	// GetTokenByMAC finds a token by its keyed hash.
+	GetTokenByMAC(ctx context.Context, mac string) (Token, error)
+	GetToken(ctx context.Context, service, username, name string) (Token, error)
+	// ListTokens lists a user's tokens of a service, sorted by name.
+	ListTokens(ctx context.Context, service, username string) ([]Token, error)
+	// UpdateToken runs fn on the token in one transaction; fn may rename
+	// it (ErrExists if the new name is taken) but not change its Service,
+	// Username or MAC.
+	UpdateToken(ctx context.Context, service, username, name string, fn func(Token) (Token, error)) (Token, error)
+	DeleteToken(ctx context.Context, service, username, name string) error
+	// TouchToken records a use (time and address) without going through
+	// an updater; ErrNotFound if the token is gone.
+	TouchToken(ctx context.Context, mac string, when time.Time, ip string) error
+	// PurgeExpiredTokens deletes tokens that expired before the given time
+	// and returns how many.
+	PurgeExpiredTokens(ctx context.Context, before time.Time) (int, error)
 }

@@ -5,18 +5,21 @@ package cached
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/store"
 )
 
 // Store is a store.Store whose point reads (accounts, mailboxes, access
-// hashes, settings) are answered from memory while the change feed of the
-// underlying store is live. Writes go through and forget what they touch.
-// A read that raced with a change is not remembered (generation check), so
-// the cache never holds a record older than the last change it was told of.
+// hashes, settings, API tokens by MAC) are answered from memory while the
+// change feed of the underlying store is live. Writes go through and forget
+// what they touch. A read that raced with a change is not remembered
+// (generation check), so the cache never holds a record older than the last
+// change it was told of.
 type Store struct {
 	store.Store
 	live atomic.Bool
@@ -27,8 +30,112 @@ type Store struct {
 	boxes    map[string]entry[store.Mailbox]
 	hashes   map[string]entry[store.AccessHash]
 	settings map[string]entry[string]
+	tokens   tokenCache
 
 	hits, misses atomic.Uint64
+
+	// version, when set, is a change counter shared with other processes
+	// (SQLite's); seen is the value the cache last agreed with.
+	version func() uint64
+	seen    atomic.Uint64
+}
+
+// tokenCache holds the tokens read by MAC: those found, indexed by owner as
+// well so that an account's change (or a write that names a token rather
+// than its MAC) can forget them, and the MACs found to be absent.
+//
+// Absence is remembered so that an unknown token costs what a known one
+// does (no database round trip for a revoked token a client keeps sending).
+// But anyone can send fresh random tokens, so the absent set is bounded: at
+// maxAbsentTokens entries it is emptied and starts again. Found tokens need
+// no bound: there are only as many as the database holds.
+type tokenCache struct {
+	byMAC  map[string]store.Token
+	byUser map[string]map[string]struct{} // username -> MACs in byMAC
+	absent map[string]struct{}
+}
+
+// maxAbsentTokens bounds the remembered absent MACs (some 100 bytes each).
+const maxAbsentTokens = 4096
+
+// errNoToken is the answer for a remembered absent MAC.
+var errNoToken = fmt.Errorf("cached: token by MAC: %w", store.ErrNotFound)
+
+func newTokenCache() tokenCache {
+	return tokenCache{
+		byMAC:  map[string]store.Token{},
+		byUser: map[string]map[string]struct{}{},
+		absent: map[string]struct{}{},
+	}
+}
+
+func (c *tokenCache) put(t store.Token) {
+	c.drop(t.MAC)
+	c.byMAC[t.MAC] = t
+	macs := c.byUser[t.Username]
+	if macs == nil {
+		macs = map[string]struct{}{}
+		c.byUser[t.Username] = macs
+	}
+	macs[t.MAC] = struct{}{}
+}
+
+func (c *tokenCache) putAbsent(mac string) {
+	c.drop(mac)
+	if len(c.absent) >= maxAbsentTokens {
+		c.absent = map[string]struct{}{}
+	}
+	c.absent[mac] = struct{}{}
+}
+
+// drop forgets whatever is known of mac.
+func (c *tokenCache) drop(mac string) {
+	delete(c.absent, mac)
+	t, ok := c.byMAC[mac]
+	if !ok {
+		return
+	}
+	delete(c.byMAC, mac)
+	if macs := c.byUser[t.Username]; macs != nil {
+		delete(macs, mac)
+		if len(macs) == 0 {
+			delete(c.byUser, t.Username)
+		}
+	}
+}
+
+// dropUser forgets the tokens of username.
+func (c *tokenCache) dropUser(username string) {
+	for mac := range c.byUser[username] {
+		delete(c.byMAC, mac)
+	}
+	delete(c.byUser, username)
+}
+
+// dropNamed forgets the token (service, username, name).
+func (c *tokenCache) dropNamed(service, username, name string) {
+	for mac := range c.byUser[username] {
+		if t := c.byMAC[mac]; t.Service == service && t.Name == name {
+			c.drop(mac)
+		}
+	}
+}
+
+// dropExpired forgets the tokens that expired before the given time.
+func (c *tokenCache) dropExpired(before time.Time) {
+	for mac, t := range c.byMAC {
+		if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(before) {
+			c.drop(mac)
+		}
+	}
+}
+
+// cloneToken is t with slices of its own, so that callers cannot change
+// what the cache holds.
+func cloneToken(t store.Token) store.Token {
+	t.ACLs = slices.Clone(t.ACLs)
+	t.WhitelistIPs = slices.Clone(t.WhitelistIPs)
+	return t
 }
 
 type entry[T any] struct {
@@ -48,6 +155,33 @@ func (s *Store) reset() {
 	s.boxes = map[string]entry[store.Mailbox]{}
 	s.hashes = map[string]entry[store.AccessHash]{}
 	s.settings = map[string]entry[string]{}
+	s.tokens = newTokenCache()
+}
+
+// SetVersion gives the cache a change counter to compare on every read (as
+// SQLite's shared counter): when it moved, everything is forgotten first.
+// Call it before Run.
+func (s *Store) SetVersion(version func() uint64) {
+	s.version = version
+	s.seen.Store(version())
+}
+
+// sync forgets everything when the shared change counter moved.
+func (s *Store) sync() {
+	if s.version == nil {
+		return
+	}
+	v := s.version()
+	if v == s.seen.Load() {
+		return
+	}
+	s.mu.Lock()
+	if v != s.seen.Load() {
+		s.gen++
+		s.reset()
+		s.seen.Store(v)
+	}
+	s.mu.Unlock()
 }
 
 // Run follows w's change feed until ctx ends.
@@ -78,10 +212,14 @@ func (s *Store) Invalidate(c store.Change) {
 	switch c.Kind {
 	case store.ChangeAccount:
 		// An account's change (deletion, suspension, domain) reaches its
-		// mailboxes and access hash too.
+		// mailboxes, access hash and API tokens too. A deleted account's
+		// tokens are deleted without an announcement of their own.
 		delete(s.accounts, c.Key)
 		delete(s.hashes, c.Key)
 		s.boxes = map[string]entry[store.Mailbox]{}
+		s.tokens.dropUser(c.Key)
+	case store.ChangeToken:
+		s.tokens.drop(c.Key)
 	case store.ChangeMailbox:
 		delete(s.boxes, c.Key)
 	case store.ChangeAccessHash:
@@ -96,6 +234,7 @@ func (s *Store) Invalidate(c store.Change) {
 // read answers from m or loads and remembers the record.
 func read[T any](s *Store, m func() map[string]entry[T], key string, load func() (T, error)) (T, error) {
 	if s.live.Load() {
+		s.sync()
 		s.mu.RLock()
 		e, ok := m()[key]
 		gen := s.gen
@@ -144,6 +283,42 @@ func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
 	return read(s, func() map[string]entry[string] { return s.settings }, key, func() (string, error) {
 		return s.Store.GetSetting(ctx, key)
 	})
+}
+
+// GetTokenByMAC is read for every token-authenticated request; absence is
+// remembered too (see tokenCache).
+func (s *Store) GetTokenByMAC(ctx context.Context, mac string) (store.Token, error) {
+	if !s.live.Load() {
+		return s.Store.GetTokenByMAC(ctx, mac)
+	}
+	s.sync()
+	s.mu.RLock()
+	t, found := s.tokens.byMAC[mac]
+	_, absent := s.tokens.absent[mac]
+	gen := s.gen
+	s.mu.RUnlock()
+	switch {
+	case found:
+		s.hits.Add(1)
+		return cloneToken(t), nil
+	case absent:
+		s.hits.Add(1)
+		return store.Token{}, errNoToken
+	}
+	s.misses.Add(1)
+	t, err := s.Store.GetTokenByMAC(ctx, mac)
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		s.mu.Lock()
+		if s.gen == gen && s.live.Load() {
+			if err == nil {
+				s.tokens.put(cloneToken(t))
+			} else {
+				s.tokens.putAbsent(mac)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return t, err
 }
 
 // Writes go through, then forget locally at once (the feed will say so
@@ -201,4 +376,71 @@ func (s *Store) SetSetting(ctx context.Context, key, value string) error {
 	err := s.Store.SetSetting(ctx, key, value)
 	s.Invalidate(store.Change{Kind: store.ChangeSetting, Key: key})
 	return err
+}
+
+func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	err := s.Store.CreateToken(ctx, t)
+	s.Invalidate(store.Change{Kind: store.ChangeToken, Key: t.MAC})
+	return err
+}
+
+// UpdateToken and DeleteToken name the token, not its MAC: the cache
+// forgets it by name (and by MAC, once known).
+func (s *Store) UpdateToken(ctx context.Context, service, username, name string, fn func(store.Token) (store.Token, error)) (store.Token, error) {
+	t, err := s.Store.UpdateToken(ctx, service, username, name, fn)
+	s.forgetToken(service, username, name, t.MAC)
+	return t, err
+}
+
+func (s *Store) DeleteToken(ctx context.Context, service, username, name string) error {
+	err := s.Store.DeleteToken(ctx, service, username, name)
+	s.forgetToken(service, username, name, "")
+	return err
+}
+
+func (s *Store) forgetToken(service, username, name, mac string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	s.tokens.dropNamed(service, username, name)
+	if mac != "" {
+		s.tokens.drop(mac)
+	}
+}
+
+// TouchToken is not announced to other nodes (see sqlstore): a node keeps
+// the LastUsed it read until the token changes otherwise. The node that
+// touches updates its own copy, so that it sees its own writes and a
+// caller that writes at most once a minute, judging by LastUsed, does so.
+func (s *Store) TouchToken(ctx context.Context, mac string, when time.Time, ip string) error {
+	err := s.Store.TouchToken(ctx, mac, when, ip)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++ // a read racing with the touch is not remembered
+	if t, ok := s.tokens.byMAC[mac]; ok {
+		if err != nil {
+			s.tokens.drop(mac)
+		} else {
+			// As the database keeps it: microseconds, UTC, zero for never.
+			if when.IsZero() {
+				t.LastUsed = time.Time{}
+			} else {
+				t.LastUsed = time.UnixMicro(when.UnixMicro()).UTC()
+			}
+			t.LastUsedIP = ip
+			s.tokens.byMAC[mac] = t
+		}
+	}
+	return err
+}
+
+// PurgeExpiredTokens does not learn which tokens it deleted: the cache
+// forgets every token it holds that expired before the cut-off.
+func (s *Store) PurgeExpiredTokens(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.Store.PurgeExpiredTokens(ctx, before)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	s.tokens.dropExpired(before)
+	return n, err
 }

@@ -3,6 +3,7 @@ package cached_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -123,6 +124,26 @@ func TestChangeKinds(t *testing.T) {
 	if err := c.SetSetting(ctx, "k", "a"); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"t1", "t2"} {
+		if err := c.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: name, MAC: "mac-" + name, LastUsedIP: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setIP := func(name string) {
+		if _, err := inner.UpdateToken(ctx, store.TokenCPanel, "bob", name, func(t store.Token) (store.Token, error) {
+			t.LastUsedIP = "b"
+			return t, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokenIP := func(mac string) string {
+		tok, err := c.GetTokenByMAC(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.LastUsedIP
+	}
 	tests := []struct {
 		name   string
 		change store.Change
@@ -140,6 +161,14 @@ func TestChangeKinds(t *testing.T) {
 		{"setting", store.Change{Kind: store.ChangeSetting, Key: "k"},
 			func() { inner.SetSetting(ctx, "k", "b") },
 			func() string { v, _ := c.GetSetting(ctx, "k"); return v }},
+		{"token", store.Change{Kind: store.ChangeToken, Key: "mac-t1"},
+			func() { setIP("t1") },
+			func() string { return tokenIP("mac-t1") }},
+		// A deleted account's tokens go without an announcement of their
+		// own: the account's change forgets them.
+		{"account's tokens", store.Change{Kind: store.ChangeAccount, Key: "bob"},
+			func() { setIP("t2") },
+			func() string { return tokenIP("mac-t2") }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,5 +184,172 @@ func TestChangeKinds(t *testing.T) {
 				t.Fatalf("after %v: %q, want b", tc.change, got)
 			}
 		})
+	}
+}
+
+func mustToken(t *testing.T, s store.Store, mac string) store.Token {
+	t.Helper()
+	tok, err := s.GetTokenByMAC(context.Background(), mac)
+	if err != nil {
+		t.Fatalf("GetTokenByMAC(%s): %v", mac, err)
+	}
+	return tok
+}
+
+// Absent tokens are remembered, within a bound, and found tokens survive the
+// flush of the absent ones.
+func TestTokenAbsence(t *testing.T) {
+	ctx := context.Background()
+	inner := open(t)
+	c := cached.New(inner)
+	c.SetLive(true)
+	if err := c.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "known", MAC: "known"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = mustToken(t, c, "known") // remember it
+	if _, err := inner.UpdateToken(ctx, store.TokenCPanel, "bob", "known", func(t store.Token) (store.Token, error) {
+		t.ReadOnly = true // behind the cache's back
+		return t, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Absence is remembered, and forgotten on the token's change.
+	if _, err := c.GetTokenByMAC(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("late: %v", err)
+	}
+	if err := inner.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "late", MAC: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	hits, _ := c.Stats()
+	if _, err := c.GetTokenByMAC(ctx, "late"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("remembered absence not served: %v", err)
+	}
+	if h, _ := c.Stats(); h != hits+1 {
+		t.Errorf("a remembered absence was not a hit: %d hits, then %d", hits, h)
+	}
+	c.Invalidate(store.Change{Kind: store.ChangeToken, Key: "late"})
+	if tok := mustToken(t, c, "late"); tok.Name != "late" {
+		t.Fatalf("after the change: %+v", tok)
+	}
+
+	// Random tokens cannot grow the cache without bound.
+	for i := range cached.MaxAbsentTokens {
+		if _, err := c.GetTokenByMAC(ctx, fmt.Sprintf("garbage%d", i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("garbage %d: %v", i, err)
+		}
+	}
+	if n := c.AbsentTokens(); n != cached.MaxAbsentTokens {
+		t.Fatalf("%d absent tokens remembered, want %d", n, cached.MaxAbsentTokens)
+	}
+	if _, err := c.GetTokenByMAC(ctx, "one more"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := c.AbsentTokens(); n != 1 {
+		t.Errorf("%d absent tokens remembered past the bound, want 1 (flushed, then the new one)", n)
+	}
+	if mustToken(t, c, "known").ReadOnly {
+		t.Error("a found token was forgotten with the absent ones")
+	}
+}
+
+// A touch updates the toucher's copy as the database keeps it; a touch by
+// another node is not announced, so the copy keeps what it read.
+func TestTokenTouch(t *testing.T) {
+	ctx := context.Background()
+	inner := open(t)
+	c := cached.New(inner)
+	c.SetLive(true)
+	if err := c.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "t", MAC: "m", ACLs: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = mustToken(t, c, "m")
+	when := time.Date(2025, 3, 4, 5, 6, 7, 891234567, time.FixedZone("X", 3600))
+	if err := c.TouchToken(ctx, "m", when, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	got, want := mustToken(t, c, "m"), mustToken(t, inner, "m")
+	if got.LastUsed != want.LastUsed || got.LastUsedIP != want.LastUsedIP || got.LastUsedIP != "192.0.2.1" {
+		t.Errorf("after a touch the cache has %v %q, the store %v %q", got.LastUsed, got.LastUsedIP, want.LastUsed, want.LastUsedIP)
+	}
+	// What a caller gets is its own.
+	got.ACLs[0] = "changed"
+	if mustToken(t, c, "m").ACLs[0] != "x" {
+		t.Error("a caller changed the cached token")
+	}
+	if err := inner.TouchToken(ctx, "m", when.Add(time.Hour), "192.0.2.2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustToken(t, c, "m"); got.LastUsedIP != "192.0.2.1" {
+		t.Errorf("another node's touch reached the cache: %q", got.LastUsedIP)
+	}
+	// A failed touch (the token is gone) forgets the token.
+	if err := inner.DeleteToken(ctx, store.TokenCPanel, "bob", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.TouchToken(ctx, "m", when, "192.0.2.3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("touch of a deleted token: %v", err)
+	}
+	if _, err := c.GetTokenByMAC(ctx, "m"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the cache kept a token its touch did not find: %v", err)
+	}
+}
+
+// With a shared change counter (SQLite's), a write by another process is
+// seen by the next read, without any feed message.
+func TestSharedCounter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cpauth.db")
+	daemonSide, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemonSide.Close()
+	version := daemonSide.ChangeVersion()
+	if version == nil {
+		t.Skip("no shared change counter on this system")
+	}
+	c := cached.New(daemonSide)
+	c.SetVersion(version)
+	c.SetLive(true)
+	cliSide, err := sqlstore.OpenSQLite(ctx, path) // another process, as far as the cache knows
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cliSide.Close()
+	if err := cliSide.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	suspended := func() bool {
+		a, err := c.GetAccount(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Suspended
+	}
+	for i, want := range []bool{false, true, false} {
+		if i > 0 {
+			if _, err := cliSide.UpdateAccount(ctx, "bob", func(a store.Account) (store.Account, error) {
+				a.Suspended = want
+				return a, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := suspended(); got != want {
+			t.Fatalf("step %d: suspended=%v, want %v", i, got, want)
+		}
+		if got := suspended(); got != want { // now from memory
+			t.Fatalf("step %d, cached: suspended=%v, want %v", i, got, want)
+		}
+	}
+	if hits, _ := c.Stats(); hits < 3 {
+		t.Errorf("%d cache hits: the cache was not used", hits)
 	}
 }

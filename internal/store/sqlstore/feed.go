@@ -18,7 +18,7 @@ func encodeChange(c store.Change) string { return string(c.Kind) + ":" + c.Key }
 func decodeChange(payload string) store.Change {
 	kind, key, ok := strings.Cut(payload, ":")
 	switch store.ChangeKind(kind) {
-	case store.ChangeAccount, store.ChangeMailbox, store.ChangeAccessHash, store.ChangeSetting:
+	case store.ChangeAccount, store.ChangeMailbox, store.ChangeAccessHash, store.ChangeSetting, store.ChangeToken:
 		if ok {
 			return store.Change{Kind: store.ChangeKind(kind), Key: key}
 		}
@@ -29,10 +29,71 @@ func decodeChange(payload string) store.Change {
 // ChangeFeed returns the store's change feed, or nil when the database has
 // none (SQLite: one node, and nothing is cached in front of it).
 func (s *Store) ChangeFeed() store.Watcher {
-	if s.listen == nil {
+	switch {
+	case s.listen != nil:
+		return feed{s}
+	case s.counter != nil:
+		return sqliteFeed{s}
+	}
+	return nil
+}
+
+// ChangeVersion returns the SQLite change counter's reader, which a cache
+// compares on every read; nil where changes arrive by feed alone.
+func (s *Store) ChangeVersion() func() uint64 {
+	if s.listen != nil || s.counter == nil {
 		return nil
 	}
-	return feed{s}
+	return s.counter.load
+}
+
+// sqliteFeed is the change feed of a SQLite database: cpauth's own writes,
+// from any process, bump the shared change counter (ChangeVersion), and as a
+// safety net for writes the counter cannot see (another tool, a process
+// that died between commit and bump) it polls PRAGMA data_version and
+// reports ChangeAll when the file changed.
+type sqliteFeed struct{ s *Store }
+
+// sqlitePoll is how often the safety net looks at data_version.
+const sqlitePoll = 5 * time.Second
+
+func (f sqliteFeed) Watch(ctx context.Context, onChange func(store.Change), onLive func(bool)) error {
+	conn, err := f.s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	version := func() (int64, error) {
+		var v int64
+		err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+		return v, err
+	}
+	last, err := version()
+	if err != nil {
+		return err
+	}
+	onLive(true)
+	defer onLive(false)
+	t := time.NewTicker(sqlitePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		v, err := version()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if v != last {
+			last = v
+			onChange(store.Change{Kind: store.ChangeAll})
+		}
+	}
 }
 
 type feed struct{ s *Store }

@@ -30,6 +30,9 @@ type Store struct {
 	d  *Dialect
 	// listen is how the change feed connects (PostgreSQL only).
 	listen *pgx.ConnConfig
+	// counter is the SQLite change counter shared by every process that
+	// opens the database (nil elsewhere, or where it cannot be mapped).
+	counter *changeCounter
 }
 
 var _ store.Store = (*Store)(nil)
@@ -37,7 +40,14 @@ var _ store.Store = (*Store)(nil)
 // OpenSQLite opens (creating if need be) the SQLite database at path and
 // brings its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	return open(ctx, SQLite, sqliteDSN(path))
+	s, err := open(ctx, SQLite, sqliteDSN(path))
+	if err != nil {
+		return nil, err
+	}
+	// Without the counter the store works as before; only the daemon's
+	// cache, which needs it, stays off.
+	s.counter, _ = openChangeCounter(path + "-changes")
+	return s, nil
 }
 
 func open(ctx context.Context, d *Dialect, dsn string) (*Store, error) {
@@ -67,7 +77,20 @@ func start(ctx context.Context, d *Dialect, db *sql.DB) (*Store, error) {
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.counter != nil {
+		s.counter.close()
+	}
+	return s.db.Close()
+}
+
+// changed tells the other processes on the same SQLite database that a
+// change committed (PostgreSQL announces changes inside the transaction).
+func (s *Store) changed() {
+	if s.counter != nil {
+		s.counter.bump()
+	}
+}
 
 // q rebinds a query written with "?" placeholders for the dialect.
 func (s *Store) q(query string) string { return s.d.Rebind(query) }
@@ -128,15 +151,29 @@ func (s *Store) withChange(ctx context.Context, ch store.Change, fn func(*sql.Tx
 		if err := fn(tx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.d.Notify, encodeChange(ch))
-		return err
+		return s.announce(ctx, tx, ch)
 	})
+}
+
+// announce announces ch inside tx on a dialect with a change feed, for the
+// writes that learn the key of the change (a token's MAC) only from the row
+// they change.
+func (s *Store) announce(ctx context.Context, tx *sql.Tx, ch store.Change) error {
+	if s.d.Notify == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.d.Notify, encodeChange(ch))
+	return err
 }
 
 // execChange is exec for a write, announced as withChange does.
 func (s *Store) execChange(ctx context.Context, ch store.Change, query string, args ...any) (sql.Result, error) {
 	if s.d.Notify == "" {
-		return s.exec(ctx, query, args...)
+		res, err := s.exec(ctx, query, args...)
+		if err == nil {
+			s.changed()
+		}
+		return res, err
 	}
 	var res sql.Result
 	err := s.withChange(ctx, ch, func(tx *sql.Tx) error {
@@ -156,7 +193,11 @@ func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.changed() // every transaction here writes
+	return nil
 }
 
 // dbErr wraps a database error, translating constraint violations into the
@@ -374,8 +415,10 @@ func (s *Store) movePrimaryDomain(ctx context.Context, tx *sql.Tx, username, fro
 	return s.dbErr(err, domainWhat(to))
 }
 
-// DeleteAccount implements store.Store. Domains, mailboxes and the access
-// hash go with the account through ON DELETE CASCADE.
+// DeleteAccount implements store.Store. Domains, mailboxes, the access hash
+// and API tokens go with the account through ON DELETE CASCADE; only the
+// account's change is announced, and a cache forgets the account's tokens
+// on it.
 func (s *Store) DeleteAccount(ctx context.Context, username string) error {
 	res, err := s.execChange(ctx, store.Change{Kind: store.ChangeAccount, Key: username}, s.q(`DELETE FROM accounts WHERE username = ?`), username)
 	if err != nil {

@@ -162,10 +162,13 @@ func checkCascade(t *testing.T, s *Store) {
 	if err := s.SetAccessHash(ctx, store.AccessHash{Username: "bob", MAC: "m", Sealed: []byte{1}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "t", MAC: "m"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.DB().ExecContext(ctx, `DELETE FROM accounts`); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"domains", "mailboxes", "access_hashes"} {
+	for _, table := range []string{"domains", "mailboxes", "access_hashes", "api_tokens"} {
 		var n int
 		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s has %d rows after deleting the account, %v", table, n, err)

@@ -23,16 +23,17 @@ type Counts struct {
 	Domains      int
 	Mailboxes    int
 	AccessHashes int
+	Tokens       int
 	Settings     int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d settings",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Settings)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d settings",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Settings)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
-// hashes and settings of from into to, then reads both back and checks
+// hashes, API tokens and settings of from into to, then reads both back and checks
 // that they hold the same records; it returns the counts copied.
 //
 // It refuses a target that holds any account or setting (ErrTargetNotEmpty)
@@ -100,17 +101,21 @@ type records struct {
 	domains      map[string][]store.Domain  // by account
 	mailboxes    map[string][]store.Mailbox // by account
 	accessHashes map[string]store.AccessHash
-	countedHash  int // CountAccessHashes
+	countedHash  int                      // CountAccessHashes
+	tokens       map[string][]store.Token // by account: WHM's, then cPanel's
 	settings     map[string]string
 }
 
 // read reads every record of s. The interface lists neither all mailboxes
-// nor all access hashes, so they are gathered account by account.
+// nor all access hashes nor all tokens, so they are gathered account by
+// account (a token cannot outlive its account, nor belong to another
+// service).
 func read(ctx context.Context, s store.Store) (*records, error) {
 	r := &records{
 		domains:      map[string][]store.Domain{},
 		mailboxes:    map[string][]store.Mailbox{},
 		accessHashes: map[string]store.AccessHash{},
+		tokens:       map[string][]store.Token{},
 	}
 	var err error
 	if r.accounts, err = s.ListAccounts(ctx); err != nil {
@@ -130,6 +135,13 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 			r.accessHashes[u] = h
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
+		}
+		for _, svc := range []string{store.TokenWHM, store.TokenCPanel} {
+			ts, err := s.ListTokens(ctx, svc, u)
+			if err != nil {
+				return nil, err
+			}
+			r.tokens[u] = append(r.tokens[u], ts...)
 		}
 	}
 	if r.countedHash, err = s.CountAccessHashes(ctx); err != nil {
@@ -154,6 +166,9 @@ func (r *records) counts() Counts {
 	}
 	for _, ms := range r.mailboxes {
 		c.Mailboxes += len(ms)
+	}
+	for _, ts := range r.tokens {
+		c.Tokens += len(ts)
 	}
 	return c
 }
@@ -200,6 +215,15 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			}
 		}
 	}
+	// Tokens keep their MACs: the target needs the source's server key to
+	// recognise them (cpauth key export | cpauth key import).
+	for _, a := range r.accounts {
+		for _, t := range r.tokens[a.Username] {
+			if err := to.CreateToken(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.settings)) {
 		if err := to.SetSetting(ctx, k, r.settings[k]); err != nil {
 			return err
@@ -228,6 +252,9 @@ func (r *records) diff(o *records) error {
 		if ok != ok2 || ok && !sameAccessHash(h, h2) {
 			return fmt.Errorf("the access hash of %q differs", u)
 		}
+		if !slices.EqualFunc(r.tokens[u], o.tokens[u], sameToken) {
+			return fmt.Errorf("the API tokens of %q differ", u)
+		}
 	}
 	if !maps.Equal(r.settings, o.settings) {
 		return errors.New("the settings differ")
@@ -253,4 +280,12 @@ func sameMailbox(a, b store.Mailbox) bool {
 func sameAccessHash(a, b store.AccessHash) bool {
 	return a.Username == b.Username && a.MAC == b.MAC && bytes.Equal(a.Sealed, b.Sealed) &&
 		a.Created.Equal(b.Created)
+}
+
+func sameToken(a, b store.Token) bool {
+	return a.Service == b.Service && a.Username == b.Username && a.Name == b.Name && a.MAC == b.MAC &&
+		(a.ACLs == nil) == (b.ACLs == nil) && slices.Equal(a.ACLs, b.ACLs) &&
+		a.ExpiresAt.Equal(b.ExpiresAt) && slices.Equal(a.WhitelistIPs, b.WhitelistIPs) &&
+		a.ReadOnly == b.ReadOnly && a.RequireOTP == b.RequireOTP && a.Created.Equal(b.Created) &&
+		a.LastUsed.Equal(b.LastUsed) && a.LastUsedIP == b.LastUsedIP
 }

@@ -81,7 +81,19 @@ func fill(t *testing.T, s store.Store) Counts {
 	for k, v := range map[string]string{"a": "1", "empty": "", "odd": "tab\there 'q'"} {
 		must(s.SetSetting(ctx, k, v))
 	}
-	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Settings: 3}
+	tokens := []store.Token{
+		{Service: store.TokenWHM, Username: "root", Name: "full", MAC: "mac-root-full", Created: at(50)},
+		{Service: store.TokenWHM, Username: "res1", Name: "limited", MAC: "mac-res1-limited", ACLs: []string{"list-accts"},
+			ExpiresAt: at(1_000_000), WhitelistIPs: []string{"192.0.2.0/24", "2001:0db8:0000:0000:0000:0000:0000:0001"},
+			RequireOTP: true, Created: at(51), LastUsed: at(52), LastUsedIP: "192.0.2.7"},
+		{Service: store.TokenWHM, Username: "res1", Name: "none", MAC: "mac-res1-none", ACLs: []string{}, Created: at(53)},
+		{Service: store.TokenCPanel, Username: "res1", Name: "limited", MAC: "mac-res1-cpanel", ReadOnly: true, Created: at(54)},
+		{Service: store.TokenCPanel, Username: "user3", Name: "expired", MAC: "mac-user3", ExpiresAt: at(-1_000_000), Created: at(55)},
+	}
+	for _, tok := range tokens {
+		must(s.CreateToken(ctx, tok))
+	}
+	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Settings: 3}
 }
 
 func testCopy(t *testing.T, from, to store.Store) {
@@ -110,6 +122,13 @@ func testCopy(t *testing.T, from, to store.Store) {
 	}
 	if h, err := to.GetAccessHash(ctx, "user2"); err != nil || h.MAC != "mac-user2" || len(h.Sealed) != 300 || h.Sealed[255] != 255 {
 		t.Errorf("GetAccessHash in the target = %+v, %v", h, err)
+	}
+	if tok, err := to.GetTokenByMAC(ctx, "mac-res1-limited"); err != nil || tok.Name != "limited" || tok.Service != store.TokenWHM ||
+		len(tok.WhitelistIPs) != 2 || !tok.RequireOTP || tok.LastUsedIP != "192.0.2.7" || !tok.ExpiresAt.Equal(time.Unix(1_701_000_000, 123_456_000)) {
+		t.Errorf("GetTokenByMAC in the target = %+v, %v", tok, err)
+	}
+	if tok, err := to.GetToken(ctx, store.TokenWHM, "res1", "none"); err != nil || tok.ACLs == nil || len(tok.ACLs) != 0 {
+		t.Errorf("token with empty ACLs in the target = %+v, %v", tok, err)
 	}
 	if v, err := to.GetSetting(ctx, "odd"); err != nil || v != "tab\there 'q'" {
 		t.Errorf("GetSetting in the target = %q, %v", v, err)
@@ -191,6 +210,18 @@ type lossy struct {
 	dropMailbox string // the address CreateMailbox drops
 	dropSetting string
 	mangle      string // the account whose Plan CreateAccount changes
+	dropToken   string // the MAC CreateToken drops
+	mangleToken string // the MAC whose ACLs CreateToken changes
+}
+
+func (l lossy) CreateToken(ctx context.Context, t store.Token) error {
+	switch t.MAC {
+	case l.dropToken:
+		return nil
+	case l.mangleToken:
+		t.ACLs = nil
+	}
+	return l.Store.CreateToken(ctx, t)
 }
 
 func (l lossy) CreateMailbox(ctx context.Context, m store.Mailbox) error {
@@ -225,6 +256,8 @@ func TestCopyVerifies(t *testing.T) {
 		{"mailbox", lossy{dropMailbox: "box0@user2.example.org"}, "mailboxes"},
 		{"setting", lossy{dropSetting: "odd"}, "settings"},
 		{"content", lossy{mangle: "res1"}, `account "res1"`},
+		{"token", lossy{dropToken: "mac-user3"}, "target holds"},
+		{"token content", lossy{mangleToken: "mac-res1-none"}, `API tokens of "res1"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.to.Store = openSQLite(t)

@@ -31,7 +31,13 @@ import (
 //     updater may not change a record's key (username; mailbox address or
 //     account), which fails and stores nothing;
 //   - changing an account's Domain moves its primary domain record, and the
-//     mailboxes on it, to the new name; ErrExists if that name is taken.
+//     mailboxes on it, to the new name; ErrExists if that name is taken;
+//   - API tokens (see tokens.go): every time of a token comes back Equal
+//     at microsecond precision, the zero ExpiresAt and LastUsed included;
+//     ACLs keep nil and empty apart; WhitelistIPs nil and empty both read
+//     back nil; tokens are listed by name; a token of an unknown service
+//     or without a MAC is refused; the cut-off of PurgeExpiredTokens is
+//     exclusive; a record returned to the caller is the caller's to modify.
 func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -64,6 +70,26 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCreateAccount", testConcurrentCreateAccount},
 		{"ConcurrentUpdateMailbox", testConcurrentUpdateMailbox},
 		{"ConcurrentCreateMailbox", testConcurrentCreateMailbox},
+		{"TokenCreateGet", testTokenCreateGet},
+		{"TokenRoundTrip", testTokenRoundTrip},
+		{"TokenACLs", testTokenACLs},
+		{"TokenWhitelistIPs", testTokenWhitelistIPs},
+		{"TokenTimes", testTokenTimes},
+		{"TokenInvalid", testTokenInvalid},
+		{"TokenDuplicate", testTokenDuplicate},
+		{"TokenUnknownAccount", testTokenUnknownAccount},
+		{"TokenNotFound", testTokenNotFound},
+		{"TokenList", testTokenList},
+		{"TokenUpdate", testTokenUpdate},
+		{"TokenUpdateKey", testTokenUpdateKey},
+		{"TokenRename", testTokenRename},
+		{"TokenDelete", testTokenDelete},
+		{"TokenDeleteAccount", testTokenDeleteAccount},
+		{"TokenTouch", testTokenTouch},
+		{"TokenPurge", testTokenPurge},
+		{"ConcurrentCreateToken", testConcurrentCreateToken},
+		{"ConcurrentUpdateToken", testConcurrentUpdateToken},
+		{"ConcurrentTokenLifecycle", testConcurrentTokenLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,117 @@
+package cached_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/store/cached"
+	"github.com/cpauth/cpauth/internal/store/sqlstore"
+	"github.com/cpauth/cpauth/internal/store/sqlstore/pgtest"
+)
+
+// node is one cpauth node's cached store on a shared PostgreSQL schema,
+// following the change feed.
+func node(t *testing.T, dsn string) *cached.Store {
+	t.Helper()
+	st, err := sqlstore.OpenPostgres(t.Context(), dsn, sqlstore.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := cached.New(st)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { c.Run(ctx, st.ChangeFeed()) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	if !eventually(c.Live) {
+		t.Fatal("the change feed did not come up")
+	}
+	return c
+}
+
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// TestTokensAcrossNodes: what one node writes about a token, the other
+// node's cache forgets once the feed tells it, remembered absence included.
+func TestTokensAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	a, b := node(t, dsn), node(t, dsn)
+	if err := a.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	tok := store.Token{Service: store.TokenCPanel, Username: "bob", Name: "t", MAC: "mac1", ExpiresAt: time.Unix(2_000_000_000, 0)}
+	seen := func(want func(store.Token, error) bool) func() bool {
+		return func() bool { return want(b.GetTokenByMAC(ctx, tok.MAC)) }
+	}
+	absent := seen(func(_ store.Token, err error) bool { return errors.Is(err, store.ErrNotFound) })
+
+	if !absent() || !absent() { // remembered
+		t.Fatal("the token exists before its creation")
+	}
+	if err := a.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(seen(func(x store.Token, err error) bool { return err == nil && x.Name == "t" })) {
+		t.Fatal("the other node never saw the created token")
+	}
+	if _, err := a.UpdateToken(ctx, tok.Service, "bob", "t", func(x store.Token) (store.Token, error) {
+		x.Name, x.ReadOnly = "renamed", true
+		return x, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(seen(func(x store.Token, err error) bool { return err == nil && x.Name == "renamed" && x.ReadOnly })) {
+		t.Fatal("the other node never saw the update")
+	}
+	if err := a.DeleteToken(ctx, tok.Service, "bob", "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(absent) {
+		t.Fatal("the other node never saw the revocation")
+	}
+
+	// An account's deletion takes its tokens with it.
+	if err := a.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(seen(func(_ store.Token, err error) bool { return err == nil })) {
+		t.Fatal("the other node never saw the token again")
+	}
+	if err := a.DeleteAccount(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(absent) {
+		t.Fatal("the other node never saw the account's deletion reach its token")
+	}
+
+	// So does a purge.
+	if err := a.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(seen(func(_ store.Token, err error) bool { return err == nil })) {
+		t.Fatal("the other node never saw the token a third time")
+	}
+	if n, err := a.PurgeExpiredTokens(ctx, tok.ExpiresAt.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("PurgeExpiredTokens = %d, %v", n, err)
+	}
+	if !eventually(absent) {
+		t.Fatal("the other node never saw the purge")
+	}
+}
