@@ -14,6 +14,8 @@ const (
 	ChangeSetting    ChangeKind = "setting"
 	// ChangeToken's Key is the token's MAC.
 	ChangeToken ChangeKind = "token"
+	// ChangeSession's Key is the session's IDHash.
+	ChangeSession ChangeKind = "session"
 )
 
 // Change says that a record was written (created, updated or deleted) by

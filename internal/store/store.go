@@ -13,6 +13,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
 	ErrConflict = errors.New("store: conflict")
+	// ErrInvalid refuses a record that the store cannot keep exactly as
+	// given (today: sessions, see SessionStore): nothing of it is stored.
+	ErrInvalid = errors.New("store: invalid record")
 )
 
 // Account is root or a cPanel account (which may be a reseller).
@@ -107,6 +110,9 @@ type Store interface {
 	// API tokens; DeleteAccount removes the account's tokens too.
 	TokenStore
 
+	// Sessions; DeleteAccount removes the account's sessions too.
+	SessionStore
+
 	// Settings are cpauth's tweak settings, as strings.
 	GetSetting(ctx context.Context, key string) (string, error)
 	SetSetting(ctx context.Context, key, value string) error
@@ -167,4 +173,92 @@ type TokenStore interface {
 	// PurgeExpiredTokens deletes tokens that expired before the given time
 	// and returns how many.
 	PurgeExpiredTokens(ctx context.Context, before time.Time) (int, error)
+}
+
+// MaxSessionKeyLen bounds, in bytes, the session fields that are indexed
+// (IDHash, Username, SecurityToken), so that every backend can index them.
+const MaxSessionKeyLen = 1024
+
+// Session kinds.
+const (
+	// SessionNormal is a logged-in browser (or cookie-script) session.
+	SessionNormal = "normal"
+	// SessionOneTime is a pre-created session (single sign-on, Webmail
+	// hand-off) that a browser redeems once for a normal session.
+	SessionOneTime = "onetime"
+)
+
+// Session is a login session. The session id itself (the cookie value) is
+// never stored: IDHash is its keyed hash (HMAC-SHA256 with the server key,
+// hex), the primary key. Every field is typed; nothing is text assembled
+// from client input.
+type Session struct {
+	IDHash string
+	Kind   string // SessionNormal or SessionOneTime
+	// Username is the login name: "root", a cPanel username, or
+	// local@domain for Webmail users.
+	Username string
+	// Account is the accounts row the session belongs to ("root" for root,
+	// the owning cPanel account for Webmail users): deleting it ends the
+	// session.
+	Account string
+	Service string // "cpaneld", "whostmgrd" or "webmaild"
+	// SecurityToken is the /cpsessNNNNNNNNNN URL prefix bound to the session.
+	SecurityToken string
+	Creator       string // who made it: the user, or root/a reseller (SSO)
+	Origin        string // client address at creation
+	Method        string // how it was made: "password", "sso", "handoff", ...
+	// TFAVerified is set once the second factor was given (or when the
+	// session was made pre-verified, as single sign-on does).
+	TFAVerified bool
+	Locale      string
+	GotoURI     string // where a one-time session lands
+	Created     time.Time
+	// LastSeen is written at most once a minute per session.
+	LastSeen time.Time
+	// IdleTimeout ends the session after that long without use; Expires
+	// ends it regardless of use.
+	IdleTimeout time.Duration
+	Expires     time.Time
+}
+
+// SessionStore is the session part of a Store.
+//
+// A session is stored exactly as given or not at all: CreateSession and
+// UpdateSession refuse with ErrInvalid (storing nothing) a session whose
+// text is not valid UTF-8 or holds a NUL byte (PostgreSQL cannot keep
+// either, and nothing is silently changed), whose IDHash, Username or
+// SecurityToken is empty or longer than MaxSessionKeyLen bytes, whose Kind
+// or Service is not one of the names above, whose IdleTimeout is negative
+// or under a microsecond, or whose times lie outside the years 1 to 9999.
+// Times and IdleTimeout are kept to the microsecond (truncated), times in
+// UTC. A lookup by a key that no valid session can have finds nothing.
+type SessionStore interface {
+	// CreateSession: ErrExists if IDHash or SecurityToken is taken;
+	// ErrNotFound if the account does not exist.
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, idHash string) (Session, error)
+	// ListSessions lists the sessions of an account (all when account is
+	// ""), sorted by Created then IDHash.
+	ListSessions(ctx context.Context, account string) ([]Session, error)
+	// UpdateSession runs fn in one transaction; fn may not change IDHash,
+	// Username, Account or Service.
+	UpdateSession(ctx context.Context, idHash string, fn func(Session) (Session, error)) (Session, error)
+	// TouchSession records a use (LastSeen) without an updater; LastSeen
+	// never moves back (an older lastSeen leaves it as it is).
+	TouchSession(ctx context.Context, idHash string, lastSeen time.Time) error
+	DeleteSession(ctx context.Context, idHash string) error
+	// ConsumeSession deletes and returns a session in one step: of two
+	// concurrent calls for one session, exactly one gets it (one-time
+	// sessions are redeemed this way).
+	ConsumeSession(ctx context.Context, idHash string) (Session, error)
+	// DeleteUserSessions ends the sessions of a login name (Username),
+	// except the one whose IDHash is keep (may be ""); it returns how many.
+	DeleteUserSessions(ctx context.Context, username, keep string) (int, error)
+	// DeleteAccountSessions ends every session of an account (its own and
+	// its Webmail users'); it returns how many.
+	DeleteAccountSessions(ctx context.Context, account string) (int, error)
+	// PurgeSessions deletes sessions that expired (Expires before now, or
+	// idle for longer than their IdleTimeout) and returns how many.
+	PurgeSessions(ctx context.Context, now time.Time) (int, error)
 }

@@ -15,11 +15,12 @@ import (
 )
 
 // Store is a store.Store whose point reads (accounts, mailboxes, access
-// hashes, settings, API tokens by MAC) are answered from memory while the
-// change feed of the underlying store is live. Writes go through and forget
-// what they touch. A read that raced with a change is not remembered
-// (generation check), so the cache never holds a record older than the last
-// change it was told of.
+// hashes, settings, API tokens by MAC, sessions by IDHash) are answered from
+// memory while the change feed of the underlying store is live. Writes go
+// through and forget what they touch. A read that raced with a change is not
+// remembered (generation check), so the cache never holds a record older
+// than the last change it was told of (sessions' LastSeen, which is not
+// announced, excepted: see sessionCache).
 type Store struct {
 	store.Store
 	live atomic.Bool
@@ -31,8 +32,12 @@ type Store struct {
 	hashes   map[string]entry[store.AccessHash]
 	settings map[string]entry[string]
 	tokens   tokenCache
+	sessions sessionCache
 
 	hits, misses atomic.Uint64
+
+	// now is the clock of sessionTTL (time.Now; tests set another).
+	now func() time.Time
 
 	// version, when set, is a change counter shared with other processes
 	// (SQLite's); seen is the value the cache last agreed with.
@@ -145,7 +150,7 @@ type entry[T any] struct {
 
 // New wraps inner. It caches nothing until Run reports the feed live.
 func New(inner store.Store) *Store {
-	s := &Store{Store: inner}
+	s := &Store{Store: inner, now: time.Now}
 	s.reset()
 	return s
 }
@@ -156,6 +161,7 @@ func (s *Store) reset() {
 	s.hashes = map[string]entry[store.AccessHash]{}
 	s.settings = map[string]entry[string]{}
 	s.tokens = newTokenCache()
+	s.sessions = newSessionCache()
 }
 
 // SetVersion gives the cache a change counter to compare on every read (as
@@ -212,14 +218,18 @@ func (s *Store) Invalidate(c store.Change) {
 	switch c.Kind {
 	case store.ChangeAccount:
 		// An account's change (deletion, suspension, domain) reaches its
-		// mailboxes, access hash and API tokens too. A deleted account's
-		// tokens are deleted without an announcement of their own.
+		// mailboxes, access hash, API tokens and sessions too. A deleted
+		// account's tokens and sessions are deleted without an
+		// announcement of their own.
 		delete(s.accounts, c.Key)
 		delete(s.hashes, c.Key)
 		s.boxes = map[string]entry[store.Mailbox]{}
 		s.tokens.dropUser(c.Key)
+		s.sessions.dropAccount(c.Key)
 	case store.ChangeToken:
 		s.tokens.drop(c.Key)
+	case store.ChangeSession:
+		s.sessions.drop(c.Key)
 	case store.ChangeMailbox:
 		delete(s.boxes, c.Key)
 	case store.ChangeAccessHash:

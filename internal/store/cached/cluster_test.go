@@ -115,3 +115,74 @@ func TestTokensAcrossNodes(t *testing.T) {
 		t.Fatal("the other node never saw the purge")
 	}
 }
+
+// TestSessionsAcrossNodes: what one node writes about a session, the other
+// node's cache forgets once the feed tells it, remembered absence included;
+// a consumed session cannot be consumed again on the other node.
+func TestSessionsAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	a, b := node(t, dsn), node(t, dsn)
+	if err := a.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	ss := testSession("s1", "info@bob.test", "bob")
+	seen := func(want func(store.Session, error) bool) func() bool {
+		return func() bool { return want(b.GetSession(ctx, ss.IDHash)) }
+	}
+	absent := seen(func(_ store.Session, err error) bool { return errors.Is(err, store.ErrNotFound) })
+	present := seen(func(_ store.Session, err error) bool { return err == nil })
+
+	if !absent() || !absent() { // remembered
+		t.Fatal("the session exists before its creation")
+	}
+	if err := a.CreateSession(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(present) {
+		t.Fatal("the other node never saw the created session")
+	}
+	if _, err := a.UpdateSession(ctx, ss.IDHash, func(x store.Session) (store.Session, error) {
+		x.TFAVerified = true
+		return x, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(seen(func(x store.Session, err error) bool { return err == nil && x.TFAVerified })) {
+		t.Fatal("the other node never saw the update")
+	}
+	if _, err := a.ConsumeSession(ctx, ss.IDHash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ConsumeSession(ctx, ss.IDHash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the other node consumed the session again: %v", err)
+	}
+	if !eventually(absent) {
+		t.Fatal("the other node never saw the consumption")
+	}
+
+	// Each way of ending sessions reaches the other node.
+	for _, end := range []struct {
+		name string
+		do   func() error
+	}{
+		{"DeleteSession", func() error { return a.DeleteSession(ctx, ss.IDHash) }},
+		{"DeleteUserSessions", func() error { _, err := a.DeleteUserSessions(ctx, ss.Username, ""); return err }},
+		{"DeleteAccountSessions", func() error { _, err := a.DeleteAccountSessions(ctx, "bob"); return err }},
+		{"PurgeSessions", func() error { _, err := a.PurgeSessions(ctx, ss.Expires.Add(time.Second)); return err }},
+		{"DeleteAccount", func() error { return a.DeleteAccount(ctx, "bob") }},
+	} {
+		if err := a.CreateSession(ctx, ss); err != nil {
+			t.Fatalf("%s: %v", end.name, err)
+		}
+		if !eventually(present) {
+			t.Fatalf("%s: the other node never saw the session", end.name)
+		}
+		if err := end.do(); err != nil {
+			t.Fatalf("%s: %v", end.name, err)
+		}
+		if !eventually(absent) {
+			t.Fatalf("the other node never saw %s", end.name)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package cached
 
+import "time"
+
 // MaxAbsentTokens and AbsentTokens let the tests see the bound of the
 // remembered absent tokens.
 const MaxAbsentTokens = maxAbsentTokens
@@ -9,3 +11,20 @@ func (s *Store) AbsentTokens() int {
 	defer s.mu.RUnlock()
 	return len(s.tokens.absent)
 }
+
+// MaxAbsentSessions, AbsentSessions, SessionTTL and SetNow let the tests see
+// the bound of the remembered absent sessions and move the clock of the
+// sessions' time to live.
+const (
+	MaxAbsentSessions = maxAbsentSessions
+	SessionTTL        = sessionTTL
+)
+
+func (s *Store) AbsentSessions() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sessions.absent)
+}
+
+// SetNow replaces the clock; call it before the store is used.
+func (s *Store) SetNow(now func() time.Time) { s.now = now }

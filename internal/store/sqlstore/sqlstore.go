@@ -415,10 +415,10 @@ func (s *Store) movePrimaryDomain(ctx context.Context, tx *sql.Tx, username, fro
 	return s.dbErr(err, domainWhat(to))
 }
 
-// DeleteAccount implements store.Store. Domains, mailboxes, the access hash
-// and API tokens go with the account through ON DELETE CASCADE; only the
-// account's change is announced, and a cache forgets the account's tokens
-// on it.
+// DeleteAccount implements store.Store. Domains, mailboxes, the access hash,
+// API tokens and sessions go with the account through ON DELETE CASCADE;
+// only the account's change is announced, and a cache forgets the account's
+// tokens and sessions on it.
 func (s *Store) DeleteAccount(ctx context.Context, username string) error {
 	res, err := s.execChange(ctx, store.Change{Kind: store.ChangeAccount, Key: username}, s.q(`DELETE FROM accounts WHERE username = ?`), username)
 	if err != nil {

@@ -165,10 +165,14 @@ func checkCascade(t *testing.T, s *Store) {
 	if err := s.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "t", MAC: "m"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CreateSession(ctx, store.Session{IDHash: "s", Kind: store.SessionNormal, Username: "info@bob.example.com",
+		Account: "bob", Service: "webmaild", SecurityToken: "/cpsess0123456789"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.DB().ExecContext(ctx, `DELETE FROM accounts`); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"domains", "mailboxes", "access_hashes", "api_tokens"} {
+	for _, table := range []string{"domains", "mailboxes", "access_hashes", "api_tokens", "sessions"} {
 		var n int
 		if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s has %d rows after deleting the account, %v", table, n, err)
@@ -214,5 +218,37 @@ func TestErrorsWrap(t *testing.T) {
 	_, err := s.GetAccount(ctx, "nobody")
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "nobody") {
 		t.Errorf("GetAccount error %v: want ErrNotFound naming the account", err)
+	}
+}
+
+// TestSQLiteSessionPlans checks that the lookups and both parts of the purge
+// use their indexes, not a scan of every session.
+func TestSQLiteSessionPlans(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "cpauth.db"))
+	for query, index := range map[string]string{
+		`SELECT id_hash FROM sessions WHERE id_hash = ?`:                                                 "sqlite_autoindex_sessions_1",
+		`DELETE FROM sessions WHERE expires < ? RETURNING id_hash`:                                       "sessions_expires",
+		`DELETE FROM sessions WHERE idle_timeout > 0 AND last_seen + idle_timeout < ? RETURNING id_hash`: "sessions_idle_deadline",
+		`DELETE FROM sessions WHERE username = ? AND id_hash <> ? RETURNING id_hash`:                     "sessions_username",
+		`DELETE FROM sessions WHERE account = ? RETURNING id_hash`:                                       "sessions_account",
+	} {
+		rows, err := s.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, 1, 2)
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !strings.Contains(p, index) {
+			t.Errorf("%s: plan %q does not use %s", query, p, index)
+		}
 	}
 }

@@ -24,17 +24,24 @@ type Counts struct {
 	Mailboxes    int
 	AccessHashes int
 	Tokens       int
+	Sessions     int
 	Settings     int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d settings",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Settings)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d settings",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.Settings)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
-// hashes, API tokens and settings of from into to, then reads both back and checks
-// that they hold the same records; it returns the counts copied.
+// hashes, API tokens, sessions and settings of from into to, then reads both
+// back and checks that they hold the same records; it returns the counts
+// copied.
+//
+// Sessions are copied, expired ones included (the target's purge takes
+// those), so that users stay logged in across the move: like API tokens,
+// they are found by keyed hash, and the target needs the source's server
+// key to recognise them.
 //
 // It refuses a target that holds any account or setting (ErrTargetNotEmpty)
 // and a source it cannot copy faithfully through the Store interface (a
@@ -103,6 +110,7 @@ type records struct {
 	accessHashes map[string]store.AccessHash
 	countedHash  int                      // CountAccessHashes
 	tokens       map[string][]store.Token // by account: WHM's, then cPanel's
+	sessions     []store.Session          // all, by Created then IDHash
 	settings     map[string]string
 }
 
@@ -144,6 +152,9 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 			r.tokens[u] = append(r.tokens[u], ts...)
 		}
 	}
+	if r.sessions, err = s.ListSessions(ctx, ""); err != nil {
+		return nil, err
+	}
 	if r.countedHash, err = s.CountAccessHashes(ctx); err != nil {
 		return nil, err
 	}
@@ -159,6 +170,7 @@ func (r *records) counts() Counts {
 		// The count the store reports, which also catches an access hash
 		// the per-account walk could not see.
 		AccessHashes: r.countedHash,
+		Sessions:     len(r.sessions),
 		Settings:     len(r.settings),
 	}
 	for _, ds := range r.domains {
@@ -224,6 +236,11 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			}
 		}
 	}
+	for _, ss := range r.sessions {
+		if err := to.CreateSession(ctx, ss); err != nil {
+			return err
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.settings)) {
 		if err := to.SetSetting(ctx, k, r.settings[k]); err != nil {
 			return err
@@ -254,6 +271,11 @@ func (r *records) diff(o *records) error {
 		}
 		if !slices.EqualFunc(r.tokens[u], o.tokens[u], sameToken) {
 			return fmt.Errorf("the API tokens of %q differ", u)
+		}
+	}
+	for i, ss := range r.sessions {
+		if !sameSession(ss, o.sessions[i]) {
+			return fmt.Errorf("the session of %q created %v differs", ss.Username, ss.Created)
 		}
 	}
 	if !maps.Equal(r.settings, o.settings) {
@@ -288,4 +310,12 @@ func sameToken(a, b store.Token) bool {
 		a.ExpiresAt.Equal(b.ExpiresAt) && slices.Equal(a.WhitelistIPs, b.WhitelistIPs) &&
 		a.ReadOnly == b.ReadOnly && a.RequireOTP == b.RequireOTP && a.Created.Equal(b.Created) &&
 		a.LastUsed.Equal(b.LastUsed) && a.LastUsedIP == b.LastUsedIP
+}
+
+func sameSession(a, b store.Session) bool {
+	return a.IDHash == b.IDHash && a.Kind == b.Kind && a.Username == b.Username && a.Account == b.Account &&
+		a.Service == b.Service && a.SecurityToken == b.SecurityToken && a.Creator == b.Creator &&
+		a.Origin == b.Origin && a.Method == b.Method && a.TFAVerified == b.TFAVerified &&
+		a.Locale == b.Locale && a.GotoURI == b.GotoURI && a.Created.Equal(b.Created) &&
+		a.LastSeen.Equal(b.LastSeen) && a.IdleTimeout == b.IdleTimeout && a.Expires.Equal(b.Expires)
 }

@@ -93,7 +93,21 @@ func fill(t *testing.T, s store.Store) Counts {
 	for _, tok := range tokens {
 		must(s.CreateToken(ctx, tok))
 	}
-	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Settings: 3}
+	sessions := []store.Session{
+		{IDHash: "sess-root", Kind: store.SessionNormal, Username: "root", Account: "root", Service: "whostmgrd",
+			SecurityToken: "/cpsess0000000001", Creator: "root", Origin: "192.0.2.1", Method: "password",
+			TFAVerified: true, Locale: "en", Created: at(60), LastSeen: at(61), IdleTimeout: 30 * time.Minute, Expires: at(60 + 12*3600)},
+		{IDHash: "sess-sso", Kind: store.SessionOneTime, Username: "user1", Account: "user1", Service: "cpaneld",
+			SecurityToken: "/cpsess0000000002", Creator: "res1", Origin: "x\r\nhasroot=1", Method: "create_user_session",
+			TFAVerified: true, Locale: "fr", GotoURI: "/frontend/?a=1", Created: at(62), LastSeen: at(62), IdleTimeout: 15 * time.Minute, Expires: at(362)},
+		{IDHash: "sess-mail", Kind: store.SessionNormal, Username: "box0@user2.example.org", Account: "user2", Service: "webmaild",
+			SecurityToken: "/cpsess0000000003", Creator: "box0@user2.example.org", Origin: "2001:db8::1", Method: "password",
+			Created: at(63), LastSeen: time.Time{}, Expires: at(-5)}, // expired: copied all the same
+	}
+	for _, ss := range sessions {
+		must(s.CreateSession(ctx, ss))
+	}
+	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, Settings: 3}
 }
 
 func testCopy(t *testing.T, from, to store.Store) {
@@ -129,6 +143,10 @@ func testCopy(t *testing.T, from, to store.Store) {
 	}
 	if tok, err := to.GetToken(ctx, store.TokenWHM, "res1", "none"); err != nil || tok.ACLs == nil || len(tok.ACLs) != 0 {
 		t.Errorf("token with empty ACLs in the target = %+v, %v", tok, err)
+	}
+	if ss, err := to.GetSession(ctx, "sess-sso"); err != nil || ss.Kind != store.SessionOneTime || ss.Origin != "x\r\nhasroot=1" ||
+		ss.IdleTimeout != 15*time.Minute || !ss.TFAVerified || !ss.Expires.Equal(time.Unix(1_700_000_362, 123_456_000)) {
+		t.Errorf("GetSession in the target = %+v, %v", ss, err)
 	}
 	if v, err := to.GetSetting(ctx, "odd"); err != nil || v != "tab\there 'q'" {
 		t.Errorf("GetSetting in the target = %q, %v", v, err)
@@ -212,6 +230,18 @@ type lossy struct {
 	mangle      string // the account whose Plan CreateAccount changes
 	dropToken   string // the MAC CreateToken drops
 	mangleToken string // the MAC whose ACLs CreateToken changes
+	dropSession string // the IDHash CreateSession drops
+	mangleSess  string // the IDHash whose TFAVerified CreateSession flips
+}
+
+func (l lossy) CreateSession(ctx context.Context, ss store.Session) error {
+	switch ss.IDHash {
+	case l.dropSession:
+		return nil
+	case l.mangleSess:
+		ss.TFAVerified = !ss.TFAVerified
+	}
+	return l.Store.CreateSession(ctx, ss)
 }
 
 func (l lossy) CreateToken(ctx context.Context, t store.Token) error {
@@ -258,6 +288,8 @@ func TestCopyVerifies(t *testing.T) {
 		{"content", lossy{mangle: "res1"}, `account "res1"`},
 		{"token", lossy{dropToken: "mac-user3"}, "target holds"},
 		{"token content", lossy{mangleToken: "mac-res1-none"}, `API tokens of "res1"`},
+		{"session", lossy{dropSession: "sess-root"}, "target holds"},
+		{"session content", lossy{mangleSess: "sess-sso"}, `session of "user1"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.to.Store = openSQLite(t)

@@ -37,7 +37,15 @@ import (
 //     ACLs keep nil and empty apart; WhitelistIPs nil and empty both read
 //     back nil; tokens are listed by name; a token of an unknown service
 //     or without a MAC is refused; the cut-off of PurgeExpiredTokens is
-//     exclusive; a record returned to the caller is the caller's to modify.
+//     exclusive; a record returned to the caller is the caller's to modify;
+//   - sessions (see sessions.go): every field comes back exactly as written
+//     (times and IdleTimeout at microsecond precision), whatever valid
+//     UTF-8 a client-supplied field holds, CR/LF and "key=value" text
+//     included; a session holding a NUL byte or invalid UTF-8 in any field
+//     is refused whole with ErrInvalid (as are the other refusals that
+//     store.SessionStore lists), identically on every backend; lists are
+//     sorted by Created then IDHash byte-wise; the purge's cut-offs are
+//     exclusive; LastSeen never moves back through TouchSession.
 func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -90,6 +98,27 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCreateToken", testConcurrentCreateToken},
 		{"ConcurrentUpdateToken", testConcurrentUpdateToken},
 		{"ConcurrentTokenLifecycle", testConcurrentTokenLifecycle},
+		{"SessionCreateGet", testSessionCreateGet},
+		{"SessionRoundTrip", testSessionRoundTrip},
+		{"SessionUnstorable", testSessionUnstorable},
+		{"SessionInvalid", testSessionInvalid},
+		{"SessionTimes", testSessionTimes},
+		{"SessionDuplicate", testSessionDuplicate},
+		{"SessionUnknownAccount", testSessionUnknownAccount},
+		{"SessionNotFound", testSessionNotFound},
+		{"SessionList", testSessionList},
+		{"SessionUpdate", testSessionUpdate},
+		{"SessionTouch", testSessionTouch},
+		{"SessionDelete", testSessionDelete},
+		{"SessionConsume", testSessionConsume},
+		{"SessionDeleteUser", testSessionDeleteUser},
+		{"SessionDeleteAccount", testSessionDeleteAccount},
+		{"SessionDeleteAccountCascade", testSessionDeleteAccountCascade},
+		{"SessionPurge", testSessionPurge},
+		{"ConcurrentConsumeSession", testConcurrentConsumeSession},
+		{"ConcurrentCreateSession", testConcurrentCreateSession},
+		{"ConcurrentUpdateSession", testConcurrentUpdateSession},
+		{"ConcurrentSessionLifecycle", testConcurrentSessionLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,218 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/store/sqlstore/pgtest"
+)
+
+// TestPostgresSessionChanges checks what the session writes announce: the
+// IDHash for each write that commits, nothing for a touch or a failed
+// write, each deleted session for the bulk deletes (ChangeAll for a large
+// one), and only the account for DeleteAccount.
+//
+// Notifications are per database, not per schema: tests of other packages
+// running at the same time announce on the same channel. Every key here
+// starts with a prefix of this run's, and only those are looked at.
+func TestPostgresSessionChanges(t *testing.T) {
+	ctx := t.Context()
+	s := newPostgres(t)
+	p := pgtest.RandomName("x")
+
+	var (
+		mu      sync.Mutex
+		changes []store.Change
+		live    = make(chan struct{}, 1)
+	)
+	wctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.ChangeFeed().Watch(wctx, func(c store.Change) {
+			if c.Kind != store.ChangeAll && !strings.HasPrefix(c.Key, p) {
+				return // another test's
+			}
+			mu.Lock()
+			changes = append(changes, c)
+			mu.Unlock()
+		}, func(l bool) {
+			if l {
+				select {
+				case live <- struct{}{}:
+				default:
+				}
+			}
+		})
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	select {
+	case <-live:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change feed did not come up")
+	}
+	// collect waits for a marker write, so that everything before it has
+	// arrived (notifications come in commit order), and returns what did.
+	marker := 0
+	collect := func() []store.Change {
+		t.Helper()
+		marker++
+		key := fmt.Sprintf("%smarker%d", p, marker)
+		if err := s.SetSetting(ctx, key, ""); err != nil {
+			t.Fatal(err)
+		}
+		end := store.Change{Kind: store.ChangeSetting, Key: key}
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			i := slices.Index(changes, end)
+			var got []store.Change
+			if i >= 0 {
+				got = slices.Clone(changes[:i])
+				changes = changes[i+1:]
+			}
+			mu.Unlock()
+			if i >= 0 {
+				slices.SortFunc(got, func(a, b store.Change) int { return strings.Compare(a.Key, b.Key) })
+				return got
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("marker %s never arrived", key)
+		return nil
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch := func(ids ...string) []store.Change {
+		var out []store.Change
+		for _, id := range ids {
+			out = append(out, store.Change{Kind: store.ChangeSession, Key: p + id})
+		}
+		return out
+	}
+	expect := func(what string, want []store.Change) {
+		t.Helper()
+		if got := collect(); !slices.Equal(got, want) {
+			t.Errorf("%s announced %v, want %v", what, got, want)
+		}
+	}
+	sess := func(id, username, account string) store.Session {
+		return store.Session{IDHash: p + id, Kind: store.SessionNormal, Username: username, Account: p + account,
+			Service: "cpaneld", SecurityToken: "/cpsess" + id, Expires: time.Unix(1000, 0)}
+	}
+	bob, carol := p+"bob", p+"carol"
+
+	must(s.CreateAccount(ctx, store.Account{Username: bob}))
+	collect()
+
+	must(s.CreateSession(ctx, sess("s1", "bob", "bob")))
+	expect("CreateSession", ch("s1"))
+
+	if s.CreateSession(ctx, sess("s1", "bob", "bob")) == nil ||
+		s.CreateSession(ctx, sess("s2", "bob", "nobody")) == nil ||
+		s.CreateSession(ctx, sess("s3", "bob\x00", "bob")) == nil {
+		t.Fatal("a refused create succeeded")
+	}
+	expect("failed CreateSessions", nil)
+
+	_, err := s.UpdateSession(ctx, p+"s1", func(x store.Session) (store.Session, error) {
+		x.TFAVerified = true
+		return x, nil
+	})
+	must(err)
+	expect("UpdateSession", ch("s1"))
+	_, err = s.UpdateSession(ctx, p+"s1", func(x store.Session) (store.Session, error) { return x, fmt.Errorf("no") })
+	if err == nil {
+		t.Fatal("a failing updater succeeded")
+	}
+	expect("failed UpdateSession", nil)
+
+	must(s.TouchSession(ctx, p+"s1", time.Now()))
+	expect("TouchSession", nil)
+
+	_, err = s.ConsumeSession(ctx, p+"s1")
+	must(err)
+	if _, err := s.ConsumeSession(ctx, p+"s1"); err == nil {
+		t.Fatal("a second consume succeeded")
+	}
+	expect("ConsumeSession", ch("s1"))
+
+	must(s.CreateSession(ctx, sess("s1", "bob", "bob")))
+	collect()
+	must(s.DeleteSession(ctx, p+"s1"))
+	if s.DeleteSession(ctx, p+"s1") == nil {
+		t.Fatal("a second delete succeeded")
+	}
+	expect("DeleteSession", ch("s1"))
+
+	for _, x := range []store.Session{
+		sess("u1", "bob", "bob"), sess("u2", "bob", "bob"), sess("u3", "bob", "bob"),
+		sess("m1", "info@bob.test", "bob"),
+	} {
+		must(s.CreateSession(ctx, x))
+	}
+	collect()
+	if n, err := s.DeleteUserSessions(ctx, "bob", p+"u2"); err != nil || n != 2 {
+		t.Fatalf("DeleteUserSessions = %d, %v", n, err)
+	}
+	expect("DeleteUserSessions", ch("u1", "u3"))
+	if n, err := s.DeleteAccountSessions(ctx, bob); err != nil || n != 2 {
+		t.Fatalf("DeleteAccountSessions = %d, %v", n, err)
+	}
+	expect("DeleteAccountSessions", ch("m1", "u2"))
+
+	expired := sess("e1", "bob", "bob")
+	idle := sess("i1", "bob", "bob")
+	idle.Expires, idle.IdleTimeout = time.Unix(5000, 0), time.Second
+	must(s.CreateSession(ctx, expired))
+	must(s.CreateSession(ctx, idle))
+	must(s.CreateSession(ctx, func() store.Session { x := sess("k1", "bob", "bob"); x.Expires = time.Unix(5000, 0); return x }()))
+	collect()
+	if n, err := s.PurgeSessions(ctx, time.Unix(2000, 0)); err != nil || n != 2 {
+		t.Fatalf("PurgeSessions = %d, %v", n, err)
+	}
+	expect("PurgeSessions", ch("e1", "i1"))
+	if n, err := s.PurgeSessions(ctx, time.Unix(2000, 0)); err != nil || n != 0 {
+		t.Fatalf("PurgeSessions again = %d, %v", n, err)
+	}
+	expect("an empty purge", nil)
+
+	must(s.DeleteAccount(ctx, bob))
+	expect("DeleteAccount", []store.Change{{Kind: store.ChangeAccount, Key: bob}})
+
+	// A large bulk delete announces one ChangeAll.
+	must(s.CreateAccount(ctx, store.Account{Username: carol}))
+	tx, err := s.DB().BeginTx(ctx, nil)
+	must(err)
+	for i := range purgeAnnounceEach + 1 {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
+			VALUES ($1, 'normal', $2, $2, 'cpaneld', $1, '', '', '', false, '', '', 0, 0, 0, 5)`, fmt.Sprint(p, "bulk", i), carol)
+		must(err)
+	}
+	must(tx.Commit())
+	collect()
+	if n, err := s.DeleteAccountSessions(ctx, carol); err != nil || n != purgeAnnounceEach+1 {
+		t.Fatalf("large DeleteAccountSessions = %d, %v", n, err)
+	}
+	expect("a large bulk delete", []store.Change{{Kind: store.ChangeAll}})
+}
+
+func TestDecodeChangeSession(t *testing.T) {
+	for _, c := range []store.Change{
+		{Kind: store.ChangeSession, Key: "0123abcdef"},
+		{Kind: store.ChangeSession, Key: "with:colon"},
+	} {
+		if got := decodeChange(encodeChange(c)); got != c {
+			t.Errorf("decodeChange(encodeChange(%v)) = %v", c, got)
+		}
+	}
+}
