@@ -33,6 +33,7 @@ func TestImportBoundaries(t *testing.T) {
 		{"sqlstore knows no HTTP", "internal/store/sqlstore", []string{"net/http"}},
 		{"functions know no HTTP", "internal/functions", []string{"net/http"}},
 		{"functions pick no store", "internal/functions", []string{mod + "internal/store/sqlstore", "database/sql"}},
+		{"sessions know no HTTP and no SQL", "internal/sessions", []string{"net/http", "database/sql", mod + "internal/auth", mod + "internal/store/sqlstore"}},
 		{"auth knows no SQL", "internal/auth", []string{"database/sql", "net/http", mod + "internal/store/sqlstore"}},
 		{"server picks no store", "internal/server", []string{mod + "internal/store/sqlstore", "database/sql"}},
 		{"core is the bottom", "internal/core", []string{mod + "internal/store", mod + "internal/auth", mod + "internal/api"}},

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/store"
 )
 
 // Request is what the methods may look at. The server fills it once per
@@ -20,6 +21,13 @@ type Request struct {
 	// Cred and CredErr are the parsed Authorization header.
 	Cred    Credential
 	CredErr error
+	// SessionCookie is the value of this service's session cookie (raw, as
+	// sent) and HasSessionCookie whether the request carried one at all.
+	SessionCookie    string
+	HasSessionCookie bool
+	// SecurityToken is the /cpsessNNNNNNNNNN prefix of the path ("" when
+	// the path has none).
+	SecurityToken string
 }
 
 // NewRequest parses the Authorization header once for every method.
@@ -49,6 +57,13 @@ type Outcome struct {
 	Method    core.Method
 	User      string
 	Reason    string
+	// Code is a session failure's message code (PROTOCOL.md 6.2: the
+	// Code* constants), which decides the HTTP status and the login
+	// page's message; "" for the other methods.
+	Code string
+	// Session is the session that authenticated the request (session
+	// method only).
+	Session store.Session
 }
 
 func fail(m core.Method, user, reason string) Outcome {
@@ -74,7 +89,11 @@ func (c Chain) Authenticate(ctx context.Context, r *Request) Outcome {
 		}
 		if out.Result == OK {
 			if reason := ServiceRefusal(out.Principal, r.Service); reason != "" {
-				return fail(out.Method, out.Principal.User, reason)
+				f := fail(out.Method, out.Principal.User, reason)
+				if out.Method == core.MethodSession {
+					f.Code = CodeInvalid
+				}
+				return f
 			}
 		}
 		return out

@@ -45,9 +45,21 @@ type Config struct {
 	// TokenPurgeAfter is how long an expired API token stays listed before
 	// the daemon's purge deletes it.
 	TokenPurgeAfter time.Duration `yaml:"token-purge-after"`
-	LogLevel        string        `yaml:"log-level"`
-	LogFormat       string        `yaml:"log-format"`
+	// SessionIdleTimeout ends a password login's session after that long
+	// without use; SessionLifetime ends it regardless of use (D13).
+	SessionIdleTimeout time.Duration `yaml:"session-idle-timeout"`
+	SessionLifetime    time.Duration `yaml:"session-lifetime"`
+	LogLevel           string        `yaml:"log-level"`
+	LogFormat          string        `yaml:"log-format"`
 }
+
+// Bounds of session-idle-timeout and session-lifetime. A session's last use
+// is written at most once a minute, so an idle timeout under two minutes
+// would end sessions in use.
+const (
+	MinSessionTime = 2 * time.Minute
+	MaxSessionTime = 366 * 24 * time.Hour
+)
 
 // Default returns the built-in configuration.
 func Default() Config {
@@ -55,6 +67,7 @@ func Default() Config {
 		DataDir: "./cpauth-data", PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
+		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour,
 	}
 }
 
@@ -78,6 +91,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.KeyFile, "key-file", c.KeyFile, "server key file (default <data-dir>/server.key); share it between the nodes of a cluster")
 	fs.IntVar(&c.HashRounds, "hash-rounds", c.HashRounds, "SHA-512-crypt rounds of new password hashes")
 	fs.DurationVar(&c.TokenPurgeAfter, "token-purge-after", c.TokenPurgeAfter, "delete API tokens that expired longer ago than this (e.g. 720h)")
+	fs.DurationVar(&c.SessionIdleTimeout, "session-idle-timeout", c.SessionIdleTimeout, "end a browser session after this long without use (password logins)")
+	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "end a browser session this long after login, in use or not")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
@@ -176,6 +191,12 @@ func (c Config) Validate() error {
 	}
 	if c.TokenPurgeAfter < 0 {
 		errs = append(errs, fmt.Errorf("token-purge-after must not be negative, got %s", c.TokenPurgeAfter))
+	}
+	if c.SessionIdleTimeout < MinSessionTime || c.SessionIdleTimeout > MaxSessionTime {
+		errs = append(errs, fmt.Errorf("session-idle-timeout must be between %s and %s, got %s", MinSessionTime, MaxSessionTime, c.SessionIdleTimeout))
+	}
+	if c.SessionLifetime < MinSessionTime || c.SessionLifetime > MaxSessionTime {
+		errs = append(errs, fmt.Errorf("session-lifetime must be between %s and %s, got %s", MinSessionTime, MaxSessionTime, c.SessionLifetime))
 	}
 	switch c.Store {
 	case "sqlite":

@@ -75,6 +75,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: []string{"log-format"}},
 		{name: "negative token purge", args: []string{"--token-purge-after", "-1h"}, want: []string{"token-purge-after"}},
 		{name: "token purge not a duration", file: "token-purge-after: soon\n", want: []string{"config"}},
+		{name: "session times out of bounds", args: []string{"--session-idle-timeout", "1m", "--session-lifetime", "9000h"},
+			want: []string{"session-idle-timeout", "session-lifetime"}},
+		{name: "session lifetime zero", file: "session-lifetime: 0s\n", want: []string{"session-lifetime"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,6 +114,30 @@ func TestTokenPurgeAfter(t *testing.T) {
 			}
 			if c.TokenPurgeAfter != tc.want {
 				t.Errorf("TokenPurgeAfter = %s, want %s", c.TokenPurgeAfter, tc.want)
+			}
+		})
+	}
+}
+
+func TestSessionTimes(t *testing.T) {
+	tests := []struct {
+		name       string
+		file       string
+		args       []string
+		idle, life time.Duration
+	}{
+		{name: "defaults (D13)", idle: 30 * time.Minute, life: 12 * time.Hour},
+		{name: "file", file: "session-idle-timeout: 15m\nsession-lifetime: 24h\n", idle: 15 * time.Minute, life: 24 * time.Hour},
+		{name: "flag beats file", file: "session-idle-timeout: 15m\n", args: []string{"--session-idle-timeout", "2h", "--session-lifetime", "2m"}, idle: 2 * time.Hour, life: 2 * time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SessionIdleTimeout != tc.idle || c.SessionLifetime != tc.life {
+				t.Errorf("idle %s, lifetime %s; want %s, %s", c.SessionIdleTimeout, c.SessionLifetime, tc.idle, tc.life)
 			}
 		})
 	}

@@ -89,7 +89,8 @@ const (
 	MethodPassword   Method = "password"
 	MethodAccessHash Method = "accesshash"
 	MethodToken      Method = "token"
-	MethodLocal      Method = "local" // the command-line twins, running as root
+	MethodSession    Method = "session" // a browser session: cookie and security token
+	MethodLocal      Method = "local"   // the command-line twins, running as root
 )
 
 // Principal is an authenticated identity for the length of one request.
@@ -109,6 +110,10 @@ type Principal struct {
 	// ReadOnly principals may call only read-only functions (read-only
 	// cPanel API tokens).
 	ReadOnly bool
+	// Session is the IDHash of the session that authenticated the request
+	// ("" for every other method), so that a password change made through
+	// a session can keep that one session.
+	Session string
 }
 
 // HasACL reports whether the principal holds a WHM privilege.

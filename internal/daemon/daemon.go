@@ -12,9 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/server"
+	"github.com/cpauth/cpauth/internal/web"
 )
 
 // Listener is one of the six ports as bound.
@@ -36,8 +38,23 @@ type Daemon struct {
 	purging    sync.WaitGroup
 }
 
-// tokenPurgeEvery is how often the daemon deletes long-expired API tokens.
-const tokenPurgeEvery = time.Hour
+// tokenPurgeEvery is how often the daemon deletes long-expired API tokens,
+// sessionPurgeEvery how often it deletes expired sessions.
+const (
+	tokenPurgeEvery   = time.Hour
+	sessionPurgeEvery = 5 * time.Minute
+)
+
+// passwordMethod finds the password method of the chain (browser logins
+// check passwords with it).
+func passwordMethod(c auth.Chain) *auth.Password {
+	for _, m := range c {
+		if p, ok := m.(*auth.Password); ok {
+			return p
+		}
+	}
+	return nil
+}
 
 var order = []server.Port{
 	{Service: core.ServiceCPanel}, {Service: core.ServiceCPanel, TLS: true},
@@ -63,7 +80,11 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
-	srv := &server.Server{Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort}
+	srv := &server.Server{
+		Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort,
+		Sessions: data.Sessions, SessionAuth: data.SessionAuth, Password: passwordMethod(data.Chain),
+		Web: &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
+	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ports := cfg.Ports()
@@ -102,26 +123,48 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 	return d, nil
 }
 
-// startPurge deletes long-expired API tokens now, and then every hour
-// until Shutdown.
+// startPurge deletes long-expired API tokens and expired sessions now,
+// and then every hour (tokens) and every five minutes (sessions) until
+// Shutdown.
 func (d *Daemon) startPurge() {
 	pctx, stop := context.WithCancel(context.Background())
 	d.stopPurge = stop
 	_, _ = d.PurgeExpiredTokens(pctx) // at start, before the first request
+	_, _ = d.PurgeSessions(pctx)
 	d.purging.Add(1)
 	go func() {
 		defer d.purging.Done()
-		tick := time.NewTicker(tokenPurgeEvery)
-		defer tick.Stop()
+		tokens := time.NewTicker(tokenPurgeEvery)
+		defer tokens.Stop()
+		sess := time.NewTicker(sessionPurgeEvery)
+		defer sess.Stop()
 		for {
 			select {
 			case <-pctx.Done():
 				return
-			case <-tick.C:
+			case <-tokens.C:
 				_, _ = d.PurgeExpiredTokens(pctx)
+			case <-sess.C:
+				_, _ = d.PurgeSessions(pctx)
 			}
 		}
 	}()
+}
+
+// PurgeSessions deletes the sessions that are over (past their lifetime,
+// or idle longer than their idle timeout) and logs how many, when any.
+func (d *Daemon) PurgeSessions(ctx context.Context) (int, error) {
+	n, err := d.Data.Store.PurgeSessions(ctx, d.Data.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("purging expired sessions", "error", err.Error())
+		}
+		return 0, err
+	}
+	if n > 0 {
+		d.log.Info("purged expired sessions", "purged", n)
+	}
+	return n, nil
 }
 
 // PurgeExpiredTokens deletes the API tokens that expired longer ago than

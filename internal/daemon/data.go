@@ -18,6 +18,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/store/cached"
 	"github.com/cpauth/cpauth/internal/store/sqlstore"
@@ -40,7 +41,15 @@ type Data struct {
 	// Uses records API token uses (last used time and address) off the
 	// request path, at most once a minute per token; Close flushes it.
 	Uses *auth.UseRecorder
-	// Now is the clock of token expiry, the API functions and the purge.
+	// Sessions makes browser sessions at login; Touches records their
+	// use (LastSeen) off the request path, at most once a minute per
+	// session. Close flushes it.
+	Sessions *sessions.Manager
+	Touches  *sessions.Toucher
+	// SessionAuth is the session method of Chain, which pages use alone.
+	SessionAuth *auth.Session
+	// Now is the clock of token and session expiry, the API functions and
+	// the purges.
 	Now func() time.Time
 
 	stopWatch context.CancelFunc
@@ -52,12 +61,12 @@ type Data struct {
 // Options are what a caller (a test) may inject; the zero value is what
 // production runs.
 type Options struct {
-	// Now replaces time.Now as the clock of token expiry, the API
-	// functions and the token purge.
+	// Now replaces time.Now as the clock of token and session expiry, the
+	// API functions and the purges.
 	Now func() time.Time
 }
 
-// Close writes pending token uses, stops the change feed and releases the
+// Close writes pending token and session uses, stops the change feed and releases the
 // store.
 func (d *Data) Close() error {
 	if d.stopUses != nil {
@@ -134,20 +143,29 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
+	d.Touches = sessions.NewToucher(st)
+	d.Sessions = &sessions.Manager{Store: st, Key: key, Now: d.Now, IdleTimeout: cfg.SessionIdleTimeout, Lifetime: cfg.SessionLifetime}
 	uctx, stopUses := context.WithCancel(context.Background())
 	d.stopUses = stopUses
-	d.recording.Add(1)
+	d.recording.Add(2)
 	go func() {
 		defer d.recording.Done()
 		d.Uses.Run(uctx)
 	}()
+	go func() {
+		defer d.recording.Done()
+		d.Touches.Run(uctx)
+	}()
 	// The access-hash method answers only for the user's own access hash;
 	// any other WHM secret (an API token, or an access hash imported as
-	// one) falls through to the token method.
+	// one) falls through to the token method. The session method answers
+	// only requests without an Authorization header.
+	d.SessionAuth = &auth.Session{Store: st, Key: key, Now: d.Now, Touches: d.Touches}
 	d.Chain = auth.Chain{
 		&auth.Password{Store: st, Hasher: hasher},
 		&auth.AccessHash{Store: st, Key: key},
 		&auth.Token{Store: st, Key: key, Now: d.Now, Uses: d.Uses},
+		d.SessionAuth,
 	}
 	if err := d.ensureRoot(ctx); err != nil {
 		d.Close()

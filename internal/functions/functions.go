@@ -38,6 +38,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerUAPI(r)
 	e.registerAPI2(r)
 	e.registerTokens(r)
+	e.registerSessions(r)
 	return r
 }
 

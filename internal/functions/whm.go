@@ -447,6 +447,12 @@ func (e *Env) setSuspended(ctx context.Context, c *api.Call, suspend bool) (*api
 	if suspend {
 		raw = user + "'s account has been suspended\n"
 	}
+	if suspend {
+		// A suspended account and its email users log out at once.
+		if err := e.endAccountSessions(ctx, user, "account suspended"); err != nil {
+			return nil, err
+		}
+	}
 	e.Log.Info("account suspension changed", "user", user, "suspended", suspend, "by", c.Principal.User)
 	return &api.Result{Metadata: map[string]any{"output": map[string]any{"raw": raw}}}, nil
 }
@@ -464,14 +470,21 @@ func (e *Env) passwd(ctx context.Context, c *api.Call) (*api.Result, error) {
 	if !ok {
 		return nil, required("password")
 	}
-	if err := e.SetPassword(ctx, user, pass); err != nil {
+	if err := e.setPassword(ctx, user, pass, keepSession(c.Principal, user)); err != nil {
 		return nil, err
 	}
 	return &api.Result{Reason: fmt.Sprintf("Password changed for user “%s”.", user), Data: map[string]any{"app": []string{"system"}}}, nil
 }
 
-// SetPassword validates and stores a new password for an account.
+// SetPassword validates and stores a new password for an account, and ends
+// every session of the account's login name.
 func (e *Env) SetPassword(ctx context.Context, user, pass string) error {
+	return e.setPassword(ctx, user, pass, "")
+}
+
+// setPassword is SetPassword that keeps the session keep (the one the
+// change came through; "" keeps none).
+func (e *Env) setPassword(ctx context.Context, user, pass, keep string) error {
 	if err := ValidatePassword(pass); err != nil {
 		return err
 	}
@@ -491,7 +504,8 @@ func (e *Env) SetPassword(ctx context.Context, user, pass string) error {
 		return core.Internal(err)
 	}
 	e.Log.Info("password changed", "user", user)
-	return nil
+	// The other sessions of the user end with the old password.
+	return e.endSessions(ctx, user, keep, "password changed")
 }
 
 func (e *Env) setupreseller(ctx context.Context, c *api.Call) (*api.Result, error) {

@@ -14,11 +14,13 @@ package server_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -352,6 +354,147 @@ func BenchmarkStore(b *testing.B) {
 			case "off":
 				if c.Live() || hits != hits0 || misses != misses0 {
 					b.Fatalf("the cache came back on (live=%v, %d hits, %d misses): the nocache number is not uncached", c.Live(), hits-hits0, misses-misses0)
+				}
+			}
+		})
+	}
+}
+
+// loginSession logs root in on the daemon's plain WHM port (login_only=1)
+// and returns the Cookie header and the security token.
+func loginSession(b *testing.B, d *benchDaemon) (cookie, token string) {
+	b.Helper()
+	pass, err := os.ReadFile(d.d.Data.RootPasswordFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := "user=root&pass=" + url.QueryEscape(strings.TrimSpace(string(pass)))
+	resp, err := newClient().Post(d.url+"/login/?login_only=1", "application/x-www-form-urlencoded", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status        int    `json:"status"`
+		SecurityToken string `json:"security_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Status != 1 {
+		b.Fatalf("login: %d %v %+v", resp.StatusCode, err, out)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "whostmgrsession" {
+			return c.Name + "=" + c.Value, out.SecurityToken
+		}
+	}
+	b.Fatal("login set no whostmgrsession cookie")
+	return "", ""
+}
+
+// do makes one request with the given headers and body, drains the body and
+// checks the status.
+func do(c *http.Client, method, url string, header map[string]string, body string, want int) error {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d, want %d: %.200s", method, url, resp.StatusCode, want, b)
+	}
+	return nil
+}
+
+// BenchmarkSession is the session-authenticated version call (cookie and
+// /cpsess token, no Authorization header) against the unauthenticated
+// baseline in the same run, with the access hash for comparison, one call
+// at a time and in parallel; and the login rate (POST /login/?login_only=1,
+// one password check and one session written per login) at 50000 and 5000
+// SHA-512-crypt rounds.
+func BenchmarkSession(b *testing.B) {
+	d := startBenchDaemon(b, 50000)
+	d5000 := startBenchDaemon(b, 5000)
+	cookie, token := loginSession(b, d)
+	body, err := call(newClient(), d.url+versionPath, d.accessHash, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := baselineServer(b, body)
+	run := func(b *testing.B, parallel bool, url string, header map[string]string) {
+		c := newClient()
+		defer c.CloseIdleConnections()
+		if err := do(c, http.MethodGet, url, header, "", http.StatusOK); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		if !parallel {
+			for b.Loop() {
+				if err := do(c, http.MethodGet, url, header, "", http.StatusOK); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := do(c, http.MethodGet, url, header, "", http.StatusOK); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for _, parallel := range []bool{false, true} {
+		mode := "serial"
+		if parallel {
+			mode = "parallel"
+		}
+		var r ratio
+		b.Run(mode+"/baseline", func(b *testing.B) {
+			run(b, parallel, base+versionPath, nil)
+			r.setBaseline(b)
+		})
+		b.Run(mode+"/session", func(b *testing.B) {
+			run(b, parallel, d.url+token+versionPath, map[string]string{"Cookie": cookie})
+			r.report(b)
+		})
+		b.Run(mode+"/accesshash", func(b *testing.B) {
+			run(b, parallel, d.url+versionPath, map[string]string{"Authorization": d.accessHash})
+			r.report(b)
+		})
+	}
+	for _, tc := range []struct {
+		rounds int
+		d      *benchDaemon
+	}{{50000, d}, {5000, d5000}} {
+		pass, err := os.ReadFile(tc.d.d.Data.RootPasswordFile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		form := "user=root&pass=" + url.QueryEscape(strings.TrimSpace(string(pass)))
+		hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+		b.Run(fmt.Sprintf("login/rounds=%d", tc.rounds), func(b *testing.B) {
+			c := newClient()
+			defer c.CloseIdleConnections()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := do(c, http.MethodPost, tc.d.url+"/login/?login_only=1", hdr, form, http.StatusOK); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

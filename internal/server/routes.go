@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/cpauth/cpauth/internal/api"
@@ -12,25 +11,53 @@ import (
 	"github.com/cpauth/cpauth/internal/api/whmapi1"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/sessions"
 )
 
-// cpsessRE matches a security-token path prefix (/cpsess + 10 digits).
-var cpsessRE = regexp.MustCompile(`^/cpsess[0-9]{10}(/.*)?$`)
-
 // routes is the whole URL map of one port.
+//
+//	/json-api/..., /execute/...          API (header authentication)
+//	/cpsessNNNNNNNNNN/json-api/..., /cpsessNNNNNNNNNN/execute/...
+//	                                     API (header, or session cookie + token)
+//	/ , /login, /login/ (GET)            login page
+//	/login, /login/ (POST)               log in (D8, D9)
+//	/logout, /logout/                    log out
+//	/cpsessNNNNNNNNNN/login[/], /logout[/]  the same, under a token
+//	/cpsessNNNNNNNNNN/<anything else>    a page behind the session (web.Private)
+//	/static/...                          the pages' style sheet and script
+//
+// Anything else is 404.
 func (s *Server) routes(p Port) http.Handler {
 	mux := http.NewServeMux()
-	api := func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, p, r.URL.Path) }
+	api := func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, p, r.URL.Path, "") }
 	mux.HandleFunc("/json-api/", api)
 	mux.HandleFunc("/execute/", api)
+	login := func(w http.ResponseWriter, r *http.Request) { s.serveLogin(w, r, p) }
+	mux.HandleFunc("/login", login)
+	mux.HandleFunc("/login/{$}", login)
+	logout := func(w http.ResponseWriter, r *http.Request) { s.serveLogout(w, r, p) }
+	mux.HandleFunc("/logout", logout)
+	mux.HandleFunc("/logout/{$}", logout)
+	if s.Web != nil {
+		mux.Handle("/static/", s.Web.Static())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if m := cpsessRE.FindStringSubmatch(r.URL.Path); m != nil {
-			// Header-authenticated calls may carry a security token prefix;
-			// cookie sessions arrive with the session issue.
-			if strings.HasPrefix(m[1], "/json-api/") || strings.HasPrefix(m[1], "/execute/") {
-				s.serveAPI(w, r, p, m[1])
-				return
+		if token, rest, ok := sessions.SplitPath(r.URL.Path); ok {
+			switch {
+			case strings.HasPrefix(rest, "/json-api/") || strings.HasPrefix(rest, "/execute/"):
+				s.serveAPI(w, r, p, rest, token)
+			case rest == "/login" || rest == "/login/":
+				s.serveLogin(w, r, p)
+			case rest == "/logout" || rest == "/logout/":
+				s.serveLogout(w, r, p)
+			default:
+				s.servePrivate(w, r, p, token, rest)
 			}
+			return
+		}
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			s.serveLoginPage(w, r, p)
+			return
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		http.Error(w, "Not Found", http.StatusNotFound)
@@ -39,18 +66,18 @@ func (s *Server) routes(p Port) http.Handler {
 }
 
 // serveAPI handles /json-api/... and /execute/... (path without any
-// /cpsess prefix).
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p Port, path string) {
+// /cpsess prefix; token is that prefix, "" when there was none).
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p Port, path, token string) {
 	if s.redirectTLS(w, r, p) {
 		return
 	}
 	switch {
 	case path == "/json-api/cpanel" || path == "/json-api/cpanel/":
-		s.serveCPanelProxy(w, r, p)
+		s.serveCPanelProxy(w, r, p, token)
 	case strings.HasPrefix(path, "/json-api/"):
-		s.serveWHM1(w, r, p, strings.TrimPrefix(path, "/json-api/"))
+		s.serveWHM1(w, r, p, strings.TrimPrefix(path, "/json-api/"), token)
 	case strings.HasPrefix(path, "/execute/"):
-		s.serveUAPI(w, r, p, strings.TrimPrefix(path, "/execute/"))
+		s.serveUAPI(w, r, p, strings.TrimPrefix(path, "/execute/"), token)
 	default:
 		http.NotFound(w, r)
 	}
@@ -73,12 +100,12 @@ func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, fail func(sta
 // admit reads the arguments and authenticates the caller; when either fails,
 // or the credential may not reach this API path, it has written the answer
 // and returns ok=false. path is the API path without any /cpsess prefix.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path string, fail func(int, error)) (api.Args, core.Principal, bool) {
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, token string, fail func(int, error)) (api.Args, core.Principal, bool) {
 	args, ok := s.parseArgs(w, r, fail)
 	if !ok {
 		return args, core.Principal{}, false
 	}
-	principal, ok := s.authenticate(w, r, p)
+	principal, ok := s.authenticate(w, r, p, token)
 	if ok && !cpanelTokenMayReach(principal, path, args) {
 		s.Log.Warn("cPanel API token refused on a path other than UAPI or API 2",
 			"request_id", r.Context().Value(keyRequestID), "user", principal.User, "token_name", principal.TokenName, "path", path)
@@ -111,14 +138,14 @@ func cpanelTokenMayReach(p core.Principal, path string, args api.Args) bool {
 	return false
 }
 
-func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name string) {
+func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name, token string) {
 	name = strings.TrimSuffix(name, "/")
 	fail := func(status int, err error) { writeJSON(w, status, whmapi1.Envelope(name, nil, err)) }
 	if p.Service != core.ServiceWHM {
 		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
 		return
 	}
-	args, principal, ok := s.admit(w, r, p, "/json-api/"+name, fail)
+	args, principal, ok := s.admit(w, r, p, "/json-api/"+name, token, fail)
 	if !ok {
 		return
 	}
@@ -133,14 +160,14 @@ func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name 
 	writeJSON(w, http.StatusOK, whmapi1.Envelope(name, res, err))
 }
 
-func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest string) {
+func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest, token string) {
 	fail := func(status int, err error) { writeJSON(w, status, uapi.Envelope(nil, err)) }
 	if p.Service == core.ServiceWHM {
 		fail(http.StatusNotFound, uapi.WrongPort()) // D3
 		return
 	}
 	module, fn, _ := strings.Cut(strings.TrimSuffix(rest, "/"), "/")
-	args, principal, ok := s.admit(w, r, p, "/execute/"+rest, fail)
+	args, principal, ok := s.admit(w, r, p, "/execute/"+rest, token, fail)
 	if !ok {
 		return
 	}
@@ -153,7 +180,7 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest 
 // serveCPanelProxy handles /json-api/cpanel: on WHM ports a root or reseller
 // caller names the cPanel account in cpanel_jsonapi_user; on cPanel and
 // Webmail ports the caller is the account.
-func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port) {
+func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port, token string) {
 	version := "2" // until the arguments say otherwise
 	failProxy := func(status int, err error) {
 		env := api2.ProxyError(core.Message(err))
@@ -164,7 +191,7 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 		}
 		writeJSON(w, status, env)
 	}
-	args, principal, ok := s.admit(w, r, p, "/json-api/cpanel", failProxy)
+	args, principal, ok := s.admit(w, r, p, "/json-api/cpanel", token, failProxy)
 	if !ok {
 		return
 	}

@@ -20,8 +20,10 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/web"
 )
 
 // Server holds what every port's handler shares.
@@ -33,6 +35,13 @@ type Server struct {
 	Log      *slog.Logger
 	// TLSPort returns the TLS port serving svc, for requiressl redirects.
 	TLSPort func(svc core.Service) int
+	// Sessions makes sessions at login; SessionAuth is the chain's session
+	// method, which pages use alone; Password checks login forms.
+	Sessions    *sessions.Manager
+	SessionAuth *auth.Session
+	Password    *auth.Password
+	// Web renders the login page and the pages behind a session.
+	Web *web.Server
 }
 
 // Port is one listener's identity.
@@ -164,8 +173,11 @@ func forbiddenText(w http.ResponseWriter, msg string) {
 }
 
 // authenticate runs the chain; on failure it writes D5 and returns false.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port) (core.Principal, bool) {
-	req := auth.NewRequest(p.Service, p.TLS, remoteAddr(r), r.Header.Get("Authorization"))
+// token is the request's security token ("" when the path has none): with
+// this service's session cookie and no Authorization header, it is a
+// session request.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string) (core.Principal, bool) {
+	req := s.sessionRequest(r, p, r.Header.Get("Authorization"), token)
 	out := s.Chain.Authenticate(r.Context(), req)
 	rec := recordOf(r)
 	rec.method = out.Method
@@ -178,8 +190,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port) (c
 		"request_id", r.Context().Value(keyRequestID), "service", p.Service.App(),
 		"remote", req.Remote.String(), "user", clipUser(out.User), "method", string(out.Method), "reason", out.Reason)
 	status := http.StatusForbidden
-	if out.Result == auth.NotMine {
-		status = http.StatusUnauthorized // no credentials at all
+	switch {
+	case out.Result == auth.NotMine:
+		status = http.StatusUnauthorized // no credentials at all (a security token alone included)
+	case out.Code == auth.CodeTokenMissing, out.Code == auth.CodeTokenIncorrect:
+		status = http.StatusUnauthorized // D12: a session cookie without the right security token
 	}
 	accessDenied(w, status)
 	return core.Principal{}, false

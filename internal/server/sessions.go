@@ -1,0 +1,346 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/auth"
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/sessions"
+	"github.com/cpauth/cpauth/internal/settings"
+	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/web"
+)
+
+// Browser sessions on the wire (PROTOCOL.md section 6, D8-D15): the login
+// form and its JSON twin, logout, and the pages behind a session. API paths
+// under a security token are served by serveAPI, which authenticates the
+// session through the chain.
+
+// maxLoginBody bounds a login request's body: a user name, a password and
+// a landing page.
+const maxLoginBody = 64 << 10
+
+// loginResult is D9's JSON (login_only=1), fields in cPanel's order.
+type loginResult struct {
+	Status        int    `json:"status"`
+	SecurityToken string `json:"security_token"`
+	Redirect      string `json:"redirect"`
+}
+
+// loginFailure is D8's JSON.
+type loginFailure struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+// sessionCookie builds the session cookie of a port: HttpOnly, Path=/,
+// SameSite=Strict, and Secure on TLS ports (D9). Without Max-Age it lasts
+// as long as the browser runs; the server ends the session itself.
+func sessionCookie(p Port, value string) *http.Cookie {
+	return &http.Cookie{
+		Name: sessions.CookieName(p.Service), Value: value, Path: "/",
+		HttpOnly: true, Secure: p.TLS, SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// clearCookie tells the browser to drop the session cookie (Max-Age=0).
+func clearCookie(w http.ResponseWriter, p Port) {
+	c := sessionCookie(p, "")
+	c.MaxAge = -1
+	http.SetCookie(w, c)
+}
+
+// cookieValue returns the request's session cookie of the port's service
+// (the first of that name, without surrounding double quotes), as
+// r.Cookie would, but without parsing every cookie of the host on every
+// API call. Its value is checked by sessions.ParseCookie.
+func cookieValue(r *http.Request, p Port) (string, bool) {
+	name := sessions.CookieName(p.Service)
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, _ := strings.Cut(strings.TrimLeft(part, " \t"), "=")
+			if k != name {
+				continue
+			}
+			v = strings.TrimRight(v, " \t")
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// cookieSession finds the session the request's cookie names, if it is a
+// session of this port's service that has not ended. It checks neither the
+// security token nor the address: it serves the login and logout pages,
+// which need no more.
+func (s *Server) cookieSession(r *http.Request, p Port) (store.Session, bool) {
+	v, ok := cookieValue(r, p)
+	if !ok {
+		return store.Session{}, false
+	}
+	id, _, ok := sessions.ParseCookie(v)
+	if !ok {
+		return store.Session{}, false
+	}
+	ss, err := s.Store.GetSession(r.Context(), sessions.IDHash(s.Sessions.Key, id))
+	if err != nil || ss.Service != p.Service.App() || ss.Kind != store.SessionNormal {
+		return store.Session{}, false
+	}
+	return ss, true
+}
+
+// clock is the sessions' clock (the daemon's).
+func (s *Server) clock() time.Time {
+	if s.Sessions != nil && s.Sessions.Now != nil {
+		return s.Sessions.Now()
+	}
+	return time.Now()
+}
+
+// serveLoginPage is GET / and GET /login/: the login page. A request whose
+// cookie names a live session of this service but carries no security token
+// gets it with HTTP 401 and token_missing (D12), as cpsrvd answers GET /.
+func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request, p Port) {
+	if s.redirectTLS(w, r, p) {
+		return
+	}
+	if ss, ok := s.cookieSession(r, p); ok && sessions.Expired(ss, ss.LastSeen, s.clock()) == "" {
+		s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, auth.CodeTokenMissing)
+		return
+	}
+	s.Web.LoginPage(w, r, p.Service, http.StatusOK, "")
+}
+
+// serveLogin is /login and /login/ (also under a security token).
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.serveLoginPage(w, r, p)
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		web.SetPageHeaders(w.Header())
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.redirectTLS(w, r, p) {
+		return
+	}
+	ctx := r.Context()
+	remote := remoteAddr(r)
+	query, _ := api.ParseRequest(http.MethodGet, r.URL.RawQuery, "", nil)
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	args, err := api.ParseRequest(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge) || errors.Is(err, api.ErrBodyTooLarge):
+		s.Log.Warn("login refused: body too large", "request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "remote", remote.String())
+		web.SetPageHeaders(w.Header())
+		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		args = query
+	}
+	loginOnly := args.Bool("login_only")
+	user, pass, gotoURI := args.Get("user"), args.Get("pass"), args.Get("goto_uri")
+	var out auth.Outcome
+	switch {
+	case err != nil:
+		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "unreadable request: " + err.Error()}
+	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(args.Get("tfa_token")) || auth.HasControl(args.Get("goto_app")):
+		// Refused before anything is looked up (the CVE-2026-41940 lesson).
+		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "control bytes in login fields"}
+	default:
+		out = s.Password.Check(ctx, user, pass, p.Service)
+		if out.Result == auth.OK {
+			if reason := auth.ServiceRefusal(out.Principal, p.Service); reason != "" {
+				out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: reason}
+			}
+		}
+	}
+	rec := recordOf(r)
+	rec.method = core.MethodPassword
+	if out.Result != auth.OK {
+		rec.user = clipUser(user)
+		s.Log.Warn("login failed",
+			"request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "remote", remote.String(),
+			"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
+		if loginOnly {
+			writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: "invalid_login"}) // D8
+			return
+		}
+		// The page keeps the user name and the landing page, never the
+		// password.
+		r.PostForm = url.Values{"user": {user}, "goto_uri": {gotoURI}}
+		s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, "invalid_login")
+		return
+	}
+	// A session the browser had on this service is replaced: end it, so
+	// that nothing of it outlives the cookie this answer overwrites. The
+	// new session never reuses anything the client sent.
+	if old, ok := s.cookieSession(r, p); ok {
+		_ = s.Store.DeleteSession(ctx, old.IDHash)
+	}
+	n, err := s.Sessions.Create(ctx, out.Principal, p.Service, remote, sessions.MethodPassword)
+	if err != nil {
+		s.Log.Error("login: creating the session", "request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "user", out.Principal.User, "error", err.Error())
+		if loginOnly {
+			writeJSON(w, http.StatusInternalServerError, loginFailure{Status: 0, Message: "internal_error"})
+			return
+		}
+		r.PostForm = url.Values{"user": {user}, "goto_uri": {gotoURI}}
+		s.Web.LoginPage(w, r, p.Service, http.StatusInternalServerError, "internal_error")
+		return
+	}
+	rec.user = out.Principal.User
+	location := n.Session.SecurityToken + landing(gotoURI)
+	s.Log.Info("login",
+		"request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "remote", remote.String(),
+		"user", out.Principal.User, "method", sessions.MethodPassword, "session", sessions.Handle(n.Session.IDHash),
+		"expires", n.Session.Expires.Format("2006-01-02T15:04:05Z"), "login_only", loginOnly)
+	http.SetCookie(w, sessionCookie(p, sessions.EncodeCookie(n.ID)))
+	w.Header().Set("Location", location)
+	if loginOnly {
+		writeJSON(w, http.StatusOK, loginResult{Status: 1, SecurityToken: n.Session.SecurityToken, Redirect: location}) // D9
+		return
+	}
+	web.SetPageHeaders(w.Header())
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// landing is where a login lands under its new security token: goto_uri
+// when it is a local path (without any old security token), else the
+// service's home.
+func landing(gotoURI string) string {
+	if !web.SafeGotoURI(gotoURI) {
+		return "/"
+	}
+	if tok, rest, ok := sessions.SplitPath(pathOf(gotoURI)); ok {
+		gotoURI = strings.TrimPrefix(gotoURI, tok)
+		if rest == "" {
+			gotoURI = "/" + strings.TrimPrefix(gotoURI, "/")
+		}
+	}
+	return gotoURI
+}
+
+// pathOf is the path part of a local URL (before any query or fragment).
+func pathOf(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// serveLogout is /logout and /logout/ (also under a security token): it
+// ends the session the cookie names, server-side, clears the cookie and
+// shows the login page with "You have logged out." (or redirects to the
+// logout_redirect_url setting).
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		web.SetPageHeaders(w.Header())
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.redirectTLS(w, r, p) {
+		return
+	}
+	ctx := r.Context()
+	if ss, ok := s.cookieSession(r, p); ok {
+		err := s.Store.DeleteSession(ctx, ss.IDHash)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.Log.Error("logout: ending the session", "request_id", ctx.Value(keyRequestID), "user", ss.Username, "error", err.Error())
+		} else {
+			s.Log.Info("logout", "request_id", ctx.Value(keyRequestID), "service", p.Service.App(),
+				"remote", remoteAddr(r).String(), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
+		}
+		rec := recordOf(r)
+		rec.user, rec.method = ss.Username, core.MethodSession
+	}
+	clearCookie(w, p)
+	if to, err := settings.Get(ctx, s.Store, settings.LogoutRedirectURL); err == nil && to != "" {
+		web.SetPageHeaders(w.Header())
+		w.Header().Set("Location", to)
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	s.Web.LoginPage(w, r, p.Service, http.StatusOK, "logged_out")
+}
+
+// servePrivate is every other path under a security token: a page behind
+// the session. Pages accept the session alone (no Authorization header).
+func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, token, rest string) {
+	if s.redirectTLS(w, r, p) {
+		return
+	}
+	if rest == "" {
+		// "/cpsessNNNNNNNNNN" alone: the home page, with a slash so that
+		// the page's relative links work.
+		to := token + "/"
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		web.SetPageHeaders(w.Header())
+		w.Header().Set("Location", to)
+		w.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	req := s.sessionRequest(r, p, "", token)
+	out := auth.Chain{s.SessionAuth}.Authenticate(r.Context(), req)
+	rec := recordOf(r)
+	rec.method = out.Method
+	if out.Result == auth.OK {
+		rec.user = out.Principal.User
+		s.Web.Private(w, r, web.Visit{Principal: out.Principal, Session: out.Session, Rest: rest, TLS: p.TLS})
+		return
+	}
+	rec.user = out.User
+	code := out.Code
+	if out.Result == auth.NotMine {
+		// A security token without the cookie: the browser no longer has
+		// the session (it was closed, or the cookie cleared).
+		code, out.Reason = auth.CodeExpired, "security token without a session cookie"
+	}
+	s.Log.Warn("session refused",
+		"request_id", r.Context().Value(keyRequestID), "service", p.Service.App(),
+		"remote", req.Remote.String(), "user", clipUser(out.User), "reason", out.Reason, "code", code)
+	switch code {
+	case auth.CodeExpired, auth.CodeInvalid, auth.CodeChangedIP:
+		// This browser's session is over: it may drop the cookie.
+		if req.HasSessionCookie {
+			clearCookie(w, p)
+		}
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		// Back to this page after logging in again.
+		if to := rest; web.SafeGotoURI(to) {
+			if r.URL.RawQuery != "" {
+				to += "?" + r.URL.RawQuery
+			}
+			r = r.Clone(r.Context())
+			r.URL.RawQuery = url.Values{"goto_uri": {to}}.Encode()
+		}
+	}
+	s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, code)
+}
+
+// sessionRequest is the auth.Request of a request: the Authorization header
+// (pages pass ""), this service's session cookie and the security token.
+func (s *Server) sessionRequest(r *http.Request, p Port, authorization, token string) *auth.Request {
+	req := auth.NewRequest(p.Service, p.TLS, remoteAddr(r), authorization)
+	req.SessionCookie, req.HasSessionCookie = cookieValue(r, p)
+	req.SecurityToken = token
+	return req
+}

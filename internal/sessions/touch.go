@@ -1,0 +1,116 @@
+package sessions
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/store"
+)
+
+// Toucher writes a session's LastSeen at most once an Interval per session
+// and never on the request path: Use only notes the use in memory, and a
+// background loop (Run) writes what is due through Store.TouchSession.
+//
+// The idle timeout still holds to within the Interval: a session in use has
+// a stored LastSeen at most one Interval behind its last use, so it ends at
+// most one Interval early and never late. Seen tells the authentication
+// the latest use noted on this node, so that a use noted but not yet
+// written (or not yet seen through a cache) counts.
+type Toucher struct {
+	Store    store.SessionStore
+	Interval time.Duration // default one minute
+
+	mu      sync.Mutex
+	noted   map[string]time.Time // IDHash -> the last use noted (written or pending)
+	pending map[string]time.Time
+	pruned  time.Time // the newest use when noted was last pruned
+	wake    chan struct{}
+}
+
+// NewToucher returns a Toucher; Run must be started for writes to happen.
+func NewToucher(st store.SessionStore) *Toucher {
+	return &Toucher{Store: st, Interval: time.Minute, noted: map[string]time.Time{}, pending: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+// Use notes that the session idHash, whose stored LastSeen is lastSeen, was
+// used at now. It writes nothing itself and never blocks on the store; it
+// reports whether a write became due.
+func (t *Toucher) Use(idHash string, lastSeen, now time.Time) bool {
+	t.mu.Lock()
+	last := lastSeen
+	if n, ok := t.noted[idHash]; ok && n.After(last) {
+		last = n
+	}
+	due := now.Sub(last) >= t.Interval
+	if due {
+		t.noted[idHash] = now
+		t.pending[idHash] = now
+		t.prune(now)
+	}
+	t.mu.Unlock()
+	if due {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+	return due
+}
+
+// Seen returns the latest use of idHash noted on this node (the zero time
+// when none is remembered).
+func (t *Toucher) Seen(idHash string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.noted[idHash]
+}
+
+// Forget drops what is noted of idHash (the session ended).
+func (t *Toucher) Forget(idHash string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.noted, idHash)
+	delete(t.pending, idHash)
+}
+
+// prune forgets uses older than two Intervals that are written: the stored
+// LastSeen is at least as new by then, so Seen no longer adds anything. It
+// runs at most once an Interval, so that noting stays O(1) on average.
+// Called with t.mu held.
+func (t *Toucher) prune(now time.Time) {
+	if now.Sub(t.pruned) < t.Interval {
+		return
+	}
+	t.pruned = now
+	for id, n := range t.noted {
+		if _, waiting := t.pending[id]; !waiting && now.Sub(n) > 2*t.Interval {
+			delete(t.noted, id)
+		}
+	}
+}
+
+// Run writes pending uses until ctx ends, then writes what is left.
+func (t *Toucher) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			t.Flush(context.Background())
+			return
+		case <-t.wake:
+			t.Flush(context.WithoutCancel(ctx))
+		}
+	}
+}
+
+// Flush writes every pending use now. A session that is gone has nothing
+// to record.
+func (t *Toucher) Flush(ctx context.Context) {
+	t.mu.Lock()
+	batch := t.pending
+	t.pending = map[string]time.Time{}
+	t.mu.Unlock()
+	for id, when := range batch {
+		_ = t.Store.TouchSession(ctx, id, when)
+	}
+}
