@@ -14,13 +14,19 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"sync"
 )
 
 // KeySize is the length of the server key in bytes.
 const KeySize = 32
 
 // Key is the server key: the root of every keyed hash and sealed value.
-type Key struct{ b [KeySize]byte }
+type Key struct {
+	b [KeySize]byte
+	// subkeys caches the per-purpose keys: deriving one is an HMAC, and a
+	// keyed hash is computed on every authenticated request.
+	subkeys sync.Map // purpose -> []byte
+}
 
 // NewKey returns a fresh random key.
 func NewKey() (*Key, error) {
@@ -84,9 +90,14 @@ func trimSpace(b []byte) []byte {
 // subkey derives a key for one purpose so that a MAC of one kind can never be
 // mistaken for another kind's.
 func (k *Key) subkey(purpose string) []byte {
+	if v, ok := k.subkeys.Load(purpose); ok {
+		return v.([]byte)
+	}
 	m := hmac.New(sha256.New, k.b[:])
 	m.Write([]byte("cpauth/" + purpose))
-	return m.Sum(nil)
+	sk := m.Sum(nil)
+	k.subkeys.Store(purpose, sk)
+	return sk
 }
 
 // MAC returns the hex HMAC-SHA256 of data under the purpose's subkey.
