@@ -33,6 +33,9 @@ var (
 	ErrTooLongHeader = errors.New("credential too long")
 )
 
+// crlf removes CR and LF (access hashes arrive with and without them).
+var crlf = strings.NewReplacer("\r", "", "\n", "")
+
 // maxCredentialLen bounds what we are willing to look at; the largest real
 // credential (an access hash with its 30 newlines) is under 1100 bytes.
 const maxCredentialLen = 4096
@@ -71,7 +74,9 @@ func ParseAuthorization(h string) (Credential, error) {
 		}
 		rest = string(dec)
 	case SchemeWHM:
-		rest = strings.NewReplacer("\r", "", "\n", "").Replace(rest)
+		if strings.ContainsAny(rest, "\r\n") {
+			rest = crlf.Replace(rest)
+		}
 	case SchemeCPanel:
 	default:
 		return Credential{}, ErrBadScheme

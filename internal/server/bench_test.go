@@ -44,6 +44,34 @@ type benchDaemon struct {
 	accessHash string // Authorization header: root's access hash
 }
 
+// startDaemon starts a daemon on 127.0.0.1 with free ports and a fresh data
+// directory, after hook (if any) has changed its configuration; it stops
+// when b's benchmark ends.
+func startDaemon(b *testing.B, hook func(*config.Config)) *daemon.Daemon {
+	b.Helper()
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(b.TempDir(), "data")
+	cfg.Listen = "127.0.0.1"
+	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
+	if hook != nil {
+		hook(&cfg)
+	}
+	// The access log is discarded: the benchmark measures the server, not
+	// the log sink.
+	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatalf("daemon.Start: %v", err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(ctx); err != nil {
+			b.Errorf("Shutdown: %v", err)
+		}
+	})
+	return d
+}
+
 // startBenchDaemon starts a daemon on 127.0.0.1 with free ports whose
 // password hashes use rounds rounds; it stops when b's benchmark ends.
 func startBenchDaemon(b *testing.B, rounds int) *benchDaemon {
@@ -54,27 +82,11 @@ func startBenchDaemon(b *testing.B, rounds int) *benchDaemon {
 // configuration first (the store).
 func startBenchDaemonWith(b *testing.B, rounds int, configure func(*config.Config)) *benchDaemon {
 	b.Helper()
-	cfg := config.Default()
-	cfg.DataDir = filepath.Join(b.TempDir(), "data")
-	cfg.Listen = "127.0.0.1"
-	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
-	cfg.HashRounds = rounds
-	if configure != nil {
-		configure(&cfg)
-	}
-	// The access log is discarded: the benchmark measures the server, not
-	// the log sink.
-	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
-	d, err := daemon.Start(ctx, cfg, log)
-	if err != nil {
-		b.Fatalf("daemon.Start: %v", err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			b.Errorf("Shutdown: %v", err)
+	d := startDaemon(b, func(cfg *config.Config) {
+		cfg.HashRounds = rounds
+		if configure != nil {
+			configure(cfg)
 		}
 	})
 	if d.Data.RootPasswordFile == "" {
