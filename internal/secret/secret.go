@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"math/big"
 	"os"
 	"sync"
@@ -26,6 +27,9 @@ type Key struct {
 	// subkeys caches the per-purpose keys: deriving one is an HMAC, and a
 	// keyed hash is computed on every authenticated request.
 	subkeys sync.Map // purpose -> []byte
+	// macs pools keyed HMAC states per purpose: MAC resets one instead of
+	// keying a new HMAC on every call.
+	macs sync.Map // purpose -> *sync.Pool of hash.Hash
 }
 
 // NewKey returns a fresh random key.
@@ -102,9 +106,25 @@ func (k *Key) subkey(purpose string) []byte {
 
 // MAC returns the hex HMAC-SHA256 of data under the purpose's subkey.
 func (k *Key) MAC(purpose string, data []byte) string {
-	m := hmac.New(sha256.New, k.subkey("mac/"+purpose))
+	pool := k.macPool(purpose)
+	m := pool.Get().(hash.Hash)
+	m.Reset()
 	m.Write(data)
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], m.Sum(sum[:0]))
+	pool.Put(m)
+	return string(out[:])
+}
+
+// macPool returns the pool of HMAC states keyed for the purpose.
+func (k *Key) macPool(purpose string) *sync.Pool {
+	if v, ok := k.macs.Load(purpose); ok {
+		return v.(*sync.Pool)
+	}
+	sk := k.subkey("mac/" + purpose)
+	v, _ := k.macs.LoadOrStore(purpose, &sync.Pool{New: func() any { return hmac.New(sha256.New, sk) }})
+	return v.(*sync.Pool)
 }
 
 // Seal encrypts plaintext with AES-256-GCM under the purpose's subkey; aad

@@ -108,7 +108,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, tok
 	principal, ok := s.authenticate(w, r, p, token)
 	if ok && !cpanelTokenMayReach(principal, path, args) {
 		s.Log.Warn("cPanel API token refused on a path other than UAPI or API 2",
-			"request_id", r.Context().Value(keyRequestID), "user", principal.User, "token_name", principal.TokenName, "path", path)
+			"request_id", requestID(r.Context()), "user", principal.User, "token_name", principal.TokenName, "path", path)
 		forbiddenText(w, cpanelTokenForbidden)
 		return args, core.Principal{}, false
 	}
@@ -140,7 +140,7 @@ func cpanelTokenMayReach(p core.Principal, path string, args api.Args) bool {
 
 func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name, token string) {
 	name = strings.TrimSuffix(name, "/")
-	fail := func(status int, err error) { writeJSON(w, status, whmapi1.Envelope(name, nil, err)) }
+	fail := func(status int, err error) { writeJSONBody(w, status, whmapi1.Encode(name, nil, err)) }
 	if p.Service != core.ServiceWHM {
 		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
 		return
@@ -157,11 +157,11 @@ func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name,
 	c := &api.Call{Flavour: api.WHM1, Func: name, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
 	res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
-	writeJSON(w, http.StatusOK, whmapi1.Envelope(name, res, err))
+	writeJSONBody(w, http.StatusOK, whmapi1.Encode(name, res, err))
 }
 
 func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest, token string) {
-	fail := func(status int, err error) { writeJSON(w, status, uapi.Envelope(nil, err)) }
+	fail := func(status int, err error) { writeJSONBody(w, status, uapi.Encode(nil, err)) }
 	if p.Service == core.ServiceWHM {
 		fail(http.StatusNotFound, uapi.WrongPort()) // D3
 		return
@@ -174,7 +174,7 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest,
 	c := &api.Call{Flavour: api.UAPI, Module: module, Func: fn, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
 	res, err := functions.RunUAPI(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
-	writeJSON(w, http.StatusOK, uapi.Envelope(res, err))
+	writeJSONBody(w, http.StatusOK, uapi.Encode(res, err))
 }
 
 // serveCPanelProxy handles /json-api/cpanel: on WHM ports a root or reseller

@@ -57,15 +57,34 @@ func (s *Server) Handler(p Port) http.Handler {
 
 type ctxKey int
 
-const (
-	keyRequestID ctxKey = iota
-	keyRecord
-)
+const keyRecord ctxKey = iota
 
-// record collects what the access log line reports about a request.
+// record collects what the access log line reports about a request; it is
+// the one context value the middleware adds, and it carries the request id.
 type record struct {
 	user   string
 	method core.Method
+	// seq and nano make the request id, formatted on first use (the access
+	// log at a disabled level never needs it).
+	seq  uint64
+	nano int64
+	id   string
+	// remote is the client address once remoteAddr has parsed it.
+	remote    netip.Addr
+	remoteSet bool
+}
+
+// requestID is the request's id: a sequence number and the start time's
+// nanoseconds, both in base 36.
+func (rec *record) requestID() string {
+	if rec.id == "" {
+		var buf [32]byte
+		b := strconv.AppendUint(buf[:0], rec.seq, 36)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, rec.nano, 36)
+		rec.id = string(b)
+	}
+	return rec.id
 }
 
 func recordOf(r *http.Request) *record {
@@ -74,6 +93,15 @@ func recordOf(r *http.Request) *record {
 		return &record{}
 	}
 	return rec
+}
+
+// requestID is the id of the request ctx belongs to ("" outside one).
+func requestID(ctx context.Context) string {
+	rec, _ := ctx.Value(keyRecord).(*record)
+	if rec == nil {
+		return ""
+	}
+	return rec.requestID()
 }
 
 // statusWriter remembers the status and size of a response.
@@ -99,33 +127,43 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// requestState is what the middleware keeps per request, in one allocation.
+type requestState struct {
+	rec record
+	sw  statusWriter
+}
+
 var requestSeq atomic.Uint64
 
 // middleware: recover, request id, body limit, access log.
 func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := strconv.FormatUint(requestSeq.Add(1), 36) + "-" + strconv.FormatInt(start.UnixNano()%1e9, 36)
-		rec := &record{}
-		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyRecord, rec)
-		r = r.WithContext(ctx)
-		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes+1)
-		sw := &statusWriter{ResponseWriter: w}
+		st := &requestState{rec: record{seq: requestSeq.Add(1), nano: start.UnixNano() % 1e9}, sw: statusWriter{ResponseWriter: w}}
+		rec, sw := &st.rec, &st.sw
+		r = r.WithContext(context.WithValue(r.Context(), keyRecord, rec))
+		if r.Body != http.NoBody { // nothing to limit (and nothing to allocate) without a body
+			r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes+1)
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Log.Error("panic in handler", "request_id", id, "panic", fmt.Sprint(v), "path", r.URL.Path)
+				s.Log.Error("panic in handler", "request_id", rec.requestID(), "panic", fmt.Sprint(v), "path", r.URL.Path)
 				if sw.status == 0 {
 					http.Error(sw, "Internal Server Error", http.StatusInternalServerError)
 				}
 			}
-			s.Log.Info("access",
-				"request_id", id, "service", p.Service.App(), "tls", p.TLS,
-				"remote", remoteAddr(r).String(), "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "bytes", sw.bytes, "user", rec.user, "auth", string(rec.method),
-				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			ctx := r.Context()
+			if !s.Log.Enabled(ctx, slog.LevelInfo) {
+				return
+			}
+			s.Log.LogAttrs(ctx, slog.LevelInfo, "access",
+				slog.String("request_id", rec.requestID()), slog.String("service", p.Service.App()), slog.Bool("tls", p.TLS),
+				slog.String("remote", remoteAddr(r).String()), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes), slog.String("user", rec.user), slog.String("auth", string(rec.method)),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		}()
 		next.ServeHTTP(sw, r)
 	})
@@ -134,6 +172,18 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 // remoteAddr is the client address of the TCP connection (no proxy headers
 // are trusted).
 func remoteAddr(r *http.Request) netip.Addr {
+	rec, _ := r.Context().Value(keyRecord).(*record)
+	if rec == nil {
+		return parseRemote(r)
+	}
+	if !rec.remoteSet {
+		rec.remote, rec.remoteSet = parseRemote(r), true
+	}
+	return rec.remote
+}
+
+// parseRemote parses the request's RemoteAddr (remoteAddr caches it).
+func parseRemote(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -145,10 +195,20 @@ func remoteAddr(r *http.Request) netip.Addr {
 
 // writeJSON writes an envelope.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body := api.JSON(v)
-	w.Header().Set("Content-Type", api.JSONContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Header().Set("Cache-Control", "no-store")
+	writeJSONBody(w, status, api.JSON(v))
+}
+
+// writeJSONBody writes an envelope already encoded.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	// Header.Set for each, with the three values in one allocation (the
+	// keys are canonical; each value slice is capped, so an Add elsewhere
+	// copies rather than overwrites its neighbour).
+	v := make([]string, 3)
+	v[0], v[1], v[2] = api.JSONContentType, strconv.Itoa(len(body)), "no-store"
+	h := w.Header()
+	h["Content-Type"] = v[0:1:1]
+	h["Content-Length"] = v[1:2:2]
+	h["Cache-Control"] = v[2:3:3]
 	w.WriteHeader(status)
 	w.Write(body)
 }
@@ -187,7 +247,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	}
 	rec.user = out.User
 	s.Log.Warn("authentication failed",
-		"request_id", r.Context().Value(keyRequestID), "service", p.Service.App(),
+		"request_id", requestID(r.Context()), "service", p.Service.App(),
 		"remote", req.Remote.String(), "user", clipUser(out.User), "method", string(out.Method), "reason", out.Reason)
 	status := http.StatusForbidden
 	switch {
@@ -238,6 +298,6 @@ func (s *Server) logCallError(r *http.Request, c *api.Call, err error) {
 	}
 	var ce *core.Error
 	if !errors.As(err, &ce) || ce.Kind == core.KindInternal {
-		s.Log.Error("api function failed", "request_id", r.Context().Value(keyRequestID), "func", c.Module+"::"+c.Func, "error", err.Error())
+		s.Log.Error("api function failed", "request_id", requestID(r.Context()), "func", c.Module+"::"+c.Func, "error", err.Error())
 	}
 }

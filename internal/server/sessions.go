@@ -143,7 +143,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge) || errors.Is(err, api.ErrBodyTooLarge):
-		s.Log.Warn("login refused: body too large", "request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "remote", remote.String())
+		s.Log.Warn("login refused: body too large", "request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String())
 		web.SetPageHeaders(w.Header())
 		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
 		return
@@ -172,7 +172,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	if out.Result != auth.OK {
 		rec.user = clipUser(user)
 		s.Log.Warn("login failed",
-			"request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "remote", remote.String(),
+			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 			"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
 		if loginOnly {
 			writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: "invalid_login"}) // D8
@@ -192,7 +192,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	n, err := s.Sessions.Create(ctx, out.Principal, p.Service, remote, sessions.MethodPassword)
 	if err != nil {
-		s.Log.Error("login: creating the session", "request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "user", out.Principal.User, "error", err.Error())
+		s.Log.Error("login: creating the session", "request_id", requestID(ctx), "service", p.Service.App(), "user", out.Principal.User, "error", err.Error())
 		if loginOnly {
 			writeJSON(w, http.StatusInternalServerError, loginFailure{Status: 0, Message: "internal_error"})
 			return
@@ -204,7 +204,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	rec.user = out.Principal.User
 	location := n.Session.SecurityToken + landing(gotoURI)
 	s.Log.Info("login",
-		"request_id", ctx.Value(keyRequestID), "service", p.Service.App(), "remote", remote.String(),
+		"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 		"user", out.Principal.User, "method", sessions.MethodPassword, "session", sessions.Handle(n.Session.IDHash),
 		"expires", n.Session.Expires.Format("2006-01-02T15:04:05Z"), "login_only", loginOnly)
 	http.SetCookie(w, sessionCookie(p, sessions.EncodeCookie(n.ID)))
@@ -261,9 +261,9 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
 	if ss, ok := s.cookieSession(r, p); ok {
 		err := s.Store.DeleteSession(ctx, ss.IDHash)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.Log.Error("logout: ending the session", "request_id", ctx.Value(keyRequestID), "user", ss.Username, "error", err.Error())
+			s.Log.Error("logout: ending the session", "request_id", requestID(ctx), "user", ss.Username, "error", err.Error())
 		} else {
-			s.Log.Info("logout", "request_id", ctx.Value(keyRequestID), "service", p.Service.App(),
+			s.Log.Info("logout", "request_id", requestID(ctx), "service", p.Service.App(),
 				"remote", remoteAddr(r).String(), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
 		}
 		rec := recordOf(r)
@@ -314,7 +314,7 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		code, out.Reason = auth.CodeExpired, "security token without a session cookie"
 	}
 	s.Log.Warn("session refused",
-		"request_id", r.Context().Value(keyRequestID), "service", p.Service.App(),
+		"request_id", requestID(r.Context()), "service", p.Service.App(),
 		"remote", req.Remote.String(), "user", clipUser(out.User), "reason", out.Reason, "code", code)
 	switch code {
 	case auth.CodeExpired, auth.CodeInvalid, auth.CodeChangedIP:

@@ -154,11 +154,12 @@ func unescape(s string) (string, bool) {
 	if !strings.Contains(s, "%") {
 		return s, true
 	}
-	out := make([]byte, 0, len(s))
+	var out strings.Builder // one allocation: String does not copy
+	out.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '%' {
-			out = append(out, c)
+			out.WriteByte(c)
 			continue
 		}
 		if i+2 >= len(s) {
@@ -169,10 +170,10 @@ func unescape(s string) (string, bool) {
 		if !ok1 || !ok2 {
 			return "", false
 		}
-		out = append(out, hi<<4|lo)
+		out.WriteByte(hi<<4 | lo)
 		i += 2
 	}
-	return string(out), true
+	return out.String(), true
 }
 
 func unhex(c byte) (byte, bool) {

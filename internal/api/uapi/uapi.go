@@ -69,3 +69,48 @@ func WrongPort() error {
 
 // Status reports whether a result says status=1.
 func Status(env map[string]any) bool { return fmt.Sprint(env["status"]) == "1" }
+
+// Encode returns the JSON of Envelope(res, err), byte for byte as api.JSON
+// would write it, without building the envelope's map: the keys are written
+// in the sorted order JSON gives a map, the values encoded by JSON.
+func Encode(res *api.Result, err error) []byte {
+	b := make([]byte, 0, 256)
+	if err != nil {
+		b = append(b, `{"data":null,"errors":[`...)
+		b = api.AppendJSONString(b, core.Message(err))
+		return append(b, `],"messages":null,"metadata":{},"status":0,"warnings":null}`...)
+	}
+	if res == nil {
+		return append(b, `{"data":null,"errors":null,"messages":null,"metadata":{},"status":1,"warnings":null}`...)
+	}
+	var data, messages, metadata, warnings any = res.Data, nil, nil, nil
+	if len(res.Messages) > 0 {
+		messages = res.Messages
+	}
+	if len(res.Warnings) > 0 {
+		warnings = res.Warnings
+	}
+	if len(res.Metadata) > 0 {
+		metadata = res.Metadata
+	}
+	var jerr error
+	b = append(b, `{"data":`...)
+	if b, jerr = api.AppendJSON(b, data); jerr != nil {
+		return api.EncodeFailed()
+	}
+	b = append(b, `,"errors":null,"messages":`...)
+	if b, jerr = api.AppendJSON(b, messages); jerr != nil {
+		return api.EncodeFailed()
+	}
+	b = append(b, `,"metadata":`...)
+	if metadata == nil {
+		b = append(b, `{}`...)
+	} else if b, jerr = api.AppendJSON(b, metadata); jerr != nil {
+		return api.EncodeFailed()
+	}
+	b = append(b, `,"status":1,"warnings":`...)
+	if b, jerr = api.AppendJSON(b, warnings); jerr != nil {
+		return api.EncodeFailed()
+	}
+	return append(b, '}')
+}

@@ -61,3 +61,39 @@ func Result(env map[string]any) bool {
 	md, _ := env["metadata"].(map[string]any)
 	return fmt.Sprint(md["result"]) == "1"
 }
+
+// Encode returns the JSON of Envelope(command, res, err), byte for byte as
+// api.JSON would write it. The common shapes (an error; a result without
+// extra metadata, warnings or messages) are written directly, keys in the
+// sorted order JSON gives a map; the rest go through Envelope.
+func Encode(command string, res *api.Result, err error) []byte {
+	if err == nil && res != nil && (len(res.Metadata) > 0 || len(res.Warnings) > 0 || len(res.Messages) > 0) {
+		return api.JSON(Envelope(command, res, err))
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	result, reason := "1", "OK"
+	if err != nil {
+		result, reason = "0", core.Message(err)
+	} else if res != nil {
+		if res.Reason != "" {
+			reason = res.Reason
+		}
+		if res.Data != nil {
+			b = append(b, `"data":`...)
+			var jerr error
+			if b, jerr = api.AppendJSON(b, res.Data); jerr != nil {
+				return api.EncodeFailed()
+			}
+			b = append(b, ',')
+		}
+	}
+	b = append(b, `"metadata":{"command":`...)
+	b = api.AppendJSONString(b, command)
+	b = append(b, `,"reason":`...)
+	b = api.AppendJSONString(b, reason)
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	b = append(b, `,"version":1}}`...)
+	return b
+}

@@ -1,0 +1,54 @@
+package whmapi1
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/core"
+)
+
+// Encode must write the bytes JSON writes for Envelope.
+func TestEncodeMatchesEnvelope(t *testing.T) {
+	var nilMap map[string]any
+	cases := []struct {
+		name string
+		res  *api.Result
+		err  error
+	}{
+		{"nil", nil, nil},
+		{"error", nil, core.Errorf(core.KindInvalid, "bad <input> & \"quotes\" \\ \n\t\x01 é \u2028 \xff")},
+		{"plain error", nil, errors.New("boom")},
+		{"empty", &api.Result{}, nil},
+		{"data", &api.Result{Data: map[string]any{"version": "11.120.0.5", "z": 1, "a": []string{"<x>"}}}, nil},
+		{"typed nil data", &api.Result{Data: nilMap}, nil},
+		{"string data", &api.Result{Data: "a\"b"}, nil},
+		{"reason", &api.Result{Reason: "Done — fine", Data: []int{1, 2}}, nil},
+		{"metadata", &api.Result{Data: 1, Metadata: map[string]any{"command": "x", "zz": 2}}, nil},
+		{"warnings", &api.Result{Warnings: []string{"w"}, Messages: []string{"m"}}, nil},
+		{"unencodable", &api.Result{Data: map[string]any{"f": func() {}}}, nil},
+	}
+	for _, c := range cases {
+		for _, cmd := range []string{"version", "a\"b<c>", "é\x7f"} {
+			want := string(api.JSON(Envelope(cmd, c.res, c.err)))
+			if got := string(Encode(cmd, c.res, c.err)); got != want {
+				t.Errorf("%s/%q:\n got %s\nwant %s", c.name, cmd, got, want)
+			}
+		}
+	}
+}
+
+func TestEncodeFlatMaps(t *testing.T) {
+	for _, data := range []map[string]any{
+		nil, {}, {"version": "11.120.0.5"},
+		{"b": true, "a": -3, "c": "x\"y", "é": "\u2028", "<": "&", "z": false, "y": 0, "x": ""},
+		{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9},
+		{"a": 1.5, "b": nil, "c": []string{"x"}, "d": int64(3)},
+	} {
+		res := &api.Result{Data: data}
+		want := string(api.JSON(Envelope("version", res, nil)))
+		if got := string(Encode("version", res, nil)); got != want {
+			t.Errorf("%v:\n got %s\nwant %s", data, got, want)
+		}
+	}
+}
