@@ -133,15 +133,7 @@ func runWHMAPI1(ctx context.Context, env *Env, args []string) int {
 	root.Method, root.Service = core.MethodLocal, core.ServiceWHM
 	c := &api.Call{Flavour: api.WHM1, Func: name, Args: kv, Principal: root, Remote: netip.IPv6Loopback(), Host: "localhost"}
 	res, callErr := functions.RunWHM1(ctx, d.Registry, c)
-	envl := whmapi1.Envelope(name, res, callErr)
-	if err := printEnvelope(env.Stdout, format, envl); err != nil {
-		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
-		return 1
-	}
-	if callErr != nil {
-		return 1
-	}
-	return 0
+	return report(env, format, whmapi1.Envelope(name, res, callErr), callErr)
 }
 
 func runUAPI(ctx context.Context, env *Env, args []string) int {
@@ -178,7 +170,13 @@ func runUAPI(ctx context.Context, env *Env, args []string) int {
 		c := &api.Call{Flavour: api.UAPI, Module: fs.Arg(0), Func: fs.Arg(1), Args: kv, Principal: target, Caller: &root, Remote: netip.IPv6Loopback(), Host: "localhost"}
 		res, callErr = functions.RunUAPI(ctx, d.Registry, c)
 	}
-	if err := printEnvelope(env.Stdout, format, uapi.Envelope(res, callErr)); err != nil {
+	return report(env, format, uapi.Envelope(res, callErr), callErr)
+}
+
+// report prints a local call's envelope and returns the exit status: 0 when
+// the call succeeded, 1 otherwise (as cPanel's whmapi1 and uapi).
+func report(env *Env, format string, envelope map[string]any, callErr error) int {
+	if err := printEnvelope(env.Stdout, format, envelope); err != nil {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
 	}

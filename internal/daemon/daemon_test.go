@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,25 +20,8 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func testConfig(dir string) config.Config {
 	c := config.Default()
@@ -74,7 +56,7 @@ func client() *http.Client {
 
 func TestFirstStartAndRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	logs := &syncBuffer{}
+	logs := &testutil.LogBuffer{}
 	d := start(t, testConfig(dir), logs)
 	if d.Data.RootPasswordFile == "" {
 		t.Fatal("first start did not report the root password file")

@@ -19,7 +19,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +30,7 @@ import (
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with the current output")
@@ -93,31 +93,13 @@ func (p port) nativePath() string {
 	return "/execute/Variables/get_user_information"
 }
 
-// lockedBuffer is a log sink that tests may read while the daemon writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testEnv is a running daemon on six ephemeral ports plus the clients and
 // fixtures to talk to it.
 type testEnv struct {
 	t        testing.TB
 	d        *daemon.Daemon
 	dir      string
-	log      *lockedBuffer
+	log      *testutil.LogBuffer
 	client   *http.Client
 	rootPass string
 	started  time.Time
@@ -157,7 +139,7 @@ func startWith(t testing.TB, configure func(*config.Config)) *testEnv {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &lockedBuffer{}
+	logBuf := &testutil.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := &testEnv{t: t, dir: cfg.DataDir, log: logBuf, started: time.Now().Add(-time.Second), clock: &testClock{}}
 	d, err := daemon.StartWith(context.Background(), cfg, logger, daemon.Options{Now: e.clock.Now})

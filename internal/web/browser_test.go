@@ -20,6 +20,7 @@ import (
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/testutil"
 )
 
 // The browser tests drive headless Chromium (Debian's chromium package)
@@ -92,7 +93,7 @@ func startDaemon(t *testing.T) *browserEnv {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testutil.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := daemon.Start(context.Background(), cfg, log)
 	if err != nil {
@@ -128,23 +129,6 @@ func startDaemon(t *testing.T) *browserEnv {
 	run(&api.Call{Flavour: api.UAPI, Module: "Email", Func: "add_pop", Args: args([]string{"email", "info", "password", infoPass}),
 		Principal: bob, Caller: &root, Remote: netip.IPv6Loopback()}, functions.RunUAPI)
 	return e
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tailLines(s string, n int) string {

@@ -1,11 +1,9 @@
 package sqlstore
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,65 +24,13 @@ func TestPostgresSessionChanges(t *testing.T) {
 	s := newPostgres(t)
 	p := pgtest.RandomName("x")
 
-	var (
-		mu      sync.Mutex
-		changes []store.Change
-		live    = make(chan struct{}, 1)
-	)
-	wctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s.ChangeFeed().Watch(wctx, func(c store.Change) {
-			if c.Kind != store.ChangeAll && !strings.HasPrefix(c.Key, p) {
-				return // another test's
-			}
-			mu.Lock()
-			changes = append(changes, c)
-			mu.Unlock()
-		}, func(l bool) {
-			if l {
-				select {
-				case live <- struct{}{}:
-				default:
-				}
-			}
-		})
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	select {
-	case <-live:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change feed did not come up")
-	}
-	// collect waits for a marker write, so that everything before it has
-	// arrived (notifications come in commit order), and returns what did.
-	marker := 0
+	recorded := recordChanges(t, s, p)
+	// Bulk deletes announce in no set order: compare sorted.
 	collect := func() []store.Change {
 		t.Helper()
-		marker++
-		key := fmt.Sprintf("%smarker%d", p, marker)
-		if err := s.SetSetting(ctx, key, ""); err != nil {
-			t.Fatal(err)
-		}
-		end := store.Change{Kind: store.ChangeSetting, Key: key}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			mu.Lock()
-			i := slices.Index(changes, end)
-			var got []store.Change
-			if i >= 0 {
-				got = slices.Clone(changes[:i])
-				changes = changes[i+1:]
-			}
-			mu.Unlock()
-			if i >= 0 {
-				slices.SortFunc(got, func(a, b store.Change) int { return strings.Compare(a.Key, b.Key) })
-				return got
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("marker %s never arrived", key)
-		return nil
+		got := recorded()
+		slices.SortFunc(got, func(a, b store.Change) int { return strings.Compare(a.Key, b.Key) })
+		return got
 	}
 	must := func(err error) {
 		t.Helper()

@@ -1,11 +1,9 @@
 package sqlstore
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,62 +17,7 @@ func TestPostgresTokenChanges(t *testing.T) {
 	ctx := t.Context()
 	s := newPostgres(t)
 
-	var (
-		mu      sync.Mutex
-		changes []store.Change
-		live    = make(chan struct{}, 1)
-	)
-	wctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s.ChangeFeed().Watch(wctx, func(c store.Change) {
-			mu.Lock()
-			changes = append(changes, c)
-			mu.Unlock()
-		}, func(l bool) {
-			if l {
-				select {
-				case live <- struct{}{}:
-				default:
-				}
-			}
-		})
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	select {
-	case <-live:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change feed did not come up")
-	}
-	// collect waits for a marker write, so that everything before it has
-	// arrived (notifications come in commit order), and returns what did.
-	marker := 0
-	collect := func() []store.Change {
-		t.Helper()
-		marker++
-		key := fmt.Sprintf("marker%d", marker)
-		if err := s.SetSetting(ctx, key, ""); err != nil {
-			t.Fatal(err)
-		}
-		end := store.Change{Kind: store.ChangeSetting, Key: key}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			mu.Lock()
-			i := slices.Index(changes, end)
-			var got []store.Change
-			if i >= 0 {
-				got = slices.Clone(changes[:i])
-				changes = changes[i+1:]
-			}
-			mu.Unlock()
-			if i >= 0 {
-				return got
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("marker %s never arrived", key)
-		return nil
-	}
+	collect := recordChanges(t, s, "")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
