@@ -154,6 +154,10 @@ func (d *Daemon) startPurge() {
 // PurgeSessions deletes the sessions that are over (past their lifetime,
 // or idle longer than their idle timeout) and logs how many, when any.
 func (d *Daemon) PurgeSessions(ctx context.Context) (int, error) {
+	// Uses noted on this node but not yet written count: without this a
+	// session in use could be purged as idle in the moment before its touch
+	// is written.
+	d.Data.Touches.Flush(ctx)
 	n, err := d.Data.Store.PurgeSessions(ctx, d.Data.Now())
 	if err != nil {
 		if ctx.Err() == nil {

@@ -395,3 +395,38 @@ func TestExpired(t *testing.T) {
 		}
 	}
 }
+
+// blocking holds every TouchSession until release is closed.
+type blocking struct {
+	store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blocking) TouchSession(ctx context.Context, id string, when time.Time) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Store.TouchSession(ctx, id, when)
+}
+
+// A Flush that finds nothing pending because another Flush took the batch
+// still returns only once that batch is written: the purge relies on it.
+func TestToucherFlushWaitsForAConcurrentFlush(t *testing.T) {
+	st := &blocking{Store: openStore(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	tc := sessions.NewToucher(st)
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	tc.Use("some-session", t0, t0.Add(2*time.Minute))
+	first := make(chan struct{})
+	go func() { tc.Flush(context.Background()); close(first) }()
+	<-st.entered // the first Flush holds the batch and is writing it
+	second := make(chan struct{})
+	go func() { tc.Flush(context.Background()); close(second) }()
+	select {
+	case <-second:
+		t.Fatal("the second Flush returned while the first was still writing")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(st.release)
+	<-first
+	<-second
+}

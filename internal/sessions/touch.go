@@ -21,6 +21,7 @@ type Toucher struct {
 	Store    store.SessionStore
 	Interval time.Duration // default one minute
 
+	flushMu sync.Mutex // held across a whole Flush, so that Flush returns only when every use noted before it is written
 	mu      sync.Mutex
 	noted   map[string]time.Time // IDHash -> the last use noted (written or pending)
 	pending map[string]time.Time
@@ -103,9 +104,12 @@ func (t *Toucher) Run(ctx context.Context) {
 	}
 }
 
-// Flush writes every pending use now. A session that is gone has nothing
-// to record.
+// Flush writes every pending use now and returns when every use noted
+// before it was called is written, even one that a concurrent Flush (the Run
+// loop's) took first. A session that is gone has nothing to record.
 func (t *Toucher) Flush(ctx context.Context) {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
 	t.mu.Lock()
 	batch := t.pending
 	t.pending = map[string]time.Time{}
