@@ -64,6 +64,9 @@ type Options struct {
 	// Now replaces time.Now as the clock of token and session expiry, the
 	// API functions and the purges.
 	Now func() time.Time
+	// Guard replaces the brute-force regulator the server asks before
+	// every credential check (nil: the daemon's own).
+	Guard auth.Guard
 }
 
 // Close writes pending token and session uses, stops the change feed and releases the

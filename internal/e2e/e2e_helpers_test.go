@@ -128,6 +128,13 @@ func start(t testing.TB) *testEnv {
 // shared store, a shared key).
 func startWith(t testing.TB, configure func(*config.Config)) *testEnv {
 	t.Helper()
+	return startOpts(t, configure, nil)
+}
+
+// startOpts is startWith with a chance to inject what daemon.Options
+// holds (the clock is always the test's).
+func startOpts(t testing.TB, configure func(*config.Config), options func(*daemon.Options)) *testEnv {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1"
 	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
@@ -142,7 +149,11 @@ func startWith(t testing.TB, configure func(*config.Config)) *testEnv {
 	logBuf := &testutil.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := &testEnv{t: t, dir: cfg.DataDir, log: logBuf, started: time.Now().Add(-time.Second), clock: &testClock{}}
-	d, err := daemon.StartWith(context.Background(), cfg, logger, daemon.Options{Now: e.clock.Now})
+	opts := daemon.Options{Now: e.clock.Now}
+	if options != nil {
+		options(&opts)
+	}
+	d, err := daemon.StartWith(context.Background(), cfg, logger, opts)
 	if err != nil {
 		t.Fatalf("daemon.Start: %v", err)
 	}

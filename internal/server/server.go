@@ -42,6 +42,16 @@ type Server struct {
 	Password    *auth.Password
 	// Web renders the login page and the pages behind a session.
 	Web *web.Server
+	// Guard is the brute-force regulator, asked before every credential
+	// check and told of every result (nil: auth.NoGuard).
+	Guard auth.Guard
+}
+
+func (s *Server) guard() auth.Guard {
+	if s.Guard == nil {
+		return auth.NoGuard{}
+	}
+	return s.Guard
 }
 
 // Port is one listener's identity.
@@ -237,17 +247,40 @@ func forbiddenText(w http.ResponseWriter, msg string) {
 // this service's session cookie and no Authorization header, it is a
 // session request.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string) (core.Principal, bool) {
+	ctx := r.Context()
 	req := s.sessionRequest(r, p, r.Header.Get("Authorization"), token)
-	out := s.Chain.Authenticate(r.Context(), req)
 	rec := recordOf(r)
+	g := s.guard()
+	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}
+	if req.Authorization != "" || req.HasSessionCookie {
+		if ok, why := g.Admit(ctx, att); !ok {
+			// Refused before anything is checked, and answered like a
+			// wrong credential (D5): a guesser learns nothing.
+			rec.user = att.User
+			s.Log.Warn("authentication refused",
+				"request_id", requestID(ctx), "service", p.Service.App(),
+				"remote", req.Remote.String(), "user", clipUser(att.User), "reason", why)
+			accessDenied(w, http.StatusForbidden)
+			return core.Principal{}, false
+		}
+	}
+	out := s.Chain.Authenticate(ctx, req)
 	rec.method = out.Method
+	att.Method = out.Method
+	if att.User == "" {
+		att.User = out.User
+	}
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
+		g.Succeeded(ctx, att)
 		return out.Principal, true
 	}
 	rec.user = out.User
+	if out.Result == auth.Failed {
+		g.Failed(ctx, att, out.Reason)
+	}
 	s.Log.Warn("authentication failed",
-		"request_id", requestID(r.Context()), "service", p.Service.App(),
+		"request_id", requestID(ctx), "service", p.Service.App(),
 		"remote", req.Remote.String(), "user", clipUser(out.User), "method", string(out.Method), "reason", out.Reason)
 	status := http.StatusForbidden
 	switch {

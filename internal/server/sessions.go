@@ -153,7 +153,14 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	loginOnly := args.Bool("login_only")
 	user, pass, gotoURI := args.Get("user"), args.Get("pass"), args.Get("goto_uri")
 	var out auth.Outcome
+	g := s.guard()
+	att := auth.Attempt{Service: p.Service, Remote: remote, User: user, Method: core.MethodPassword, Secret: pass}
+	admitted, why := g.Admit(ctx, att)
 	switch {
+	case !admitted:
+		// Refused before the password is hashed, and answered like a
+		// wrong password (D8).
+		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "refused by the brute-force regulator: " + why}
 	case err != nil:
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "unreadable request: " + err.Error()}
 	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(args.Get("tfa_token")) || auth.HasControl(args.Get("goto_app")):
@@ -169,6 +176,13 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	rec := recordOf(r)
 	rec.method = core.MethodPassword
+	if admitted {
+		if out.Result == auth.OK {
+			g.Succeeded(ctx, att)
+		} else {
+			g.Failed(ctx, att, out.Reason)
+		}
+	}
 	if out.Result != auth.OK {
 		rec.user = clipUser(user)
 		s.Log.Warn("login failed",
