@@ -91,6 +91,12 @@ const (
 	MethodToken      Method = "token"
 	MethodSession    Method = "session" // a browser session: cookie and security token
 	MethodLocal      Method = "local"   // the command-line twins, running as root
+	// MethodSSO is the redemption of a one-time session (single sign-on,
+	// Webmail hand-off, secure remote login URLs).
+	MethodSSO Method = "sso"
+	// MethodTwoFactor is a two-factor code (or recovery code) checked after
+	// the first factor.
+	MethodTwoFactor Method = "2fa"
 )
 
 // Principal is an authenticated identity for the length of one request.
