@@ -123,7 +123,7 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request, p Port) 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if r.Method == http.MethodGet && r.URL.Query().Has("session") {
+		if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "session") {
 			if s.redirectTLS(w, r, p) {
 				return
 			}

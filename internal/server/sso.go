@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
@@ -219,4 +220,19 @@ func (s *Server) redeem(ctx context.Context, p Port, remote netip.Addr, token st
 		return redeemed{}, "creating the session failed"
 	}
 	return redeemed{old: ss, next: n}, ""
+}
+
+// hasQueryKey reports whether a raw query names key, even when its value
+// cannot be decoded (a damaged session= is a failed redemption, not a
+// visit to the login page).
+func hasQueryKey(raw, key string) bool {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, _, _ := strings.Cut(part, "=")
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
