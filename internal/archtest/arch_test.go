@@ -50,3 +50,18 @@ func TestImportBoundaries(t *testing.T) {
 		})
 	}
 }
+
+// TestClientIsPublic: the client packages are for other programs, which
+// cannot import cpauth's internal packages; they may not either.
+func TestClientIsPublic(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	for _, pkg := range []string{"client/cpapi", "client/logmein"} {
+		for _, d := range deps(t, pkg) {
+			if strings.HasPrefix(d, mod+"internal/") {
+				t.Errorf("%s imports %s", pkg, d)
+			}
+		}
+	}
+}

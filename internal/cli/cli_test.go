@@ -100,7 +100,7 @@ func passwordOK(t *testing.T, dir, user, pass string) bool {
 }
 
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "token", "passwd", "key", "migrate-store", "version"} {
+	for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "token", "passwd", "key", "migrate-store", "version", "logmein"} {
 		for _, flag := range []string{"--help", "-h"} {
 			t.Run(cmd+flag, func(t *testing.T) {
 				r := run(t, nil, "", cmd, flag)

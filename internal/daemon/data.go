@@ -16,6 +16,7 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
@@ -147,7 +148,23 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)
-	d.Sessions = &sessions.Manager{Store: st, Key: key, Now: d.Now, IdleTimeout: cfg.SessionIdleTimeout, Lifetime: cfg.SessionLifetime}
+	d.Sessions = &sessions.Manager{Store: st, Key: key, Now: d.Now, IdleTimeout: cfg.SessionIdleTimeout, Lifetime: cfg.SessionLifetime, SSOIdleTimeout: cfg.SSOIdleTimeout}
+	d.Env.Sessions = d.Sessions
+	d.Env.Guard = opts.Guard
+	ports := cfg.Ports()
+	d.Env.TLSPort = func(svc core.Service) int {
+		// The configured TLS ports; a running daemon replaces this with
+		// the ports it bound.
+		switch svc {
+		case core.ServiceCPanel:
+			return ports[1]
+		case core.ServiceWHM:
+			return ports[3]
+		case core.ServiceWebmail:
+			return ports[5]
+		}
+		return 0
+	}
 	uctx, stopUses := context.WithCancel(context.Background())
 	d.stopUses = stopUses
 	d.recording.Add(2)

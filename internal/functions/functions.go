@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -29,6 +31,15 @@ type Env struct {
 	DataDir string
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Sessions makes the one-time sessions of single sign-on and Webmail
+	// hand-off.
+	Sessions *sessions.Manager
+	// TLSPort is the TLS port of a service, for the URLs functions return
+	// (nil or 0: the standard port).
+	TLSPort func(core.Service) int
+	// Guard is the brute-force regulator, asked before a function checks a
+	// credential (nil: auth.NoGuard).
+	Guard auth.Guard
 }
 
 // Registry builds the table of every function.
@@ -39,6 +50,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerAPI2(r)
 	e.registerTokens(r)
 	e.registerSessions(r)
+	e.registerSSO(r)
 	return r
 }
 

@@ -123,6 +123,14 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request, p Port) 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "session") {
+			if s.redirectTLS(w, r, p) {
+				return
+			}
+			query, _ := api.ParseRequest(http.MethodGet, r.URL.RawQuery, "", nil)
+			s.serveRedeem(w, r, p, query)
+			return
+		}
 		s.serveLoginPage(w, r, p)
 		return
 	case http.MethodPost:
@@ -149,6 +157,10 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		return
 	case err != nil:
 		args = query
+	}
+	if err == nil && args.Has("session") && !args.Has("user") {
+		s.serveRedeem(w, r, p, args) // a hand-off (PROTOCOL.md 8.3)
+		return
 	}
 	loginOnly := args.Bool("login_only")
 	user, pass, gotoURI := args.Get("user"), args.Get("pass"), args.Get("goto_uri")

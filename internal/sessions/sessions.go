@@ -284,6 +284,9 @@ type Manager struct {
 	// defaults).
 	IdleTimeout time.Duration
 	Lifetime    time.Duration
+	// SSOIdleTimeout is the idle timeout of sessions made by redeeming a
+	// one-time session or a hand-off URL (zero: DefaultSSOIdleTimeout).
+	SSOIdleTimeout time.Duration
 }
 
 // New is a session about to be created: the id goes into the cookie, the

@@ -206,8 +206,12 @@ type Session struct {
 	// SecurityToken is the /cpsessNNNNNNNNNN URL prefix bound to the session.
 	SecurityToken string
 	Creator       string // who made it: the user, or root/a reseller (SSO)
-	Origin        string // client address at creation
-	Method        string // how it was made: "password", "sso", "handoff", ...
+	// Origin is the address the session is bound to: for a normal
+	// session the client's address at creation (cookieipvalidation checks
+	// against it), for a one-time session the only address that may redeem
+	// it ("" for any).
+	Origin string
+	Method string // how it was made: "password", "sso", "handoff", ...
 	// TFAVerified is set once the second factor was given (or when the
 	// session was made pre-verified, as single sign-on does).
 	TFAVerified bool

@@ -175,7 +175,7 @@ type browser struct {
 	console []chromedp.ConsoleMessage
 }
 
-func newBrowser(t *testing.T, exe, dir string) *browser {
+func newBrowser(t *testing.T, exe, dir string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -197,6 +197,7 @@ func newBrowser(t *testing.T, exe, dir string) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
