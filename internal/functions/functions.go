@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/store"
@@ -29,6 +30,13 @@ type Env struct {
 	DataDir string
 	Now     func() time.Time
 	Log     *slog.Logger
+	// TwoFactor checks two-factor codes (nil: one over Store, Key, Now);
+	// Guard is the brute-force regulator every code check goes through
+	// (nil: none); Hostname is the default two-factor issuer ("": the
+	// system's host name).
+	TwoFactor *auth.TwoFactor
+	Guard     auth.Guard
+	Hostname  string
 }
 
 // Registry builds the table of every function.
@@ -39,6 +47,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerAPI2(r)
 	e.registerTokens(r)
 	e.registerSessions(r)
+	e.registerTwoFactor(r)
 	return r
 }
 
