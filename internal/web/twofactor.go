@@ -174,4 +174,3 @@ func (s *Server) twoFactorRemove(w http.ResponseWriter, r *http.Request, v Visit
 	}
 	s.render(w, r, status, "twofactor", d)
 }
-
