@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -39,8 +40,13 @@ const (
 type Verdict int
 
 const (
-	// CodeWrong: the code is wrong, already used, or of the wrong form.
+	// CodeWrong: the code is wrong, or of the wrong form.
 	CodeWrong Verdict = iota
+	// CodeReplayed: the code is right for a time step already used. It is
+	// refused; it does not count towards the per-user limit of wrong codes
+	// (whoever sends it has seen a current code, and is not guessing), but
+	// the guard hears of it as a failure.
+	CodeReplayed
 	// CodeOK: a right TOTP code; its time step is now burnt.
 	CodeOK
 	// RecoveryOK: a right recovery code; it is now used up.
@@ -65,6 +71,8 @@ func (v Verdict) String() string {
 		return "right code"
 	case RecoveryOK:
 		return "recovery code used"
+	case CodeReplayed:
+		return "two-factor code already used"
 	case CodeLimited:
 		return "too many wrong codes for this user (rate limit)"
 	case CodeRefused:
@@ -196,7 +204,7 @@ func (t *TwoFactor) Verify(ctx context.Context, g Guard, att Attempt, code strin
 	switch {
 	case v.OK():
 		g.Succeeded(ctx, att)
-	case v == CodeWrong || v == CodeLimited || v == NotConfigured:
+	case v == CodeWrong || v == CodeReplayed || v == CodeLimited || v == NotConfigured:
 		g.Failed(ctx, att, v.String())
 	}
 	return v, remaining, err
@@ -237,6 +245,10 @@ func (t *TwoFactor) check(ctx context.Context, user, code string, allowRecovery 
 				tf.LastStep, tf.Failures, tf.FailuresSince = step, 0, time.Time{}
 				v = CodeOK
 				return tf, nil
+			}
+			if _, ok := totp.Match(string(sec), code, now, math.MinInt64); ok {
+				v = CodeReplayed
+				return tf, errNoWrite
 			}
 		} else if rc, ok := NormalizeRecoveryCode(code); ok && allowRecovery {
 			mac := RecoveryMAC(t.Key, user, rc)

@@ -153,17 +153,18 @@ func TestTwoFactorVerify(t *testing.T) {
 		rec  bool
 		want auth.Verdict
 	}{
-		{"the setup code again", stepStart, codeAt(t, cur), false, auth.CodeWrong},
+		{"the setup code again", stepStart, codeAt(t, cur), false, auth.CodeReplayed},
 		{"the next step's code", stepStart, codeAt(t, cur+1), false, auth.CodeOK},
-		{"the same code replayed", stepStart, codeAt(t, cur+1), false, auth.CodeWrong},
-		{"an earlier step after a later one", stepStart.Add(totp.Period), codeAt(t, cur), false, auth.CodeWrong},
+		{"the same code replayed", stepStart, codeAt(t, cur+1), false, auth.CodeReplayed},
+		{"an earlier step after a later one", stepStart.Add(totp.Period), codeAt(t, cur), false, auth.CodeReplayed},
 		{"at the last instant of step+1, step+2's code", stepStart.Add(2*totp.Period - time.Nanosecond), codeAt(t, cur+2), false, auth.CodeOK},
-		{"at the first instant of step+3, step+2's code is burnt", stepStart.Add(3 * totp.Period), codeAt(t, cur+2), false, auth.CodeWrong},
-		{"step+4 at the start of step+3", stepStart.Add(3 * totp.Period), codeAt(t, cur+4), false, auth.CodeOK},
-		{"recovery code where not allowed", stepStart.Add(3 * totp.Period), codes[0], false, auth.CodeWrong},
-		{"recovery code", stepStart.Add(3 * totp.Period), codes[0], true, auth.RecoveryOK},
-		{"recovery code used twice", stepStart.Add(3 * totp.Period), codes[0], true, auth.CodeWrong},
-		{"recovery code typed loosely", stepStart.Add(3 * totp.Period), " " + upper(codes[1][:5]) + codes[1][6:], true, auth.RecoveryOK},
+		{"at the first instant of step+3, step+2's code is burnt", stepStart.Add(3 * totp.Period), codeAt(t, cur+2), false, auth.CodeReplayed},
+		{"at the first instant of step+4, step+2's code is out of the window", stepStart.Add(4 * totp.Period), codeAt(t, cur+2), false, auth.CodeWrong},
+		{"step+5 at the start of step+4", stepStart.Add(4 * totp.Period), codeAt(t, cur+5), false, auth.CodeOK},
+		{"recovery code where not allowed", stepStart.Add(4 * totp.Period), codes[0], false, auth.CodeWrong},
+		{"recovery code", stepStart.Add(4 * totp.Period), codes[0], true, auth.RecoveryOK},
+		{"recovery code used twice", stepStart.Add(4 * totp.Period), codes[0], true, auth.CodeWrong},
+		{"recovery code typed loosely", stepStart.Add(4 * totp.Period), " " + upper(codes[1][:5]) + codes[1][6:], true, auth.RecoveryOK},
 	}
 	for _, s := range steps {
 		clk.Set(s.at)
@@ -175,7 +176,7 @@ func TestTwoFactorVerify(t *testing.T) {
 	if len(rec.RecoveryMACs) != auth.RecoveryCount-2 {
 		t.Fatalf("%d recovery codes left", len(rec.RecoveryMACs))
 	}
-	if v, _, _ := tf.Verify(ctx, g, auth.Attempt{User: "carol"}, codeAt(t, cur+5), true); v != auth.NotConfigured {
+	if v, _, _ := tf.Verify(ctx, g, auth.Attempt{User: "carol"}, codeAt(t, cur+6), true); v != auth.NotConfigured {
 		t.Fatalf("user without two-factor: %v", v)
 	}
 	for _, m := range g.methods {
@@ -185,11 +186,11 @@ func TestTwoFactorVerify(t *testing.T) {
 	}
 	// A refusing guard stops the check before anything is read or burnt.
 	no := &countingGuard{}
-	clk.Set(stepStart.Add(5 * totp.Period))
-	if v, _, _ := tf.Verify(ctx, no, auth.Attempt{User: "bob"}, codeAt(t, cur+5), false); v != auth.CodeRefused {
+	clk.Set(stepStart.Add(6 * totp.Period))
+	if v, _, _ := tf.Verify(ctx, no, auth.Attempt{User: "bob"}, codeAt(t, cur+6), false); v != auth.CodeRefused {
 		t.Fatalf("refused: %v", v)
 	}
-	if v := verify(codeAt(t, cur+5), false); v != auth.CodeOK {
+	if v := verify(codeAt(t, cur+6), false); v != auth.CodeOK {
 		t.Fatalf("the code a refused attempt carried was burnt: %v", v)
 	}
 }
@@ -228,6 +229,13 @@ func TestTwoFactorRateLimit(t *testing.T) {
 	clk.Set(stepStart.Add(10*time.Minute + time.Second))
 	if v, _, _ := tf.Verify(ctx, nil, auth.Attempt{User: "bob"}, right, false); v != auth.CodeOK {
 		t.Fatalf("after the window: %v", v)
+	}
+	// Replays are refused but not counted: a client that sends one code
+	// twice does not lock its user out.
+	for range 5 {
+		if v, _, _ := tf.Verify(ctx, nil, auth.Attempt{User: "bob"}, right, false); v != auth.CodeReplayed {
+			t.Fatalf("replay: %v", v)
+		}
 	}
 	// A right code clears the count.
 	rec, _ := tf.Store.GetTwoFactor(ctx, "bob")
