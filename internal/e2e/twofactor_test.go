@@ -472,6 +472,11 @@ func TestTwoFactorLogin(t *testing.T) {
 			t.Fatalf("recovery code: %d %.300s", r.status, r.body)
 		}
 		uapiOK(t, e.do(t, sessionOf(t, p2083, r).api("/execute/Variables/get_user_information")))
+		// The code page's field name works on the login form too.
+		r = e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfatoken", e.code(t, f)), nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("login with tfatoken: %d %s", r.status, r.body)
+		}
 		if !strings.Contains(e.log.String(), "two-factor recovery code used") || !strings.Contains(e.log.String(), "recovery_codes_left=9") {
 			t.Error("the use of a recovery code is not logged")
 		}

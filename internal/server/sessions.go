@@ -163,7 +163,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "refused by the brute-force regulator: " + why}
 	case err != nil:
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "unreadable request: " + err.Error()}
-	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(args.Get("tfa_token")) || auth.HasControl(args.Get("goto_app")):
+	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(tfaCode(args)) || auth.HasControl(args.Get("goto_app")):
 		// Refused before anything is looked up (the CVE-2026-41940 lesson).
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "control bytes in login fields"}
 	default:
@@ -191,7 +191,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		needed, err := s.TwoFactor.LoginNeeded(ctx, out.Principal.User)
 		if err != nil {
 			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "two-factor: " + err.Error()}
-		} else if code := args.Get("tfa_token"); needed && code != "" {
+		} else if code := tfaCode(args); needed && code != "" {
 			rec.method = core.MethodTwoFactor
 			v, err := s.verifyCode(ctx, p, remote, out.Principal.User, code, true)
 			if err != nil {
@@ -265,6 +265,16 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	web.SetPageHeaders(w.Header())
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// tfaCode is the login's two-factor code: tfa_token (PROTOCOL.md 6.1), or
+// tfatoken, the code page's field name, from a form that posts it to the
+// login instead.
+func tfaCode(args api.Args) string {
+	if c := args.Get("tfa_token"); c != "" {
+		return c
+	}
+	return args.Get("tfatoken")
 }
 
 // landing is where a login lands under its new security token: goto_uri
