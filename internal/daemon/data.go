@@ -49,6 +49,8 @@ type Data struct {
 	Touches  *sessions.Toucher
 	// SessionAuth is the session method of Chain, which pages use alone.
 	SessionAuth *auth.Session
+	// TwoFactor checks two-factor codes and says which requests need one.
+	TwoFactor *auth.TwoFactor
 	// Now is the clock of token and session expiry, the API functions and
 	// the purges.
 	Now func() time.Time
@@ -144,13 +146,13 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log}
+	d.TwoFactor = &auth.TwoFactor{Store: st, Key: key, Now: d.Now}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Guard: opts.Guard}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)
 	d.Sessions = &sessions.Manager{Store: st, Key: key, Now: d.Now, IdleTimeout: cfg.SessionIdleTimeout, Lifetime: cfg.SessionLifetime, SSOIdleTimeout: cfg.SSOIdleTimeout}
 	d.Env.Sessions = d.Sessions
-	d.Env.Guard = opts.Guard
 	ports := cfg.Ports()
 	d.Env.TLSPort = func(svc core.Service) int {
 		// The configured TLS ports; a running daemon replaces this with

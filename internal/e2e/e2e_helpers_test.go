@@ -107,12 +107,28 @@ type testEnv struct {
 	clock    *testClock        // the daemon's clock: real time plus an offset
 }
 
-// testClock is the daemon's clock in tests: real time moved by Advance.
+// testClock is the daemon's clock in tests: real time moved by Advance,
+// or a fixed instant while frozen.
 type testClock struct {
 	offset atomic.Int64 // nanoseconds
+	frozen atomic.Int64 // unix nanoseconds of the fixed instant; 0: not frozen
 }
 
-func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f).Add(time.Duration(c.offset.Load()))
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
+
+// Freeze stops the clock at t (Advance still moves it); Unfreeze lets it
+// run again from real time plus the offset.
+func (c *testClock) Freeze(t time.Time) {
+	c.offset.Store(0)
+	c.frozen.Store(t.UnixNano())
+}
+
+func (c *testClock) Unfreeze() { c.frozen.Store(0) }
 
 // Advance moves the daemon's clock forward.
 func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }

@@ -38,8 +38,13 @@ type Env struct {
 	// (nil or 0: the standard port).
 	TLSPort func(core.Service) int
 	// Guard is the brute-force regulator, asked before a function checks a
-	// credential (nil: auth.NoGuard).
+	// credential (a mailbox password, a two-factor code; nil: auth.NoGuard).
 	Guard auth.Guard
+	// TwoFactor checks two-factor codes (nil: one over Store, Key, Now);
+	// Hostname is the default two-factor issuer ("": the system's host
+	// name).
+	TwoFactor *auth.TwoFactor
+	Hostname  string
 }
 
 // Registry builds the table of every function.
@@ -51,6 +56,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerTokens(r)
 	e.registerSessions(r)
 	e.registerSSO(r)
+	e.registerTwoFactor(r)
 	return r
 }
 

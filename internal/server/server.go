@@ -45,6 +45,9 @@ type Server struct {
 	// Guard is the brute-force regulator, asked before every credential
 	// check and told of every result (nil: auth.NoGuard).
 	Guard auth.Guard
+	// TwoFactor checks second factors and says which requests need one
+	// (nil: none is ever asked for).
+	TwoFactor *auth.TwoFactor
 }
 
 func (s *Server) guard() auth.Guard {
@@ -273,6 +276,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
 		g.Succeeded(ctx, att)
+		if !s.secondFactor(w, r, p, req, out) {
+			return core.Principal{}, false
+		}
 		return out.Principal, true
 	}
 	rec.user = out.User

@@ -175,7 +175,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "refused by the brute-force regulator: " + why}
 	case err != nil:
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "unreadable request: " + err.Error()}
-	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(args.Get("tfa_token")) || auth.HasControl(args.Get("goto_app")):
+	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(tfaCode(args)) || auth.HasControl(args.Get("goto_app")):
 		// Refused before anything is looked up (the CVE-2026-41940 lesson).
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "control bytes in login fields"}
 	default:
@@ -193,6 +193,42 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 			g.Succeeded(ctx, att)
 		} else {
 			g.Failed(ctx, att, out.Reason)
+		}
+	}
+	// The second factor (D10): with tfa_token, checked now; without it,
+	// login_only=1 answers tfa_required, and a browser gets a session that
+	// reaches only the code page until the code is given there.
+	tfaVerified := false
+	if out.Result == auth.OK && s.TwoFactor != nil {
+		needed, err := s.TwoFactor.LoginNeeded(ctx, out.Principal.User)
+		if err != nil {
+			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "two-factor: " + err.Error()}
+		} else if code := tfaCode(args); needed && code != "" {
+			rec.method = core.MethodTwoFactor
+			v, err := s.verifyCode(ctx, p, remote, out.Principal.User, code, true)
+			if err != nil {
+				s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", out.Principal.User, "error", err.Error())
+			}
+			if !v.OK() {
+				rec.user = out.Principal.User
+				s.Log.Warn("login failed",
+					"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
+					"user", out.Principal.User, "reason", "two-factor: "+v.String(), "login_only", loginOnly)
+				if loginOnly {
+					writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codeTFAInvalid})
+					return
+				}
+				r.PostForm = url.Values{"user": {user}, "goto_uri": {gotoURI}}
+				s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, codeTFAInvalid)
+				return
+			}
+			tfaVerified = true
+		} else if needed && loginOnly {
+			rec.user = out.Principal.User
+			s.Log.Info("login needs the two-factor code",
+				"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(), "user", out.Principal.User)
+			writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codeTFARequired})
+			return
 		}
 	}
 	if out.Result != auth.OK {
@@ -216,7 +252,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	if old, ok := s.cookieSession(r, p); ok {
 		_ = s.Store.DeleteSession(ctx, old.IDHash)
 	}
-	n, err := s.Sessions.Create(ctx, out.Principal, p.Service, remote, sessions.MethodPassword)
+	n, err := s.Sessions.CreateTFA(ctx, out.Principal, p.Service, remote, sessions.MethodPassword, tfaVerified)
 	if err != nil {
 		s.Log.Error("login: creating the session", "request_id", requestID(ctx), "service", p.Service.App(), "user", out.Principal.User, "error", err.Error())
 		if loginOnly {
@@ -231,7 +267,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	location := n.Session.SecurityToken + landing(gotoURI)
 	s.Log.Info("login",
 		"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
-		"user", out.Principal.User, "method", sessions.MethodPassword, "session", sessions.Handle(n.Session.IDHash),
+		"user", out.Principal.User, "method", sessions.MethodPassword, "session", sessions.Handle(n.Session.IDHash), "tfa_verified", tfaVerified,
 		"expires", n.Session.Expires.Format("2006-01-02T15:04:05Z"), "login_only", loginOnly)
 	http.SetCookie(w, sessionCookie(p, sessions.EncodeCookie(n.ID)))
 	w.Header().Set("Location", location)
@@ -241,6 +277,16 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	web.SetPageHeaders(w.Header())
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// tfaCode is the login's two-factor code: tfa_token (PROTOCOL.md 6.1), or
+// tfatoken, the code page's field name, from a form that posts it to the
+// login instead.
+func tfaCode(args api.Args) string {
+	if c := args.Get("tfa_token"); c != "" {
+		return c
+	}
+	return args.Get("tfatoken")
 }
 
 // landing is where a login lands under its new security token: goto_uri
@@ -329,6 +375,18 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 	rec.method = out.Method
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
+		if s.TwoFactor != nil {
+			needed, err := s.TwoFactor.Needed(r.Context(), out)
+			if err != nil {
+				s.Log.Error("two-factor: deciding whether a code is needed", "request_id", requestID(r.Context()), "user", out.Principal.User, "error", err.Error())
+				s.Web.LoginPage(w, r, p.Service, http.StatusInternalServerError, "internal_error")
+				return
+			}
+			if needed {
+				s.servePending(w, r, p, out, req.Remote)
+				return
+			}
+		}
 		s.Web.Private(w, r, web.Visit{Principal: out.Principal, Session: out.Session, Rest: rest, TLS: p.TLS})
 		return
 	}

@@ -304,6 +304,12 @@ const createTries = 5
 // on svc, made by method from origin. Every call makes a new id and a new
 // security token; nothing of the client's is reused (no fixation).
 func (m *Manager) Create(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string) (New, error) {
+	return m.CreateTFA(ctx, p, svc, origin, method, false)
+}
+
+// CreateTFA is Create with the session's TFAVerified given: set it when
+// the login gave the user's second factor (see store.Session).
+func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string, tfaVerified bool) (New, error) {
 	now := m.now()
 	idle, life := m.IdleTimeout, m.Lifetime
 	if idle <= 0 {
@@ -340,6 +346,7 @@ func (m *Manager) Create(ctx context.Context, p core.Principal, svc core.Service
 			Creator:       p.User,
 			Origin:        originText,
 			Method:        method,
+			TFAVerified:   tfaVerified,
 			Created:       now,
 			LastSeen:      now,
 			IdleTimeout:   idle,

@@ -16,6 +16,9 @@ const (
 	ChangeToken ChangeKind = "token"
 	// ChangeSession's Key is the session's IDHash.
 	ChangeSession ChangeKind = "session"
+	// ChangeTwoFactor's Key is the login name whose two-factor
+	// configuration (or issuer) changed.
+	ChangeTwoFactor ChangeKind = "twofactor"
 )
 
 // Change says that a record was written (created, updated or deleted) by

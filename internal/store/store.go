@@ -113,6 +113,11 @@ type Store interface {
 	// Sessions; DeleteAccount removes the account's sessions too.
 	SessionStore
 
+	// Two-factor authentication; DeleteAccount removes the account's
+	// configurations (its own and its Webmail users') and its issuer,
+	// DeleteMailbox the mailbox's configuration.
+	TwoFactorStore
+
 	// Settings are cpauth's tweak settings, as strings.
 	GetSetting(ctx context.Context, key string) (string, error)
 	SetSetting(ctx context.Context, key, value string) error
@@ -212,8 +217,15 @@ type Session struct {
 	// it ("" for any).
 	Origin string
 	Method string // how it was made: "password", "sso", "handoff", ...
-	// TFAVerified is set once the second factor was given (or when the
-	// session was made pre-verified, as single sign-on does).
+	// TFAVerified says that whoever holds the session has given the
+	// user's second factor: a right two-factor (or recovery) code at
+	// login, on the code page, or when setting up two-factor
+	// authentication in this session. A session made for a principal
+	// that was itself fully authenticated (single sign-on, hand-off) is
+	// made with it set, as cPanel's are. A session without it reaches
+	// only the code page and logout while its user has two-factor
+	// authentication configured and the policy is on; with it, the code
+	// is never asked for again in that session.
 	TFAVerified bool
 	Locale      string
 	GotoURI     string // where a one-time session lands
@@ -265,4 +277,58 @@ type SessionStore interface {
 	// PurgeSessions deletes sessions that expired (Expires before now, or
 	// idle for longer than their IdleTimeout) and returns how many.
 	PurgeSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// TwoFactor is a user's two-factor authentication (TOTP, RFC 6238): the
+// secret, sealed with the server key, the last time step whose code was
+// accepted (so that no code passes twice), the unused recovery codes'
+// keyed hashes, and the count of recent wrong codes (the per-user rate
+// limit). Every field is typed; nothing is text assembled from client
+// input.
+type TwoFactor struct {
+	// Username is the login name: "root", a cPanel username, or
+	// local@domain for a Webmail user.
+	Username string
+	// Account is the accounts row the configuration goes with: the user's
+	// own, or the owning cPanel account of a Webmail user.
+	Account string
+	// Sealed is the base32 secret sealed with the server key (AES-GCM,
+	// bound to Username).
+	Sealed []byte
+	// LastStep is the last time step (unix time / 30 s) whose code was
+	// accepted: codes of it and of earlier steps are refused. Burning a
+	// step happens in the same UpdateTwoFactor that accepts its code.
+	LastStep int64
+	// RecoveryMACs are the keyed hashes (hex) of the recovery codes not
+	// used yet; using one removes it. Stores keep nil and empty alike and
+	// read both back as nil.
+	RecoveryMACs []string
+	// Failures counts the wrong codes since FailuresSince (the start of
+	// the current rate-limit window; zero when there are none).
+	Failures      int
+	FailuresSince time.Time
+	Created       time.Time
+}
+
+// TwoFactorStore is the two-factor part of a Store.
+type TwoFactorStore interface {
+	// SetTwoFactor creates or replaces a user's configuration;
+	// ErrNotFound if the account does not exist.
+	SetTwoFactor(ctx context.Context, tf TwoFactor) error
+	GetTwoFactor(ctx context.Context, username string) (TwoFactor, error)
+	// ListTwoFactor lists the configurations of an account (its own and
+	// its Webmail users'; all when account is ""), sorted by Username.
+	ListTwoFactor(ctx context.Context, account string) ([]TwoFactor, error)
+	// UpdateTwoFactor runs fn in one transaction with the record locked, so
+	// that of two concurrent updaters the second sees what the first
+	// wrote (a code's step burnt, a recovery code used); fn may not change
+	// Username or Account.
+	UpdateTwoFactor(ctx context.Context, username string, fn func(TwoFactor) (TwoFactor, error)) (TwoFactor, error)
+	DeleteTwoFactor(ctx context.Context, username string) error
+	// Issuers: the name an authenticator app shows beside a code. Root's
+	// is the system-wide issuer, a reseller's applies to its accounts.
+	// SetTwoFactorIssuer with "" removes it (if any); setting one for an
+	// account that does not exist is ErrNotFound. GetTwoFactorIssuer: ErrNotFound when none is set.
+	GetTwoFactorIssuer(ctx context.Context, username string) (string, error)
+	SetTwoFactorIssuer(ctx context.Context, username, issuer string) error
 }

@@ -33,6 +33,10 @@ type Store struct {
 	settings map[string]entry[string]
 	tokens   tokenCache
 	sessions sessionCache
+	// twoFactor holds two-factor configurations by login name, found or
+	// absent. It is looked up only for principals that authenticated, so
+	// it holds at most one entry per user and needs no bound.
+	twoFactor map[string]entry[store.TwoFactor]
 
 	hits, misses atomic.Uint64
 
@@ -162,6 +166,7 @@ func (s *Store) reset() {
 	s.settings = map[string]entry[string]{}
 	s.tokens = newTokenCache()
 	s.sessions = newSessionCache()
+	s.twoFactor = map[string]entry[store.TwoFactor]{}
 }
 
 // SetVersion gives the cache a change counter to compare on every read (as
@@ -226,12 +231,18 @@ func (s *Store) Invalidate(c store.Change) {
 		s.boxes = map[string]entry[store.Mailbox]{}
 		s.tokens.dropUser(c.Key)
 		s.sessions.dropAccount(c.Key)
+		// Its Webmail users' configurations are keyed by address: forget
+		// them all (accounts change seldom).
+		s.twoFactor = map[string]entry[store.TwoFactor]{}
+	case store.ChangeTwoFactor:
+		delete(s.twoFactor, c.Key)
 	case store.ChangeToken:
 		s.tokens.drop(c.Key)
 	case store.ChangeSession:
 		s.sessions.drop(c.Key)
 	case store.ChangeMailbox:
 		delete(s.boxes, c.Key)
+		delete(s.twoFactor, c.Key) // a deleted mailbox's configuration goes with it
 	case store.ChangeAccessHash:
 		delete(s.hashes, c.Key)
 	case store.ChangeSetting:
@@ -453,4 +464,39 @@ func (s *Store) PurgeExpiredTokens(ctx context.Context, before time.Time) (int, 
 	s.gen++
 	s.tokens.dropExpired(before)
 	return n, err
+}
+
+// GetTwoFactor is read for every password-authenticated request while the
+// API policy is on, and for sessions not yet two-factor verified.
+func (s *Store) GetTwoFactor(ctx context.Context, username string) (store.TwoFactor, error) {
+	tf, err := read(s, func() map[string]entry[store.TwoFactor] { return s.twoFactor }, username, func() (store.TwoFactor, error) {
+		return s.Store.GetTwoFactor(ctx, username)
+	})
+	tf.Sealed = slices.Clone(tf.Sealed)
+	tf.RecoveryMACs = slices.Clone(tf.RecoveryMACs)
+	return tf, err
+}
+
+func (s *Store) SetTwoFactor(ctx context.Context, tf store.TwoFactor) error {
+	err := s.Store.SetTwoFactor(ctx, tf)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: tf.Username})
+	return err
+}
+
+func (s *Store) UpdateTwoFactor(ctx context.Context, username string, fn func(store.TwoFactor) (store.TwoFactor, error)) (store.TwoFactor, error) {
+	tf, err := s.Store.UpdateTwoFactor(ctx, username, fn)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return tf, err
+}
+
+func (s *Store) DeleteTwoFactor(ctx context.Context, username string) error {
+	err := s.Store.DeleteTwoFactor(ctx, username)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return err
+}
+
+func (s *Store) SetTwoFactorIssuer(ctx context.Context, username, issuer string) error {
+	err := s.Store.SetTwoFactorIssuer(ctx, username, issuer)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return err
 }

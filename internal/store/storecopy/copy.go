@@ -25,16 +25,19 @@ type Counts struct {
 	AccessHashes int
 	Tokens       int
 	Sessions     int
+	TwoFactor    int
+	Issuers      int
 	Settings     int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d settings",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.Settings)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d two-factor configurations, %d two-factor issuers, %d settings",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.TwoFactor, c.Issuers, c.Settings)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
-// hashes, API tokens, sessions and settings of from into to, then reads both
+// hashes, API tokens, sessions, two-factor configurations and issuers, and
+// settings of from into to, then reads both
 // back and checks that they hold the same records; it returns the counts
 // copied.
 //
@@ -111,6 +114,8 @@ type records struct {
 	countedHash  int                      // CountAccessHashes
 	tokens       map[string][]store.Token // by account: WHM's, then cPanel's
 	sessions     []store.Session          // all, by Created then IDHash
+	twoFactor    []store.TwoFactor        // all, by Username
+	issuers      map[string]string        // by account
 	settings     map[string]string
 }
 
@@ -124,6 +129,7 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 		mailboxes:    map[string][]store.Mailbox{},
 		accessHashes: map[string]store.AccessHash{},
 		tokens:       map[string][]store.Token{},
+		issuers:      map[string]string{},
 	}
 	var err error
 	if r.accounts, err = s.ListAccounts(ctx); err != nil {
@@ -151,6 +157,16 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 			}
 			r.tokens[u] = append(r.tokens[u], ts...)
 		}
+		iss, err := s.GetTwoFactorIssuer(ctx, u)
+		switch {
+		case err == nil:
+			r.issuers[u] = iss
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	if r.twoFactor, err = s.ListTwoFactor(ctx, ""); err != nil {
+		return nil, err
 	}
 	if r.sessions, err = s.ListSessions(ctx, ""); err != nil {
 		return nil, err
@@ -171,6 +187,8 @@ func (r *records) counts() Counts {
 		// the per-account walk could not see.
 		AccessHashes: r.countedHash,
 		Sessions:     len(r.sessions),
+		TwoFactor:    len(r.twoFactor),
+		Issuers:      len(r.issuers),
 		Settings:     len(r.settings),
 	}
 	for _, ds := range r.domains {
@@ -241,6 +259,20 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			return err
 		}
 	}
+	// Two-factor secrets stay sealed: the target needs the source's server
+	// key to open them, as for tokens.
+	for _, tf := range r.twoFactor {
+		if err := to.SetTwoFactor(ctx, tf); err != nil {
+			return err
+		}
+	}
+	for _, a := range r.accounts {
+		if iss, ok := r.issuers[a.Username]; ok {
+			if err := to.SetTwoFactorIssuer(ctx, a.Username, iss); err != nil {
+				return err
+			}
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.settings)) {
 		if err := to.SetSetting(ctx, k, r.settings[k]); err != nil {
 			return err
@@ -277,6 +309,14 @@ func (r *records) diff(o *records) error {
 		if !sameSession(ss, o.sessions[i]) {
 			return fmt.Errorf("the session of %q created %v differs", ss.Username, ss.Created)
 		}
+	}
+	for i, tf := range r.twoFactor {
+		if !sameTwoFactor(tf, o.twoFactor[i]) {
+			return fmt.Errorf("the two-factor configuration of %q differs", tf.Username)
+		}
+	}
+	if !maps.Equal(r.issuers, o.issuers) {
+		return errors.New("the two-factor issuers differ")
 	}
 	if !maps.Equal(r.settings, o.settings) {
 		return errors.New("the settings differ")
@@ -318,4 +358,10 @@ func sameSession(a, b store.Session) bool {
 		a.Origin == b.Origin && a.Method == b.Method && a.TFAVerified == b.TFAVerified &&
 		a.Locale == b.Locale && a.GotoURI == b.GotoURI && a.Created.Equal(b.Created) &&
 		a.LastSeen.Equal(b.LastSeen) && a.IdleTimeout == b.IdleTimeout && a.Expires.Equal(b.Expires)
+}
+
+func sameTwoFactor(a, b store.TwoFactor) bool {
+	return a.Username == b.Username && a.Account == b.Account && bytes.Equal(a.Sealed, b.Sealed) &&
+		a.LastStep == b.LastStep && slices.Equal(a.RecoveryMACs, b.RecoveryMACs) &&
+		a.Failures == b.Failures && a.FailuresSince.Equal(b.FailuresSince) && a.Created.Equal(b.Created)
 }

@@ -107,7 +107,17 @@ func fill(t *testing.T, s store.Store) Counts {
 	for _, ss := range sessions {
 		must(s.CreateSession(ctx, ss))
 	}
-	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, Settings: 3}
+	twoFactor := []store.TwoFactor{
+		{Username: "root", Account: "root", Sealed: sealed[:40], LastStep: 56_666_700, RecoveryMACs: []string{"r1", "r2"}, Created: at(70)},
+		{Username: "user2", Account: "user2", Sealed: sealed[40:90], LastStep: -1, Failures: 2, FailuresSince: at(71), Created: at(72)},
+		{Username: "box1@user2.example.org", Account: "user2", Sealed: sealed[90:130], Created: at(73)},
+	}
+	for _, tf := range twoFactor {
+		must(s.SetTwoFactor(ctx, tf))
+	}
+	must(s.SetTwoFactorIssuer(ctx, "root", "Example Hosting"))
+	must(s.SetTwoFactorIssuer(ctx, "res1", "Reseller 'One'"))
+	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, TwoFactor: 3, Issuers: 2, Settings: 3}
 }
 
 func testCopy(t *testing.T, from, to store.Store) {

@@ -120,6 +120,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentUpdateSession", testConcurrentUpdateSession},
 		{"ConcurrentSessionLifecycle", testConcurrentSessionLifecycle},
 	}
+	tests = append(tests, twoFactorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore(t))
