@@ -16,6 +16,9 @@ const (
 	ChangeToken ChangeKind = "token"
 	// ChangeSession's Key is the session's IDHash.
 	ChangeSession ChangeKind = "session"
+	// ChangeHulk's Key says which part of the brute-force regulator's
+	// state changed: "config", "lists", "blocks" or "flush".
+	ChangeHulk ChangeKind = "cphulk"
 )
 
 // Change says that a record was written (created, updated or deleted) by
