@@ -80,11 +80,15 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
+	var guard auth.Guard = hulkGuard{data.Hulk}
+	if opts.Guard != nil {
+		guard = opts.Guard
+	}
 	srv := &server.Server{
 		Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort,
 		Sessions: data.Sessions, SessionAuth: data.SessionAuth, Password: passwordMethod(data.Chain),
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
-		Guard: opts.Guard,
+		Guard: guard,
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)

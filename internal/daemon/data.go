@@ -17,6 +17,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/hulk"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
@@ -51,11 +52,16 @@ type Data struct {
 	// Now is the clock of token and session expiry, the API functions and
 	// the purges.
 	Now func() time.Time
+	// Hulk is the brute-force regulator; the daemon runs its sync loop
+	// (Close stops it and writes what is pending).
+	Hulk *hulk.Regulator
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
 	stopUses  context.CancelFunc
 	recording sync.WaitGroup
+	stopHulk  context.CancelFunc
+	hulking   sync.WaitGroup
 }
 
 // Options are what a caller (a test) may inject; the zero value is what
@@ -72,6 +78,10 @@ type Options struct {
 // Close writes pending token and session uses, stops the change feed and releases the
 // store.
 func (d *Data) Close() error {
+	if d.stopHulk != nil {
+		d.stopHulk()
+		d.hulking.Wait()
+	}
 	if d.stopUses != nil {
 		d.stopUses()
 		d.recording.Wait()
@@ -120,6 +130,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	}
 	var st store.Store = sq
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
+	d.Now = opts.Now
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	d.Hulk = &hulk.Regulator{Store: sq, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
+	if err := d.Hulk.Load(ctx); err != nil {
+		sq.Close()
+		return nil, fmt.Errorf("loading the brute-force regulator's state: %w", err)
+	}
 	if w := sq.ChangeFeed(); w != nil && cache {
 		d.Cache = cached.New(st)
 		if v := sq.ChangeVersion(); v != nil {
@@ -133,17 +152,33 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		d.watching.Add(1)
 		go func() {
 			defer d.watching.Done()
-			if err := d.Cache.Run(wctx, w); err != nil && wctx.Err() == nil {
+			// The regulator hears the same feed: its state is not cached
+			// but read again when another process changes it.
+			onChange := func(c store.Change) { d.Cache.Invalidate(c); d.Hulk.Changed(c) }
+			onLive := func(live bool) {
+				d.Cache.SetLive(live)
+				if live {
+					d.Hulk.Changed(store.Change{Kind: store.ChangeAll})
+				}
+			}
+			if err := w.Watch(wctx, onChange, onLive); err != nil && wctx.Err() == nil {
 				log.Error("change feed stopped", "error", err)
 			}
 		}()
 	}
 	st = d.Store
-	d.Now = opts.Now
-	if d.Now == nil {
-		d.Now = time.Now
+	if cache {
+		// The daemon: write counted failures and blocks, hear the
+		// other nodes' (the CLI twins only read and change state).
+		hctx, stop := context.WithCancel(context.Background())
+		d.stopHulk = stop
+		d.hulking.Add(1)
+		go func() {
+			defer d.hulking.Done()
+			d.Hulk.Run(hctx)
+		}()
 	}
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, Hulk: d.Hulk}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)

@@ -5,6 +5,7 @@ package functions
 import (
 	"context"
 	"errors"
+	"github.com/cpauth/cpauth/internal/hulk"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ type Env struct {
 	DataDir string
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Hulk is the brute-force regulator the cPHulk functions manage.
+	Hulk *hulk.Regulator
 }
 
 // Registry builds the table of every function.
@@ -39,6 +42,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerAPI2(r)
 	e.registerTokens(r)
 	e.registerSessions(r)
+	e.registerHulk(r)
 	return r
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,7 @@ type Regulator struct {
 	gmu  sync.RWMutex // (name, address) pairs that authenticated
 	good map[pair]time.Time
 
+	flushMu       sync.Mutex // one Flush at a time
 	pmu           sync.Mutex // written to the store by Flush
 	pendingFails  []store.HulkFailure
 	pendingBlocks []store.HulkBlock
@@ -273,15 +275,36 @@ func (r *Regulator) loadBlocks(ctx context.Context) error {
 	r.pmu.Lock()
 	bs = append(bs, r.pendingBlocks...)
 	r.pmu.Unlock()
+	now := r.now()
 	r.bmu.Lock()
+	old := r.blocks
 	r.blocks = make(map[blockID]store.HulkBlock, len(bs))
 	for _, b := range bs {
-		if old, ok := r.blocks[blockID{b.Kind, b.Key}]; !ok || b.Until.After(old.Until) {
+		if prev, ok := r.blocks[blockID{b.Kind, b.Key}]; !ok || b.Until.After(prev.Until) {
 			r.blocks[blockID{b.Kind, b.Key}] = b
 		}
 	}
 	r.reindexLocked()
+	var lifted []blockID
+	for id, b := range old {
+		if _, ok := r.blocks[id]; !ok && b.Until.After(now) {
+			lifted = append(lifted, id)
+		}
+	}
 	r.bmu.Unlock()
+	if len(lifted) > 0 {
+		// Lifted elsewhere before its end: its counts go too, or the
+		// next failure would block again at once.
+		r.mu.Lock()
+		for _, id := range lifted {
+			if id.kind == store.HulkBlockUser {
+				delete(r.users, id.key)
+			} else if k, ok := parseKey(id.key); ok {
+				delete(r.ips, k)
+			}
+		}
+		r.mu.Unlock()
+	}
 	return nil
 }
 
@@ -345,7 +368,10 @@ func (r *Regulator) checkVersion() {
 	}
 	if v := r.Version(); v != r.seenVer.Load() {
 		r.seenVer.Store(v)
-		r.markDirty(partAll)
+		// Any write moves the counter: read the cheap parts again. A
+		// block that vanished from the store (another process flushed or
+		// unblocked it) takes its counts with it (loadBlocks).
+		r.markDirty(partConfig | partBlocks)
 	}
 }
 
@@ -551,31 +577,34 @@ func (r *Regulator) block(b store.HulkBlock) {
 }
 
 // Flush writes the failures and blocks counted here since the last Flush.
-// What could not be written is kept for the next one.
+// They stay pending (and blocks stay in force here) until written; what
+// could not be written is tried again by the next Flush.
 func (r *Regulator) Flush(ctx context.Context) error {
 	r.init()
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
 	r.pmu.Lock()
-	fs, bs := r.pendingFails, r.pendingBlocks
-	r.pendingFails, r.pendingBlocks = nil, nil
+	fs, bs := slices.Clone(r.pendingFails), slices.Clone(r.pendingBlocks)
 	r.pmu.Unlock()
 	var errs []error
 	if err := r.Store.AddHulkFailures(ctx, fs); err != nil {
 		errs = append(errs, err)
+	} else {
 		r.pmu.Lock()
-		if len(r.pendingFails) < 100000 {
-			r.pendingFails = append(fs, r.pendingFails...)
-		}
+		r.pendingFails = slices.Delete(r.pendingFails, 0, len(fs))
 		r.pmu.Unlock()
 	}
-	for i, b := range bs {
+	written := 0
+	for _, b := range bs {
 		if err := r.Store.PutHulkBlock(ctx, b); err != nil {
 			errs = append(errs, err)
-			r.pmu.Lock()
-			r.pendingBlocks = append(bs[i:], r.pendingBlocks...)
-			r.pmu.Unlock()
 			break
 		}
+		written++
 	}
+	r.pmu.Lock()
+	r.pendingBlocks = slices.Delete(r.pendingBlocks, 0, written)
+	r.pmu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -610,19 +639,27 @@ func (r *Regulator) pull(ctx context.Context, all bool) error {
 // Sync writes what is pending, reads what other nodes counted and reloads
 // what changed; Run calls it.
 func (r *Regulator) Sync(ctx context.Context) error {
+	_, err := r.sync(ctx, true)
+	return err
+}
+
+func (r *Regulator) sync(ctx context.Context, reload bool) (reloaded bool, err error) {
 	r.init()
-	parts := r.dirty.Swap(0)
 	var errs []error
-	if parts != 0 {
-		errs = append(errs, r.reload(ctx, parts))
+	if reload {
+		if parts := r.dirty.Swap(0); parts != 0 {
+			errs = append(errs, r.reload(ctx, parts))
+			reloaded = true
+		}
 	}
 	errs = append(errs, r.Flush(ctx), r.pull(ctx, false))
-	return errors.Join(errs...)
+	return reloaded, errors.Join(errs...)
 }
 
 // Intervals of Run.
 const (
 	syncEvery   = time.Second
+	reloadGap   = 250 * time.Millisecond
 	reloadEvery = 30 * time.Second
 	pruneEvery  = time.Minute
 	purgeEvery  = 10 * time.Minute
@@ -637,8 +674,9 @@ func (r *Regulator) Run(ctx context.Context) {
 	r.init()
 	tick := time.NewTicker(syncEvery)
 	defer tick.Stop()
-	var lastReload, lastPrune, lastPurge time.Time
+	var lastReload, lastSafety, lastPrune, lastPurge time.Time
 	for {
+		ticked := false
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -646,14 +684,22 @@ func (r *Regulator) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-tick.C:
+			ticked = true
 		case <-r.kick:
 		}
 		now := time.Now()
-		if now.Sub(lastReload) >= reloadEvery {
-			lastReload = now
+		if now.Sub(lastSafety) >= reloadEvery {
+			lastSafety = now
 			r.markDirty(partConfig | partBlocks)
 		}
-		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
+		// A burst of changes (a block per guessing address, each moving
+		// SQLite's change counter) is read back at most every reloadGap.
+		reload := ticked || now.Sub(lastReload) >= reloadGap
+		reloaded, err := r.sync(ctx, reload)
+		if reloaded {
+			lastReload = now
+		}
+		if err != nil && ctx.Err() == nil {
 			r.log().Error("cphulk: syncing with the store", "error", err.Error())
 		}
 		if now.Sub(lastPrune) >= pruneEvery {

@@ -252,6 +252,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	rec := recordOf(r)
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}
+	if req.Authorization == "" && req.HasSessionCookie {
+		att.Secret = req.SessionCookie // a session's secret is its cookie
+	}
 	if req.Authorization != "" || req.HasSessionCookie {
 		if ok, why := g.Admit(ctx, att); !ok {
 			// Refused before anything is checked, and answered like a

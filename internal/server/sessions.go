@@ -312,7 +312,32 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		return
 	}
 	req := s.sessionRequest(r, p, "", token)
-	out := auth.Chain{s.SessionAuth}.Authenticate(r.Context(), req)
+	ctx := r.Context()
+	// A page's credential is the session cookie: the regulator is asked
+	// first and told the result, as for every other credential. A refused
+	// request is answered as an unknown session.
+	g := s.guard()
+	att := auth.Attempt{Service: p.Service, Remote: req.Remote, Method: core.MethodSession, Secret: req.SessionCookie}
+	var out auth.Outcome
+	admitted := true
+	if req.HasSessionCookie {
+		var why string
+		if admitted, why = g.Admit(ctx, att); !admitted {
+			out = auth.Outcome{Result: auth.Failed, Method: core.MethodSession, Code: auth.CodeExpired,
+				Reason: "refused by the brute-force regulator: " + why}
+		}
+	}
+	if admitted {
+		out = auth.Chain{s.SessionAuth}.Authenticate(ctx, req)
+		att.User = out.User
+		switch out.Result {
+		case auth.OK:
+			att.User = out.Principal.User
+			g.Succeeded(ctx, att)
+		case auth.Failed:
+			g.Failed(ctx, att, out.Reason)
+		}
+	}
 	rec := recordOf(r)
 	rec.method = out.Method
 	if out.Result == auth.OK {
