@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/hulk"
+	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
@@ -55,6 +57,8 @@ type Data struct {
 	// Hulk is the brute-force regulator; the daemon runs its sync loop
 	// (Close stops it and writes what is pending).
 	Hulk *hulk.Regulator
+	// Logs are cPanel's log files and the audit stream in <dir>/logs.
+	Logs *logs.Logs
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -73,6 +77,9 @@ type Options struct {
 	// Guard replaces the brute-force regulator the server asks before
 	// every credential check (nil: the daemon's own).
 	Guard auth.Guard
+	// Stderr receives the report of a log file that cannot be written
+	// (nil: os.Stderr).
+	Stderr io.Writer
 }
 
 // Close writes pending token and session uses, stops the change feed and releases the
@@ -90,7 +97,22 @@ func (d *Data) Close() error {
 		d.stopWatch()
 		d.watching.Wait()
 	}
+	d.Logs.Close()
 	return d.Store.Close()
+}
+
+// logBlock writes cphulkd.log's line for a block the regulator decided.
+func logBlock(l *logs.Logs, cfg hulk.Config, b store.HulkBlock) {
+	e := logs.Block{Reason: b.Reason, App: b.Service, Address: b.Address, User: b.User, Failures: b.Failures, Until: b.Until}
+	switch b.Kind {
+	case store.HulkBlockIP:
+		e.Max = cfg.MaxFailuresByIP
+	case store.HulkBlockExcessive:
+		e.Max = cfg.MarkAsBrute
+	default:
+		e.Max = cfg.MaxFailures
+	}
+	l.CPHulk(e)
 }
 
 // Open opens (creating on first use) the data directory: mode 0700, the
@@ -134,7 +156,13 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	stderr := opts.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	d.Logs = logs.Open(filepath.Join(dir, "logs"), logs.Options{Stderr: stderr, Now: d.Now})
 	d.Hulk = &hulk.Regulator{Store: sq, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
+	d.Hulk.OnBlock = func(b store.HulkBlock) { logBlock(d.Logs, d.Hulk.Config(), b) }
 	if err := d.Hulk.Load(ctx); err != nil {
 		sq.Close()
 		return nil, fmt.Errorf("loading the brute-force regulator's state: %w", err)

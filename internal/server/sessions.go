@@ -185,6 +185,11 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	if out.Result != auth.OK {
 		rec.user = clipUser(user)
+		result := "failure"
+		if !admitted {
+			result = "blocked"
+		}
+		s.decision(r, p, result, user, core.MethodPassword, out.Reason, core.Principal{})
 		s.Log.Warn("login failed",
 			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 			"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
@@ -216,6 +221,12 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		return
 	}
 	rec.user = out.Principal.User
+	handle := sessions.Handle(n.Session.IDHash)
+	s.decision(r, p, "success", out.Principal.User, core.MethodPassword, "", core.Principal{Session: n.Session.IDHash})
+	s.Logs.SessionNew(p.Service.App(), remote.String(), out.Principal.User+":"+handle, map[string]string{
+		"address": remote.String(), "app": p.Service.App(), "creator": out.Principal.User,
+		"method": sessions.MethodPassword, "path": "form", "possessed": "0",
+	})
 	location := n.Session.SecurityToken + landing(gotoURI)
 	s.Log.Info("login",
 		"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
@@ -279,6 +290,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
 		} else {
 			s.Log.Info("logout", "request_id", requestID(ctx), "service", p.Service.App(),
 				"remote", remoteAddr(r).String(), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
+			s.Logs.SessionPurge(p.Service.App(), remoteAddr(r).String(), ss.Username+":"+sessions.Handle(ss.IDHash), "logout")
 		}
 		rec := recordOf(r)
 		rec.user, rec.method = ss.Username, core.MethodSession
@@ -334,9 +346,13 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		case auth.OK:
 			att.User = out.Principal.User
 			g.Succeeded(ctx, att)
+			s.decision(r, p, "success", att.User, core.MethodSession, "", out.Principal)
 		case auth.Failed:
 			g.Failed(ctx, att, out.Reason)
+			s.decision(r, p, "failure", att.User, core.MethodSession, out.Reason, core.Principal{})
 		}
+	} else {
+		s.decision(r, p, "blocked", "", core.MethodSession, out.Reason, core.Principal{})
 	}
 	rec := recordOf(r)
 	rec.method = out.Method
