@@ -292,3 +292,57 @@ func TestHulkFunctions(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// Two nodes on one PostgreSQL database share counts, blocks and lists.
+func TestClusterHulk(t *testing.T) {
+	db := newClusterDB(t)
+	key := t.TempDir() + "/cluster.key"
+	node := func() *testEnv {
+		return startRegulated(t, func(c *config.Config) {
+			c.Store, c.PostgresDSN, c.KeyFile = "postgres", db.dsn, key
+		})
+	}
+	a, b := node(), node()
+	b.rootPass = a.rootPass
+	if !waitLive(a) || !waitLive(b) {
+		t.Fatal("the nodes' change feeds did not come up")
+	}
+	ctx := context.Background()
+	right := basic("root", a.rootPass)
+	n := a.d.Data.Hulk.Config().MaxFailuresByIP
+	for i := range n - 1 {
+		assertD5(t, a.do(t, request{port: p2087, path: version1, auth: basic("root", fmt.Sprint("a", i))}))
+	}
+	// What A counted reaches B (each node's loop does this every second).
+	if err := a.d.Data.Hulk.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.d.Data.Hulk.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertD5(t, b.do(t, request{port: p2087, path: version1, auth: basic("root", "b")}))
+	assertD5(t, b.do(t, request{port: p2087, path: version1, auth: right}))
+	// B's block reaches A through the change feed.
+	if d, ok := within(5*time.Second, func() bool {
+		r, err := a.try(request{port: p2087, path: version1, auth: right})
+		return err == nil && r.status == http.StatusForbidden
+	}); !ok {
+		t.Errorf("A still admits the address B blocked after %v", d)
+	}
+	// Lifted on A, lifted on B.
+	a.whm1("flush_cphulk_login_history_for_ips", "ip", "127.0.0.1")
+	if d, ok := within(5*time.Second, func() bool {
+		r, err := b.try(request{port: p2087, path: version1, auth: right})
+		return err == nil && r.status == http.StatusOK
+	}); !ok {
+		t.Errorf("B still refuses the address A unblocked after %v", d)
+	}
+	// A deny-list entry made on B holds on A.
+	b.whm1("create_cphulk_record", "list_name", "black", "ip", "127.0.0.0/8")
+	if d, ok := within(5*time.Second, func() bool {
+		r, err := a.try(request{port: p2087, path: version1, auth: right})
+		return err == nil && r.status == http.StatusForbidden
+	}); !ok {
+		t.Errorf("A ignores B's deny-list entry after %v", d)
+	}
+}

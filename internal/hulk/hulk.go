@@ -361,26 +361,33 @@ func (r *Regulator) markDirty(parts uint32) {
 }
 
 // checkVersion notices a move of the shared change counter (one atomic
-// load).
-func (r *Regulator) checkVersion() {
+// load). Any committed write moves it; the configuration and the lists
+// (two small reads) are read again at once, so that a CLI twin's change
+// holds for the very next request, and the blocks off the request path (a
+// block that vanished from the store, because another process flushed or
+// lifted it, takes its counts with it: loadBlocks).
+func (r *Regulator) checkVersion(ctx context.Context) {
 	if r.Version == nil {
 		return
 	}
-	if v := r.Version(); v != r.seenVer.Load() {
-		r.seenVer.Store(v)
-		// Any write moves the counter: read the cheap parts again. A
-		// block that vanished from the store (another process flushed or
-		// unblocked it) takes its counts with it (loadBlocks).
-		r.markDirty(partConfig | partBlocks)
+	v := r.Version()
+	if v == r.seenVer.Load() {
+		return
+	}
+	r.seenVer.Store(v)
+	r.markDirty(partBlocks)
+	if err := r.loadState(ctx); err != nil {
+		r.markDirty(partConfig) // try again off the request path
 	}
 }
 
 // Admit refuses an attempt from a blocked or denied address, or for a
 // blocked login name (unless from an address that name authenticated from
-// before); it never blocks by itself. It reads memory only.
-func (r *Regulator) Admit(_ context.Context, a Attempt) (bool, string) {
+// before); it never blocks by itself. It reads memory only (but see
+// checkVersion).
+func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
+	r.checkVersion(ctx)
 	st := r.state.Load()
-	r.checkVersion()
 	if !st.cfg.Enabled {
 		return true, ""
 	}
