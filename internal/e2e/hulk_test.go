@@ -290,7 +290,6 @@ func TestHulkFunctions(t *testing.T) {
 	if r := api("flush_cphulk_login_history"); str(dig(r, "metadata", "result")) != "1" {
 		t.Errorf("flush_cphulk_login_history: %v", r)
 	}
-	_ = context.Background
 }
 
 // Two nodes on one PostgreSQL database share counts, blocks and lists.
