@@ -28,7 +28,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newStore(t *testing.T) store.Store {
+func newStore(t testing.TB) store.Store {
 	t.Helper()
 	s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cpauth.db"))
 	if err != nil {
@@ -38,7 +38,7 @@ func newStore(t *testing.T) store.Store {
 	return s
 }
 
-func newRegulator(t *testing.T, s store.Store, c *clock, values map[string]string) *Regulator {
+func newRegulator(t testing.TB, s store.Store, c *clock, values map[string]string) *Regulator {
 	t.Helper()
 	r := &Regulator{Store: s, Now: c.Now}
 	if err := r.Load(t.Context()); err != nil {
