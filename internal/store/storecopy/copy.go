@@ -26,17 +26,25 @@ type Counts struct {
 	Tokens       int
 	Sessions     int
 	Settings     int
+	// HulkConfig and HulkRecords are the brute-force regulator's
+	// configuration keys and allow/deny-list entries.
+	HulkConfig  int
+	HulkRecords int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d settings",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.Settings)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d settings, %d cPHulk settings, %d cPHulk list entries",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.Settings, c.HulkConfig, c.HulkRecords)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
-// hashes, API tokens, sessions and settings of from into to, then reads both
+// hashes, API tokens, sessions, settings and the brute-force regulator's
+// configuration and allow/deny-lists of from into to, then reads both
 // back and checks that they hold the same records; it returns the counts
 // copied.
+//
+// The regulator's failure history and blocks are not copied: they are
+// transient, and a fresh node counts from zero.
 //
 // Sessions are copied, expired ones included (the target's purge takes
 // those), so that users stay logged in across the move: like API tokens,
@@ -112,6 +120,8 @@ type records struct {
 	tokens       map[string][]store.Token // by account: WHM's, then cPanel's
 	sessions     []store.Session          // all, by Created then IDHash
 	settings     map[string]string
+	hulkConfig   map[string]string
+	hulkRecords  []store.HulkRecord
 }
 
 // read reads every record of s. The interface lists neither all mailboxes
@@ -161,6 +171,12 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 	if r.settings, err = s.ListSettings(ctx); err != nil {
 		return nil, err
 	}
+	if r.hulkConfig, err = s.HulkConfig(ctx); err != nil {
+		return nil, err
+	}
+	if r.hulkRecords, err = s.ListHulkRecords(ctx, ""); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -172,6 +188,8 @@ func (r *records) counts() Counts {
 		AccessHashes: r.countedHash,
 		Sessions:     len(r.sessions),
 		Settings:     len(r.settings),
+		HulkConfig:   len(r.hulkConfig),
+		HulkRecords:  len(r.hulkRecords),
 	}
 	for _, ds := range r.domains {
 		c.Domains += len(ds)
@@ -246,6 +264,16 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			return err
 		}
 	}
+	if len(r.hulkConfig) > 0 {
+		if err := to.SetHulkConfig(ctx, r.hulkConfig); err != nil {
+			return err
+		}
+	}
+	if len(r.hulkRecords) > 0 {
+		if err := to.PutHulkRecords(ctx, r.hulkRecords); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -280,6 +308,14 @@ func (r *records) diff(o *records) error {
 	}
 	if !maps.Equal(r.settings, o.settings) {
 		return errors.New("the settings differ")
+	}
+	if !maps.Equal(r.hulkConfig, o.hulkConfig) {
+		return errors.New("the cPHulk settings differ")
+	}
+	if !slices.EqualFunc(r.hulkRecords, o.hulkRecords, func(a, b store.HulkRecord) bool {
+		return a.List == b.List && a.CIDR == b.CIDR && a.Comment == b.Comment && a.Created.Equal(b.Created)
+	}) {
+		return errors.New("the cPHulk lists differ")
 	}
 	return nil
 }
