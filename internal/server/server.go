@@ -289,7 +289,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 		return out.Principal, true
 	}
 	rec.user = out.User
-	if out.Result == auth.Failed {
+	if out.Result == auth.Failed && !auth.StoreFailure(out) {
 		g.Failed(ctx, att, out.Reason)
 	}
 	s.decision(r, p, "failure", out.User, out.Method, out.Reason, core.Principal{})

@@ -179,7 +179,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	if admitted {
 		if out.Result == auth.OK {
 			g.Succeeded(ctx, att)
-		} else {
+		} else if !auth.StoreFailure(out) {
 			g.Failed(ctx, att, out.Reason)
 		}
 	}
@@ -348,7 +348,9 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 			g.Succeeded(ctx, att)
 			s.decision(r, p, "success", att.User, core.MethodSession, "", out.Principal)
 		case auth.Failed:
-			g.Failed(ctx, att, out.Reason)
+			if !auth.StoreFailure(out) {
+				g.Failed(ctx, att, out.Reason)
+			}
 			s.decision(r, p, "failure", att.User, core.MethodSession, out.Reason, core.Principal{})
 		}
 	} else {
