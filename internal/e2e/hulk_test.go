@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/hulk"
 )
 
 // The brute-force regulator against a real daemon, loopback not
@@ -83,19 +85,27 @@ func TestHulkGuessingIsBlocked(t *testing.T) {
 	s := e.login(t, p2087, "root", e.rootPass)
 	tok := e.whm1("api_token_create", "token_name", "ci").Data.(map[string]any)["token"].(string)
 
+	// What wrong credentials get, taken before the block (each counts as
+	// a failure): a login form, the login page, a forged session cookie,
+	// and wrong passwords until the threshold.
+	wrongLogin := e.postLogin(t, p2087, "/login/?login_only=1", loginForm("user", "nobody", "pass", "x"), nil)
+	wrongPage := e.postLogin(t, p2087, "/login/", loginForm("user", "root", "pass", "wrong-too"), nil)
+	forged := e.do(t, request{port: p2087, path: s.token + "/", header: map[string]string{"Cookie": s.name + "=" + strings.Replace(s.value, s.value[len(s.value)-4:], "0000", 1)}})
 	var wrong response
-	for i := range cfg.MaxFailuresByIP {
+	for i := range cfg.MaxFailuresByIP - 3 {
 		wrong = e.do(t, request{port: p2087, path: version1, auth: basic("root", fmt.Sprintf("guess-%d", i))})
 		assertD5(t, wrong)
 	}
-	wrongLogin := e.postLogin(t, p2087, "/login/?login_only=1", loginForm("user", "nobody", "pass", "x"), nil)
-	forged := e.do(t, request{port: p2087, path: s.token + "/", header: map[string]string{"Cookie": s.name + "=" + strings.Replace(s.value, s.value[len(s.value)-4:], "0000", 1)}})
+	if ok, _ := e.d.Data.Hulk.Admit(context.Background(), hulk.Attempt{Remote: netip.MustParseAddr("127.0.0.1")}); ok {
+		t.Fatal("not blocked after the threshold")
+	}
 
 	// Blocked: the right password, a valid token, a live session and a
 	// right login form all get exactly a wrong credential's answer.
 	sameAnswer(t, "right password while blocked", e.do(t, request{port: p2087, path: version1, auth: right}), wrong)
 	sameAnswer(t, "valid token while blocked", e.do(t, request{port: p2087, path: version1, auth: "whm root:" + tok}), wrong)
 	sameAnswer(t, "right login while blocked", e.postLogin(t, p2087, "/login/?login_only=1", loginForm("user", "root", "pass", e.rootPass), nil), wrongLogin)
+	sameAnswer(t, "right login (the page) while blocked", e.postLogin(t, p2087, "/login/", loginForm("user", "root", "pass", e.rootPass), nil), wrongPage)
 	sameAnswer(t, "live session's page while blocked", e.do(t, request{port: p2087, path: s.token + "/", header: map[string]string{"Cookie": s.cookie()}}), forged)
 	if !strings.Contains(e.log.String(), "address blocked by cPHulk") {
 		t.Error("the daemon's log does not say the refusals were blocks")
