@@ -262,7 +262,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	if req.Authorization == "" && req.HasSessionCookie {
 		att.Secret = req.SessionCookie // a session's secret is its cookie
 	}
-	if req.Authorization != "" || req.HasSessionCookie {
+	// An attempt is a credential that will be checked: a session cookie
+	// without its security token is refused (D12) before anything is
+	// looked up or compared, so it is neither asked about nor counted.
+	attempt := req.Authorization != "" || (req.HasSessionCookie && token != "")
+	if attempt {
 		if ok, why := g.Admit(ctx, att); !ok {
 			// Refused before anything is checked, and answered like a
 			// wrong credential (D5): a guesser learns nothing.
@@ -289,7 +293,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 		return out.Principal, true
 	}
 	rec.user = out.User
-	if out.Result == auth.Failed && !auth.StoreFailure(out) {
+	if attempt && out.Result == auth.Failed && !auth.StoreFailure(out) {
 		g.Failed(ctx, att, out.Reason)
 	}
 	s.decision(r, p, "failure", out.User, out.Method, out.Reason, core.Principal{})
