@@ -186,7 +186,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 			onLive := func(live bool) {
 				d.Cache.SetLive(live)
 				if live {
-					d.Hulk.Changed(store.Change{Kind: store.ChangeAll})
+					d.Hulk.Resync() // what the feed missed meanwhile
 				}
 			}
 			if err := w.Watch(wctx, onChange, onLive); err != nil && wctx.Err() == nil {

@@ -336,7 +336,11 @@ func (r *Regulator) Changed(c store.Change) {
 	r.init()
 	switch {
 	case c.Kind == store.ChangeAll:
-		r.markDirty(partAll)
+		// Anything may have changed (SQLite's data_version moved, which
+		// any connection's commit does): the cheap parts. A lifted block
+		// still takes its counts with it (loadBlocks); Resync rebuilds
+		// the counts too.
+		r.markDirty(partConfig | partBlocks)
 	case c.Kind != store.ChangeHulk:
 	case c.Key == "config" || c.Key == "lists":
 		r.markDirty(partConfig)
@@ -345,6 +349,14 @@ func (r *Regulator) Changed(c store.Change) {
 	default:
 		r.markDirty(partAll)
 	}
+}
+
+// Resync reads everything again, the counts included, off the request
+// path: for when notifications may have been missed (a change feed that
+// was down).
+func (r *Regulator) Resync() {
+	r.init()
+	r.markDirty(partAll)
 }
 
 func (r *Regulator) markDirty(parts uint32) {
@@ -534,22 +546,23 @@ func (r *Regulator) count(cfg Config, f store.HulkFailure) {
 	r.mu.Unlock()
 
 	b := store.HulkBlock{User: f.User, Address: f.Address, Service: f.Service, Created: f.Time}
+	now := r.now()
 	if cfg.IPBasedProtection {
 		switch {
 		case ipLook >= cfg.MarkAsBrute*weightNew:
 			b.Kind, b.Key, b.Until, b.Failures = store.HulkBlockExcessive, keyString(k), f.Time.Add(ExcessiveBlock), ipLook/weightNew
 			b.Reason = "IP reached maximum auth failures for a one day block"
-			r.block(b)
+			r.block(b, now)
 		case ipWin >= cfg.MaxFailuresByIP*weightNew:
 			b.Kind, b.Key, b.Until, b.Failures = store.HulkBlockIP, keyString(k), f.Time.Add(cfg.IPBruteForcePeriod), ipWin/weightNew
 			b.Reason = "IP reached maximum auth failures"
-			r.block(b)
+			r.block(b, now)
 		}
 	}
 	if f.User != "" && userWin >= cfg.MaxFailures*weightNew && cfg.userProtected(f.User, addr) {
 		b.Kind, b.Key, b.Until, b.Failures = store.HulkBlockUser, f.User, f.Time.Add(cfg.BruteForcePeriod), userWin/weightNew
 		b.Reason = "Username reached maximum auth failures"
-		r.block(b)
+		r.block(b, now)
 	}
 }
 
@@ -560,8 +573,12 @@ func (c Config) userProtected(user string, addr netip.Addr) bool {
 	return c.UserBasedProtection || (c.UserLocalOrigin && addr.IsLoopback())
 }
 
-// block records a block this node decided, unless one as long is in force.
-func (r *Regulator) block(b store.HulkBlock) {
+// block records a block this node decided, unless one as long is in force
+// or it would already be over (counts read back from the history).
+func (r *Regulator) block(b store.HulkBlock, now time.Time) {
+	if !b.Until.After(now) {
+		return
+	}
 	id := blockID{b.Kind, b.Key}
 	r.bmu.Lock()
 	if old, ok := r.blocks[id]; ok && !old.Until.Before(b.Until) {

@@ -492,3 +492,33 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d failures recorded, want %d", len(fs), want)
 	}
 }
+
+// Reading the history back (a restart, a resync) re-blocks nothing that is
+// over, and tells OnBlock (cphulkd.log) of nothing it was told before.
+func TestResyncDoesNotRepeatBlocks(t *testing.T) {
+	c := start()
+	r := newRegulator(t, newStore(t), c, nil)
+	var told []string
+	r.OnBlock = func(b store.HulkBlock) { told = append(told, b.Kind+" "+b.Key) }
+	for i := range r.Config().MaxFailuresByIP {
+		try(r, attempt("u", "198.51.100.70", fmt.Sprint("g", i)), false)
+	}
+	if len(told) != 1 {
+		t.Fatalf("OnBlock told %q, want one block", told)
+	}
+	r.Resync()
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(r.Config().IPBruteForcePeriod + time.Minute)
+	r.Resync()
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != 1 {
+		t.Errorf("after resyncs OnBlock was told %q", told)
+	}
+	if ok, why := r.Admit(t.Context(), attempt("u", "198.51.100.70", "x")); !ok {
+		t.Errorf("refused after the block ended and a resync: %s", why)
+	}
+}
