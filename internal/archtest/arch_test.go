@@ -39,6 +39,8 @@ func TestImportBoundaries(t *testing.T) {
 		{"core is the bottom", "internal/core", []string{mod + "internal/store", mod + "internal/auth", mod + "internal/api"}},
 		{"secret is below auth", "internal/secret", []string{mod + "internal/auth", mod + "internal/api", mod + "internal/server"}},
 		{"totp is pure functions", "internal/totp", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/auth"}},
+		{"hulk is below auth, knows no HTTP and picks no store", "internal/hulk", []string{"net/http", "database/sql", mod + "internal/auth", mod + "internal/store/sqlstore"}},
+		{"logs know no HTTP and no store", "internal/logs", []string{"net/http", mod + "internal/store", mod + "internal/auth"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,11 +84,16 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 	}
 	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
 	data.Env.TLSPort = d.tlsPort // before any port serves: no request sees it change
+	var guard auth.Guard = hulkGuard{data.Hulk}
+	if opts.Guard != nil {
+		guard = opts.Guard
+	}
+	data.Env.Guard = guard // functions that check a credential (a mailbox password, a two-factor code)
 	srv := &server.Server{
 		Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort,
 		Sessions: data.Sessions, SessionAuth: data.SessionAuth, Password: passwordMethod(data.Chain),
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
-		Guard: opts.Guard, TwoFactor: data.TwoFactor,
+		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)

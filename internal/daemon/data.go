@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/hulk"
+	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
@@ -54,11 +57,18 @@ type Data struct {
 	// Now is the clock of token and session expiry, the API functions and
 	// the purges.
 	Now func() time.Time
+	// Hulk is the brute-force regulator; the daemon runs its sync loop
+	// (Close stops it and writes what is pending).
+	Hulk *hulk.Regulator
+	// Logs are cPanel's log files and the audit stream in <dir>/logs.
+	Logs *logs.Logs
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
 	stopUses  context.CancelFunc
 	recording sync.WaitGroup
+	stopHulk  context.CancelFunc
+	hulking   sync.WaitGroup
 }
 
 // Options are what a caller (a test) may inject; the zero value is what
@@ -70,11 +80,18 @@ type Options struct {
 	// Guard replaces the brute-force regulator the server asks before
 	// every credential check (nil: the daemon's own).
 	Guard auth.Guard
+	// Stderr receives the report of a log file that cannot be written
+	// (nil: os.Stderr).
+	Stderr io.Writer
 }
 
 // Close writes pending token and session uses, stops the change feed and releases the
 // store.
 func (d *Data) Close() error {
+	if d.stopHulk != nil {
+		d.stopHulk()
+		d.hulking.Wait()
+	}
 	if d.stopUses != nil {
 		d.stopUses()
 		d.recording.Wait()
@@ -83,7 +100,22 @@ func (d *Data) Close() error {
 		d.stopWatch()
 		d.watching.Wait()
 	}
+	d.Logs.Close()
 	return d.Store.Close()
+}
+
+// logBlock writes cphulkd.log's line for a block the regulator decided.
+func logBlock(l *logs.Logs, cfg hulk.Config, b store.HulkBlock) {
+	e := logs.Block{Reason: b.Reason, App: b.Service, Address: b.Address, User: b.User, Failures: b.Failures, Until: b.Until}
+	switch b.Kind {
+	case store.HulkBlockIP:
+		e.Max = cfg.MaxFailuresByIP
+	case store.HulkBlockExcessive:
+		e.Max = cfg.MarkAsBrute
+	default:
+		e.Max = cfg.MaxFailures
+	}
+	l.CPHulk(e)
 }
 
 // Open opens (creating on first use) the data directory: mode 0700, the
@@ -123,6 +155,21 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	}
 	var st store.Store = sq
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
+	d.Now = opts.Now
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	stderr := opts.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	d.Logs = logs.Open(filepath.Join(dir, "logs"), logs.Options{Stderr: stderr, Now: d.Now})
+	d.Hulk = &hulk.Regulator{Store: sq, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
+	d.Hulk.OnBlock = func(b store.HulkBlock) { logBlock(d.Logs, d.Hulk.Config(), b) }
+	if err := d.Hulk.Load(ctx); err != nil {
+		sq.Close()
+		return nil, fmt.Errorf("loading the brute-force regulator's state: %w", err)
+	}
 	if w := sq.ChangeFeed(); w != nil && cache {
 		d.Cache = cached.New(st)
 		if v := sq.ChangeVersion(); v != nil {
@@ -136,18 +183,34 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		d.watching.Add(1)
 		go func() {
 			defer d.watching.Done()
-			if err := d.Cache.Run(wctx, w); err != nil && wctx.Err() == nil {
+			// The regulator hears the same feed: its state is not cached
+			// but read again when another process changes it.
+			onChange := func(c store.Change) { d.Cache.Invalidate(c); d.Hulk.Changed(c) }
+			onLive := func(live bool) {
+				d.Cache.SetLive(live)
+				if live {
+					d.Hulk.Resync() // what the feed missed meanwhile
+				}
+			}
+			if err := w.Watch(wctx, onChange, onLive); err != nil && wctx.Err() == nil {
 				log.Error("change feed stopped", "error", err)
 			}
 		}()
 	}
 	st = d.Store
-	d.Now = opts.Now
-	if d.Now == nil {
-		d.Now = time.Now
+	if cache {
+		// The daemon: write counted failures and blocks, hear the
+		// other nodes' (the CLI twins only read and change state).
+		hctx, stop := context.WithCancel(context.Background())
+		d.stopHulk = stop
+		d.hulking.Add(1)
+		go func() {
+			defer d.hulking.Done()
+			d.Hulk.Run(hctx)
+		}()
 	}
 	d.TwoFactor = &auth.TwoFactor{Store: st, Key: key, Now: d.Now}
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Guard: opts.Guard}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)

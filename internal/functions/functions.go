@@ -5,6 +5,8 @@ package functions
 import (
 	"context"
 	"errors"
+	"github.com/cpauth/cpauth/internal/hulk"
+	"github.com/cpauth/cpauth/internal/logs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -45,6 +47,11 @@ type Env struct {
 	// name).
 	TwoFactor *auth.TwoFactor
 	Hostname  string
+	// Hulk is the brute-force regulator the cPHulk functions manage.
+	Hulk *hulk.Regulator
+	// Logs are cPanel's log files: the one-time sessions functions make
+	// go to session_log (nil: none).
+	Logs *logs.Logs
 }
 
 // Registry builds the table of every function.
@@ -57,6 +64,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerSessions(r)
 	e.registerSSO(r)
 	e.registerTwoFactor(r)
+	e.registerHulk(r)
 	return r
 }
 

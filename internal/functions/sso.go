@@ -356,6 +356,10 @@ func (e *Env) logOneTime(c *api.Call, n sessions.New, msg string) {
 		"creator", creatorOf(c), "user", s.Username, "service", s.Service, "remote", c.Remote.String(),
 		"session", sessions.Handle(s.IDHash), "method", s.Method, "redeemable_from", bound,
 		"expires", s.Expires.UTC().Format(time.RFC3339))
+	e.Logs.SessionNew(s.Service, c.Remote.String(), s.Username+":"+sessions.Handle(s.IDHash), map[string]string{
+		"address": c.Remote.String(), "app": s.Service, "creator": creatorOf(c), "method": s.Method,
+		"redeemable_from": bound, "possessed": "0",
+	})
 }
 
 // ---------------------------------------------------------------------------

@@ -191,7 +191,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	if admitted {
 		if out.Result == auth.OK {
 			g.Succeeded(ctx, att)
-		} else {
+		} else if !auth.StoreFailure(out) {
 			g.Failed(ctx, att, out.Reason)
 		}
 	}
@@ -205,7 +205,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "two-factor: " + err.Error()}
 		} else if code := tfaCode(args); needed && code != "" {
 			rec.method = core.MethodTwoFactor
-			v, err := s.verifyCode(ctx, p, remote, out.Principal.User, code, true)
+			v, err := s.verifyCode(r, p, remote, out.Principal.User, code, true)
 			if err != nil {
 				s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", out.Principal.User, "error", err.Error())
 			}
@@ -233,6 +233,11 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	if out.Result != auth.OK {
 		rec.user = clipUser(user)
+		result := "failure"
+		if !admitted {
+			result = "blocked"
+		}
+		s.decision(r, p, result, user, core.MethodPassword, out.Reason, core.Principal{})
 		s.Log.Warn("login failed",
 			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 			"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
@@ -264,6 +269,12 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		return
 	}
 	rec.user = out.Principal.User
+	handle := sessions.Handle(n.Session.IDHash)
+	s.decision(r, p, "success", out.Principal.User, core.MethodPassword, "", core.Principal{Session: n.Session.IDHash})
+	s.Logs.SessionNew(p.Service.App(), remote.String(), out.Principal.User+":"+handle, map[string]string{
+		"address": remote.String(), "app": p.Service.App(), "creator": out.Principal.User,
+		"method": sessions.MethodPassword, "path": "form", "possessed": "0",
+	})
 	location := n.Session.SecurityToken + landing(gotoURI)
 	s.Log.Info("login",
 		"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
@@ -337,6 +348,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
 		} else {
 			s.Log.Info("logout", "request_id", requestID(ctx), "service", p.Service.App(),
 				"remote", remoteAddr(r).String(), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
+			s.Logs.SessionPurge(p.Service.App(), remoteAddr(r).String(), ss.Username+":"+sessions.Handle(ss.IDHash), "logout")
 		}
 		rec := recordOf(r)
 		rec.user, rec.method = ss.Username, core.MethodSession
@@ -370,7 +382,38 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		return
 	}
 	req := s.sessionRequest(r, p, "", token)
-	out := auth.Chain{s.SessionAuth}.Authenticate(r.Context(), req)
+	ctx := r.Context()
+	// A page's credential is the session cookie: the regulator is asked
+	// first and told the result, as for every other credential. A refused
+	// request is answered as an unknown session.
+	g := s.guard()
+	att := auth.Attempt{Service: p.Service, Remote: req.Remote, Method: core.MethodSession, Secret: req.SessionCookie}
+	var out auth.Outcome
+	admitted := true
+	if req.HasSessionCookie {
+		var why string
+		if admitted, why = g.Admit(ctx, att); !admitted {
+			out = auth.Outcome{Result: auth.Failed, Method: core.MethodSession, Code: auth.CodeExpired,
+				Reason: "refused by the brute-force regulator: " + why}
+		}
+	}
+	if admitted {
+		out = auth.Chain{s.SessionAuth}.Authenticate(ctx, req)
+		att.User = out.User
+		switch out.Result {
+		case auth.OK:
+			att.User = out.Principal.User
+			g.Succeeded(ctx, att)
+			s.decision(r, p, "success", att.User, core.MethodSession, "", out.Principal)
+		case auth.Failed:
+			if !auth.StoreFailure(out) {
+				g.Failed(ctx, att, out.Reason)
+			}
+			s.decision(r, p, "failure", att.User, core.MethodSession, out.Reason, core.Principal{})
+		}
+	} else {
+		s.decision(r, p, "blocked", "", core.MethodSession, out.Reason, core.Principal{})
+	}
 	rec := recordOf(r)
 	rec.method = out.Method
 	if out.Result == auth.OK {

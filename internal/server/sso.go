@@ -32,6 +32,10 @@ import (
 // with a locale lasts (one year, as cPanel's).
 const localeCookieAge = 365 * 24 * 60 * 60
 
+// storeErrorReason starts the reason of a redemption the store could not
+// answer: not the client's fault, so not counted against it.
+const storeErrorReason = "store error: "
+
 // redeemed is a successful redemption.
 type redeemed struct {
 	old  store.Session // the session the URL named (consumed)
@@ -68,14 +72,21 @@ func (s *Server) serveRedeem(w http.ResponseWriter, r *http.Request, p Port, arg
 		res, reason = s.redeem(ctx, p, remote, token, red)
 	}
 	if admitted {
-		if reason == "" {
+		switch {
+		case reason == "":
 			g.Succeeded(ctx, att)
-		} else {
+		case !strings.HasPrefix(reason, storeErrorReason):
+			// A store that cannot answer blocks nobody afterwards.
 			g.Failed(ctx, att, reason)
 		}
 	}
 	if reason != "" {
 		rec.user = clipUser(red.User)
+		result := "failure"
+		if !admitted {
+			result = "blocked"
+		}
+		s.decision(r, p, result, red.User, core.MethodSSO, reason, core.Principal{})
 		s.Log.Warn("session redemption refused",
 			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 			"user", clipUser(red.User), "reason", reason, "login_only", loginOnly)
@@ -104,6 +115,12 @@ func (s *Server) serveRedeem(w http.ResponseWriter, r *http.Request, p Port, arg
 		to = landing(args.Get("goto_uri"))
 	}
 	location := n.Session.SecurityToken + to
+	s.decision(r, p, "success", n.Session.Username, core.MethodSSO, "", core.Principal{Session: n.Session.IDHash})
+	s.Logs.SessionPurge(p.Service.App(), remote.String(), old.Username+":"+sessions.Handle(old.IDHash), "redeemed")
+	s.Logs.SessionNew(p.Service.App(), remote.String(), n.Session.Username+":"+sessions.Handle(n.Session.IDHash), map[string]string{
+		"address": remote.String(), "app": p.Service.App(), "creator": old.Creator, "method": n.Session.Method,
+		"redeemed": sessions.Handle(old.IDHash), "possessed": "0",
+	})
 	s.Log.Info("session redeemed",
 		"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 		"user", n.Session.Username, "creator", old.Creator, "method", n.Session.Method,
@@ -151,7 +168,7 @@ func (s *Server) redeem(ctx context.Context, p Port, remote netip.Addr, token st
 	case errors.Is(err, store.ErrNotFound):
 		return redeemed{}, "no such session (used, expired or never made)"
 	case err != nil:
-		return redeemed{}, "store error: " + err.Error()
+		return redeemed{}, storeErrorReason + err.Error()
 	}
 	now := s.clock()
 	wantKind := store.SessionNormal
@@ -211,7 +228,7 @@ func (s *Server) redeem(ctx context.Context, p Port, remote netip.Addr, token st
 			if errors.Is(err, store.ErrNotFound) {
 				return redeemed{}, "session handed over already"
 			}
-			return redeemed{}, "store error: " + err.Error()
+			return redeemed{}, storeErrorReason + err.Error()
 		}
 	}
 	n, err := s.Sessions.CreateSuccessor(ctx, next)

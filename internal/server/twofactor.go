@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -56,6 +55,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, re
 		return true
 	}
 	if out.Method == core.MethodSession {
+		s.decision(r, p, "failure", user, out.Method, "session not two-factor verified", core.Principal{Session: out.Principal.Session})
 		s.Log.Warn("session not two-factor verified", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", req.Remote.String(), "user", user)
 		s.Web.TwoFactorPage(w, r, p.Service, http.StatusUnauthorized, codeTFARequired, out.Session.SecurityToken)
@@ -64,7 +64,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, re
 	code := r.Header.Get(OTPHeader)
 	msg := codeTFARequired
 	if code != "" {
-		v, err := s.verifyCode(ctx, p, req.Remote, user, code, false)
+		v, err := s.verifyCode(r, p, req.Remote, user, code, false)
 		if err != nil {
 			s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", user, "error", err.Error())
 		}
@@ -75,6 +75,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, re
 		s.Log.Warn("two-factor code refused", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", req.Remote.String(), "user", user, "method", string(out.Method), "reason", v.String())
 	} else {
+		s.decision(r, p, "failure", user, out.Method, "two-factor code required", core.Principal{TokenName: out.Principal.TokenName})
 		s.Log.Warn("two-factor code required", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", req.Remote.String(), "user", user, "method", string(out.Method))
 	}
@@ -92,13 +93,23 @@ func (s *Server) apiTwoFactorPage(w http.ResponseWriter, r *http.Request, p Port
 	s.Web.LoginPage(w, r2, p.Service, http.StatusUnauthorized, msgCode)
 }
 
-// verifyCode checks a code of user through the guard.
-func (s *Server) verifyCode(ctx context.Context, p Port, remote netip.Addr, user, code string, allowRecovery bool) (auth.Verdict, error) {
+// verifyCode checks a code of user through the guard, and writes the
+// decision to the audit stream (and a refusal to login_log).
+func (s *Server) verifyCode(r *http.Request, p Port, remote netip.Addr, user, code string, allowRecovery bool) (auth.Verdict, error) {
+	ctx := r.Context()
 	att := auth.Attempt{Service: p.Service, Remote: remote, User: user}
 	v, remaining, err := s.TwoFactor.Verify(ctx, s.guard(), att, code, allowRecovery)
 	if v == auth.RecoveryOK {
 		s.Log.Warn("two-factor recovery code used", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", remote.String(), "user", user, "recovery_codes_left", remaining)
+	}
+	switch {
+	case v.OK():
+		s.decision(r, p, "success", user, core.MethodTwoFactor, "", core.Principal{})
+	case v == auth.CodeRefused:
+		s.decision(r, p, "blocked", user, core.MethodTwoFactor, v.String(), core.Principal{})
+	default:
+		s.decision(r, p, "failure", user, core.MethodTwoFactor, v.String(), core.Principal{})
 	}
 	return v, err
 }
@@ -134,7 +145,7 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, ou
 	if auth.HasControl(code) || len(code) > 64 {
 		code = "invalid" // checked (and counted) as the wrong code it is
 	}
-	v, err := s.verifyCode(ctx, p, remote, user, code, true)
+	v, err := s.verifyCode(r, p, remote, user, code, true)
 	if err != nil {
 		s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", user, "error", err.Error())
 	}

@@ -19,6 +19,9 @@ const (
 	// ChangeTwoFactor's Key is the login name whose two-factor
 	// configuration (or issuer) changed.
 	ChangeTwoFactor ChangeKind = "twofactor"
+	// ChangeHulk's Key says which part of the brute-force regulator's
+	// state changed: "config", "lists", "blocks" or "flush".
+	ChangeHulk ChangeKind = "cphulk"
 )
 
 // Change says that a record was written (created, updated or deleted) by

@@ -117,6 +117,8 @@ type Store interface {
 	// configurations (its own and its Webmail users') and its issuer,
 	// DeleteMailbox the mailbox's configuration.
 	TwoFactorStore
+	// The brute-force regulator's state (cPHulk's database).
+	HulkStore
 
 	// Settings are cpauth's tweak settings, as strings.
 	GetSetting(ctx context.Context, key string) (string, error)
@@ -331,4 +333,107 @@ type TwoFactorStore interface {
 	// account that does not exist is ErrNotFound. GetTwoFactorIssuer: ErrNotFound when none is set.
 	GetTwoFactorIssuer(ctx context.Context, username string) (string, error)
 	SetTwoFactorIssuer(ctx context.Context, username, issuer string) error
+}
+
+// The brute-force regulator's lists.
+const (
+	HulkAllow = "white" // addresses never refused by the regulator
+	HulkDeny  = "black" // addresses always refused
+)
+
+// Kinds of HulkBlock.
+const (
+	// HulkBlockIP is a temporary block of an address (max_failures_byip).
+	HulkBlockIP = "ip"
+	// HulkBlockExcessive is the one-day block of an address (mark_as_brute).
+	HulkBlockExcessive = "excessive"
+	// HulkBlockUser is the per-user protection's block of a login name.
+	HulkBlockUser = "user"
+)
+
+// HulkRecord is one entry of the allow-list or the deny-list.
+type HulkRecord struct {
+	List string // HulkAllow or HulkDeny
+	// CIDR is a normalised address range: "192.0.2.0/24", "2001:db8::/32",
+	// a single address as "/32" or "/128".
+	CIDR    string
+	Comment string
+	Created time.Time
+}
+
+// HulkFailure is one failed authentication the regulator counted. It never
+// holds the secret that was presented.
+type HulkFailure struct {
+	// ID is given by the store, increasing in insertion order.
+	ID int64
+	// Node names the process that counted it, so that a node can read the
+	// failures the others counted.
+	Node    string
+	Time    time.Time
+	Service string // "cpaneld", "whostmgrd", "webmaild"
+	Method  string
+	User    string
+	Address string
+	// Weight is what the failure counts for, in quarters: 4 for a new
+	// wrong secret, 1 for a wrong secret retried.
+	Weight int
+	Reason string
+}
+
+// HulkBlock is an address or a login name the regulator refuses until
+// Until. Key is the address (an IPv6 address's /64 prefix) or the login name.
+type HulkBlock struct {
+	Kind     string
+	Key      string
+	User     string // the last login name tried (address blocks)
+	Address  string // the last address (user blocks)
+	Service  string
+	Reason   string
+	Failures int
+	Created  time.Time
+	Until    time.Time
+}
+
+// HulkStore is the brute-force regulator's part of a Store. Writes to the
+// configuration, the lists and the blocks, and deletions of failures, are
+// announced as store.ChangeHulk (key "config", "lists", "blocks" or
+// "flush"); AddHulkFailures is not announced (other nodes poll for new
+// failures by ID). Times are kept to the microsecond.
+type HulkStore interface {
+	// HulkConfig returns the stored configuration keys (defaults are the
+	// regulator's business).
+	HulkConfig(ctx context.Context) (map[string]string, error)
+	// SetHulkConfig writes the given keys in one transaction.
+	SetHulkConfig(ctx context.Context, values map[string]string) error
+
+	// ListHulkRecords lists a list's records ("" for both), sorted by
+	// list then CIDR.
+	ListHulkRecords(ctx context.Context, list string) ([]HulkRecord, error)
+	// PutHulkRecords adds records, replacing the comment of those that
+	// exist, in one transaction.
+	PutHulkRecords(ctx context.Context, recs []HulkRecord) error
+	// DeleteHulkRecords deletes the given CIDRs from a list and returns
+	// how many were there.
+	DeleteHulkRecords(ctx context.Context, list string, cidrs []string) (int, error)
+
+	// AddHulkFailures appends failures (their ID is ignored).
+	AddHulkFailures(ctx context.Context, fs []HulkFailure) error
+	// ListHulkFailures lists failures with an ID above afterID and a Time
+	// at or after since, by ID, at most limit (0: no limit).
+	ListHulkFailures(ctx context.Context, afterID int64, since time.Time, limit int) ([]HulkFailure, error)
+	// DeleteHulkFailures deletes the failures from the given addresses
+	// (all of them when addresses is nil) and returns how many.
+	DeleteHulkFailures(ctx context.Context, addresses []string) (int, error)
+
+	// PutHulkBlock creates or replaces the block (Kind, Key).
+	PutHulkBlock(ctx context.Context, b HulkBlock) error
+	// ListHulkBlocks lists the blocks whose Until is after now, sorted by
+	// Kind then Key.
+	ListHulkBlocks(ctx context.Context, now time.Time) ([]HulkBlock, error)
+	// DeleteHulkBlocks deletes blocks of a kind ("" for every kind) with
+	// the given keys (every key when keys is nil) and returns how many.
+	DeleteHulkBlocks(ctx context.Context, kind string, keys []string) (int, error)
+	// PurgeHulk deletes failures older than before and blocks that ended
+	// before now; it returns how many rows went.
+	PurgeHulk(ctx context.Context, before, now time.Time) (int, error)
 }

@@ -217,6 +217,9 @@ func (s *Store) Stats() (hits, misses uint64) { return s.hits.Load(), s.misses.L
 
 // Invalidate forgets what a change touched.
 func (s *Store) Invalidate(c store.Change) {
+	if c.Kind == store.ChangeHulk {
+		return // the regulator's state is not cached here
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++

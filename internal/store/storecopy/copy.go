@@ -28,18 +28,26 @@ type Counts struct {
 	TwoFactor    int
 	Issuers      int
 	Settings     int
+	// HulkConfig and HulkRecords are the brute-force regulator's
+	// configuration keys and allow/deny-list entries.
+	HulkConfig  int
+	HulkRecords int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d two-factor configurations, %d two-factor issuers, %d settings",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.TwoFactor, c.Issuers, c.Settings)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d two-factor configurations, %d two-factor issuers, %d settings, %d cPHulk settings, %d cPHulk list entries",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.TwoFactor, c.Issuers, c.Settings, c.HulkConfig, c.HulkRecords)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
-// hashes, API tokens, sessions, two-factor configurations and issuers, and
-// settings of from into to, then reads both
+// hashes, API tokens, sessions, two-factor configurations and issuers,
+// settings and the brute-force regulator's configuration and
+// allow/deny-lists of from into to, then reads both
 // back and checks that they hold the same records; it returns the counts
 // copied.
+//
+// The regulator's failure history and blocks are not copied: they are
+// transient, and a fresh node counts from zero.
 //
 // Sessions are copied, expired ones included (the target's purge takes
 // those), so that users stay logged in across the move: like API tokens,
@@ -117,6 +125,8 @@ type records struct {
 	twoFactor    []store.TwoFactor        // all, by Username
 	issuers      map[string]string        // by account
 	settings     map[string]string
+	hulkConfig   map[string]string
+	hulkRecords  []store.HulkRecord
 }
 
 // read reads every record of s. The interface lists neither all mailboxes
@@ -177,6 +187,12 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 	if r.settings, err = s.ListSettings(ctx); err != nil {
 		return nil, err
 	}
+	if r.hulkConfig, err = s.HulkConfig(ctx); err != nil {
+		return nil, err
+	}
+	if r.hulkRecords, err = s.ListHulkRecords(ctx, ""); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -190,6 +206,8 @@ func (r *records) counts() Counts {
 		TwoFactor:    len(r.twoFactor),
 		Issuers:      len(r.issuers),
 		Settings:     len(r.settings),
+		HulkConfig:   len(r.hulkConfig),
+		HulkRecords:  len(r.hulkRecords),
 	}
 	for _, ds := range r.domains {
 		c.Domains += len(ds)
@@ -278,6 +296,16 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			return err
 		}
 	}
+	if len(r.hulkConfig) > 0 {
+		if err := to.SetHulkConfig(ctx, r.hulkConfig); err != nil {
+			return err
+		}
+	}
+	if len(r.hulkRecords) > 0 {
+		if err := to.PutHulkRecords(ctx, r.hulkRecords); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -320,6 +348,14 @@ func (r *records) diff(o *records) error {
 	}
 	if !maps.Equal(r.settings, o.settings) {
 		return errors.New("the settings differ")
+	}
+	if !maps.Equal(r.hulkConfig, o.hulkConfig) {
+		return errors.New("the cPHulk settings differ")
+	}
+	if !slices.EqualFunc(r.hulkRecords, o.hulkRecords, func(a, b store.HulkRecord) bool {
+		return a.List == b.List && a.CIDR == b.CIDR && a.Comment == b.Comment && a.Created.Equal(b.Created)
+	}) {
+		return errors.New("the cPHulk lists differ")
 	}
 	return nil
 }
