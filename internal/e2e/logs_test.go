@@ -67,6 +67,11 @@ func TestLogFiles(t *testing.T) {
 	} else {
 		secrets = append(secrets, r.cookie.Value)
 	}
+	// A session ended by kill_session.
+	killed := e.login(t, p2083, "bob", bobPass)
+	secrets = append(secrets, killed.value)
+	killedHandle := e.handleOf(t, killed)
+	whmOK(t, e.do(t, request{port: p2087, path: "/json-api/kill_session?api.version=1&session=" + killedHandle, auth: e.authFor(t, "root")}))
 	// Two-factor: bob sets it up, then sends one wrong code.
 	f := e.enroll(t, "bob")
 	secrets = append(secrets, f.secret)
@@ -107,6 +112,7 @@ func TestLogFiles(t *testing.T) {
 		{logs.SessionLog, "] info [cpaneld] 127.0.0.1 NEW bob:"},
 		{logs.SessionLog, "creator=root,method=sso"},
 		{logs.SessionLog, " redeemed\n"},
+		{logs.SessionLog, " PURGE bob:" + killedHandle + " killed_by_root\n"},
 		{logs.AccessLog, `127.0.0.1 - bob [`},
 		{logs.AccessLog, `"GET /cpsessXXXXXXXXXX/json-api/version HTTP/1.1" 200 `},
 		{logs.APITokensLog, `Host: ['127.0.0.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`},

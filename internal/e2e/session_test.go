@@ -154,6 +154,16 @@ func (e *testEnv) storedSession(t testing.TB, s sess) (store.Session, error) {
 	return e.d.Data.Store.GetSession(context.Background(), sessions.IDHash(e.d.Data.Key, id))
 }
 
+// handleOf is the public handle of a session (list_sessions, kill_session).
+func (e *testEnv) handleOf(t testing.TB, s sess) string {
+	t.Helper()
+	ss, err := e.storedSession(t, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sessions.Handle(ss.IDHash)
+}
+
 // alive reports whether a session still authenticates its native API call.
 func (e *testEnv) alive(t testing.TB, s sess) bool {
 	t.Helper()
@@ -993,13 +1003,7 @@ func TestSessionListKill(t *testing.T) {
 		t.Errorf("res sees %s", got)
 	}
 
-	handleOf := func(s sess) string {
-		ss, err := e.storedSession(t, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sessions.Handle(ss.IDHash)
-	}
+	handleOf := func(s sess) string { return e.handleOf(t, s) }
 	// A reseller cannot end what it cannot see: the same answer as a
 	// session that does not exist.
 	reason := whmFailed(t, e.do(t, request{port: p2087, path: "/json-api/kill_session?api.version=1&session=" + handleOf(bob), auth: e.authFor(t, "res")}))
