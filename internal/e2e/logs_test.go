@@ -112,7 +112,7 @@ func TestLogFiles(t *testing.T) {
 		{logs.SessionLog, "] info [cpaneld] 127.0.0.1 NEW bob:"},
 		{logs.SessionLog, "creator=root,method=sso"},
 		{logs.SessionLog, " redeemed\n"},
-		{logs.SessionLog, " PURGE bob:" + killedHandle + " killed_by_root\n"},
+		{logs.SessionLog, " PURGE bob:" + killedHandle + " kill\n"},
 		{logs.AccessLog, `127.0.0.1 - bob [`},
 		{logs.AccessLog, `"GET /cpsessXXXXXXXXXX/json-api/version HTTP/1.1" 200 `},
 		{logs.APITokensLog, `Host: ['127.0.0.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`},

@@ -159,7 +159,7 @@ func (e *Env) killSession(ctx context.Context, c *api.Call) (*api.Result, error)
 		if s, err = e.EndSession(ctx, c.Principal, handle); err == nil {
 			n = 1
 			e.Log.Info("session ended", "user", s.Username, "service", s.Service, "session", sessions.Handle(s.IDHash), "by", c.Principal.User)
-			e.Logs.SessionPurge(s.Service, c.Remote.String(), s.Username+":"+sessions.Handle(s.IDHash), "killed_by_"+c.Principal.User)
+			e.Logs.SessionPurge(s.Service, c.Remote.String(), s.Username+":"+sessions.Handle(s.IDHash), "kill")
 		}
 	case hasUser:
 		n, err = e.EndUserSessions(ctx, c.Principal, user)

@@ -151,7 +151,7 @@ func (s *Server) sessionsEnd(w http.ResponseWriter, r *http.Request, v Visit) {
 			s.Log.Info("session ended from the sessions page", "by", v.Principal.User, "user", x.Username, "service", x.Service)
 		}
 		if s.Env != nil {
-			s.Env.Logs.SessionPurge(x.Service, remoteAddr(r).String(), x.Username+":"+sessionHandle(x.IDHash), "killed_by_"+v.Principal.User)
+			s.Env.Logs.SessionPurge(x.Service, remoteAddr(r).String(), x.Username+":"+sessionHandle(x.IDHash), "kill")
 		}
 		seeOther(w, r, v.Session.SecurityToken+"/sessions/?ended=1")
 		return
