@@ -36,6 +36,8 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 		if b, ok := appendFlatMap(dst, x); ok {
 			return b, nil
 		}
+	case JSONAppender:
+		return x.AppendJSON(dst), nil
 	}
 	buf := bytes.NewBuffer(dst)
 	enc := json.NewEncoder(buf)
@@ -45,6 +47,13 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 	}
 	out := buf.Bytes()
 	return out[:len(out)-1], nil // Encode ends with a newline
+}
+
+// JSONAppender is function data that writes its own JSON, byte for byte
+// as encoding/json writes it (through its MarshalJSON, which such data
+// has too), so that envelope writers need not build and sort a map for it.
+type JSONAppender interface {
+	AppendJSON(dst []byte) []byte
 }
 
 // maxFlatMap bounds the maps appendFlatMap writes (their keys are sorted on
@@ -90,14 +99,15 @@ func appendFlatMap(dst []byte, m map[string]any) ([]byte, bool) {
 		case int64:
 			dst = strconv.AppendInt(dst, v, 10)
 		case []string:
-			dst = appendStrings(dst, v)
+			dst = AppendJSONStrings(dst, v)
 		}
 	}
 	return append(dst, '}'), true
 }
 
-// appendStrings writes a list of strings as JSON does (nil is null).
-func appendStrings(dst []byte, list []string) []byte {
+// AppendJSONStrings appends a list of strings as JSON writes it (nil is
+// null).
+func AppendJSONStrings(dst []byte, list []string) []byte {
 	if list == nil {
 		return append(dst, "null"...)
 	}

@@ -51,6 +51,8 @@ func TestAppendJSON(t *testing.T) {
 		{"seventeen keys", seventeen},
 		{"other values", map[string]any{"a": 1.5, "b": nil, "c": []int{1}, "d": map[string]any{"x": 1}, "e": uint(3)}},
 		{"list of another type", []string{"a"}},
+		{"appender", appender{"a<b"}},
+		{"appender in a map", map[string]any{"x": appender{"\u2028"}, "y": 1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,3 +88,13 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// appender writes its own JSON.
+type appender struct{ s string }
+
+func (a appender) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"s":`...)
+	return append(AppendJSONString(dst, a.s), '}')
+}
+
+func (a appender) MarshalJSON() ([]byte, error) { return a.AppendJSON(nil), nil }
