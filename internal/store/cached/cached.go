@@ -16,9 +16,8 @@ import (
 
 // Store is a store.Store whose point reads (accounts, an account's domains,
 // mailboxes, access hashes, settings, API tokens by MAC, sessions by IDHash)
-// are answered from
-// memory while the change feed of the underlying store is live. Writes go
-// through and forget what they touch. A read that raced with a change is not
+// are answered from memory while the change feed of the underlying store is
+// live. Writes go through and forget what they touch. A read that raced with a change is not
 // remembered (generation check), so the cache never holds a record older
 // than the last change it was told of (sessions' LastSeen, which is not
 // announced, excepted: see sessionCache).
