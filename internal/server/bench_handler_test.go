@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
@@ -86,3 +87,48 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkBaselineExtras is the baseline round trip (fixed bytes, no
+// authentication) with, one at a time, what a token call's round trip
+// carries besides cpauth's handler: the credential header (a WHM token's
+// Authorization line, which the client writes and the server parses) and
+// the read, write and idle deadlines the daemon's servers set. Each case is
+// reported against the plain baseline of the same run.
+func BenchmarkBaselineExtras(b *testing.B) {
+	body := []byte(`{"data":{"version":"11.120.0.5"},"metadata":{"command":"version","reason":"OK","result":1,"version":1}}`)
+	plain := baselineServer(b, body)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(h))
+	// As internal/daemon sets them.
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Config.ReadTimeout = 30 * time.Second
+	srv.Config.WriteTimeout = 60 * time.Second
+	srv.Config.IdleTimeout = 120 * time.Second
+	srv.Config.MaxHeaderBytes = 64 << 10
+	srv.Start()
+	b.Cleanup(srv.Close)
+	const token = "whm root:0123456789ABCDEFGHIJKLMNOPQRSTUV"
+	var r ratio
+	b.Run("baseline", func(b *testing.B) {
+		loop(b, false, plain+versionPath, "", http.StatusOK)
+		r.setBaseline(b)
+	})
+	b.Run("header", func(b *testing.B) {
+		loop(b, false, plain+versionPath, token, http.StatusOK)
+		r.report(b)
+	})
+	b.Run("deadlines", func(b *testing.B) {
+		loop(b, false, srv.URL+versionPath, "", http.StatusOK)
+		r.report(b)
+	})
+	b.Run("header+deadlines", func(b *testing.B) {
+		loop(b, false, srv.URL+versionPath, token, http.StatusOK)
+		r.report(b)
+	})
+}
