@@ -38,6 +38,9 @@ func TestImportBoundaries(t *testing.T) {
 		{"server picks no store", "internal/server", []string{mod + "internal/store/sqlstore", "database/sql"}},
 		{"core is the bottom", "internal/core", []string{mod + "internal/store", mod + "internal/auth", mod + "internal/api"}},
 		{"secret is below auth", "internal/secret", []string{mod + "internal/auth", mod + "internal/api", mod + "internal/server"}},
+		{"totp is pure functions", "internal/totp", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/auth"}},
+		{"hulk is below auth, knows no HTTP and picks no store", "internal/hulk", []string{"net/http", "database/sql", mod + "internal/auth", mod + "internal/store/sqlstore"}},
+		{"logs know no HTTP and no store", "internal/logs", []string{"net/http", mod + "internal/store", mod + "internal/auth"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,5 +51,20 @@ func TestImportBoundaries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientIsPublic: the client packages are for other programs, which
+// cannot import cpauth's internal packages; they may not either.
+func TestClientIsPublic(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("the go command is not on PATH")
+	}
+	for _, pkg := range []string{"client/cpapi", "client/logmein"} {
+		for _, d := range deps(t, pkg) {
+			if strings.HasPrefix(d, mod+"internal/") {
+				t.Errorf("%s imports %s", pkg, d)
+			}
+		}
 	}
 }

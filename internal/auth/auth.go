@@ -64,6 +64,9 @@ type Outcome struct {
 	// Session is the session that authenticated the request (session
 	// method only).
 	Session store.Session
+	// RequireOTP is set for an API token created with require_otp: the
+	// owner's two-factor code is needed as well (TwoFactor.Needed).
+	RequireOTP bool
 }
 
 func fail(m core.Method, user, reason string) Outcome {

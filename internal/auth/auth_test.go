@@ -260,3 +260,20 @@ func TestAccessHashFollowsAccount(t *testing.T) {
 		t.Fatalf("former reseller's access hash: %v", out.Result)
 	}
 }
+
+func TestStoreFailure(t *testing.T) {
+	tests := []struct {
+		name string
+		out  auth.Outcome
+		want bool
+	}{
+		{"store error", auth.Outcome{Result: auth.Failed, Reason: "store error: connection refused"}, true},
+		{"wrong password", auth.Outcome{Result: auth.Failed, Reason: "user password incorrect"}, false},
+		{"success", auth.Outcome{Result: auth.OK, Reason: "store error"}, false},
+	}
+	for _, tc := range tests {
+		if got := auth.StoreFailure(tc.out); got != tc.want {
+			t.Errorf("%s: StoreFailure = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strings"
 
 	"github.com/cpauth/cpauth/internal/core"
 )
@@ -52,6 +53,14 @@ type Guard interface {
 	Failed(ctx context.Context, a Attempt, reason string)
 	// Succeeded records an attempt that authenticated.
 	Succeeded(ctx context.Context, a Attempt)
+}
+
+// StoreFailure reports whether a failed outcome says nothing about the
+// credential: the store could not be read (the methods' reason then begins
+// "store error"). Such an attempt is not reported to the Guard, so that an
+// outage of the database blocks nobody afterwards.
+func StoreFailure(out Outcome) bool {
+	return out.Result == Failed && strings.HasPrefix(out.Reason, "store error")
 }
 
 // NoGuard admits every attempt and records nothing.

@@ -106,7 +106,7 @@ func (m *Token) Authenticate(ctx context.Context, r *Request) Outcome {
 	if m.Uses != nil {
 		m.Uses.Record(mac, now, r.Remote)
 	}
-	return Outcome{Result: OK, Principal: p, Method: core.MethodToken, User: user}
+	return Outcome{Result: OK, Principal: p, Method: core.MethodToken, User: user, RequireOTP: t.RequireOTP}
 }
 
 func (m *Token) now() time.Time {

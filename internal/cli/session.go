@@ -3,20 +3,26 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"text/tabwriter"
 	"time"
 
+	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/sessions"
 )
 
-const sessionSynopsis = "session list [--user USER] | session kill (--session HANDLE | --user USER)"
+const sessionSynopsis = "session list [--user USER] | session kill (--session HANDLE | --user USER) | session create --user USER --service cpanel|whm|webmail [--host HOST] [--app APP] [--locale LOCALE] [--bind-ip 1|ADDRESS]"
 
 // runSession lists and ends browser sessions as root: the twin of WHM API 1
 // list_sessions and kill_session. A session is named by its handle (the
 // first column of list), never by anything a cookie could be made from.
 func runSession(ctx context.Context, env *Env, args []string) int {
+	if len(args) > 0 && args[0] == "create" {
+		return runSessionCreate(ctx, env, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "kill") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintf(env.Stdout, "Usage: cpauth %s\n\nRun 'cpauth session list --help' for the flags.\n", sessionSynopsis)
@@ -99,4 +105,73 @@ func appName(app string) string {
 		return "Webmail"
 	}
 	return app
+}
+
+// serviceApps maps the CLI's service names to create_user_session's.
+var serviceApps = map[string]string{
+	"cpanel": "cpaneld", "whm": "whostmgrd", "webmail": "webmaild",
+	"cpaneld": "cpaneld", "whostmgrd": "whostmgrd", "webmaild": "webmaild",
+}
+
+// runSessionCreate is root's twin of WHM API 1 create_user_session: it
+// prints a one-time login URL (single sign-on) for a user.
+func runSessionCreate(ctx context.Context, env *Env, args []string) int {
+	fs, _, cfgPath := flagSet(env, "session create", sessionSynopsis)
+	user := fs.String("user", "", "the login name the session is for: root, a cPanel account, or an email address (webmail)")
+	service := fs.String("service", "", "cpanel, whm or webmail")
+	host := fs.String("host", "localhost", "host name or address the URL points at")
+	app := fs.String("app", "", "page to land on (api_tokens, sessions)")
+	locale := fs.String("locale", "", "locale of the session")
+	bind := fs.String("bind-ip", "", "only this address may open the URL")
+	cfg, code, ok := parse(env, fs, cfgPath, args)
+	if !ok {
+		return code
+	}
+	svc, known := serviceApps[*service]
+	if fs.NArg() != 0 || *user == "" || !known {
+		fs.Usage()
+		return 2
+	}
+	d, ok := openData(ctx, env, cfg)
+	if !ok {
+		return 1
+	}
+	defer d.Close()
+	root := auth.PrincipalFor(rootAccount())
+	root.Method, root.Service = core.MethodLocal, core.ServiceWHM
+	var a api.Args
+	a.Add("user", *user)
+	a.Add("service", svc)
+	if *app != "" {
+		a.Add("app", *app)
+	}
+	if *locale != "" {
+		a.Add("locale", *locale)
+	}
+	if *bind != "" {
+		if *bind == "1" {
+			fmt.Fprintln(env.Stderr, "cpauth: --bind-ip needs the address that will open the URL")
+			return 2
+		}
+		a.Add("bind_ip", *bind)
+	}
+	if _, err := netip.ParseAddr(*host); err != nil && *host != "localhost" && functions.ValidateDomain(*host) != nil {
+		fmt.Fprintf(env.Stderr, "cpauth: --host %q is neither a host name nor an IP address\n", *host)
+		return 2
+	}
+	c := &api.Call{Flavour: api.WHM1, Func: "create_user_session", Args: a, Principal: root, Host: *host}
+	res, err := functions.RunWHM1(ctx, d.Registry, c)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "cpauth: %s\n", core.Message(err))
+		return 1
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(env.Stderr, "cpauth: warning: %s\n", w)
+	}
+	data, _ := res.Data.(map[string]any)
+	fmt.Fprintln(env.Stdout, data["url"])
+	if exp, ok := data["expires"].(int64); ok {
+		fmt.Fprintf(env.Stderr, "cpauth: the URL works once, until %s\n", time.Unix(exp, 0).UTC().Format(time.RFC3339))
+	}
+	return 0
 }

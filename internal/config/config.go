@@ -49,8 +49,11 @@ type Config struct {
 	// without use; SessionLifetime ends it regardless of use (D13).
 	SessionIdleTimeout time.Duration `yaml:"session-idle-timeout"`
 	SessionLifetime    time.Duration `yaml:"session-lifetime"`
-	LogLevel           string        `yaml:"log-level"`
-	LogFormat          string        `yaml:"log-format"`
+	// SSOIdleTimeout ends a session made by redeeming a single sign-on or
+	// hand-off URL after that long without use (D13).
+	SSOIdleTimeout time.Duration `yaml:"sso-idle-timeout"`
+	LogLevel       string        `yaml:"log-level"`
+	LogFormat      string        `yaml:"log-format"`
 }
 
 // Bounds of session-idle-timeout and session-lifetime. A session's last use
@@ -67,7 +70,7 @@ func Default() Config {
 		DataDir: "./cpauth-data", PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
-		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour,
+		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
 	}
 }
 
@@ -93,6 +96,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenPurgeAfter, "token-purge-after", c.TokenPurgeAfter, "delete API tokens that expired longer ago than this (e.g. 720h)")
 	fs.DurationVar(&c.SessionIdleTimeout, "session-idle-timeout", c.SessionIdleTimeout, "end a browser session after this long without use (password logins)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "end a browser session this long after login, in use or not")
+	fs.DurationVar(&c.SSOIdleTimeout, "sso-idle-timeout", c.SSOIdleTimeout, "end a browser session made by a single sign-on or hand-off URL after this long without use")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
@@ -197,6 +201,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionLifetime < MinSessionTime || c.SessionLifetime > MaxSessionTime {
 		errs = append(errs, fmt.Errorf("session-lifetime must be between %s and %s, got %s", MinSessionTime, MaxSessionTime, c.SessionLifetime))
+	}
+	if c.SSOIdleTimeout < MinSessionTime || c.SSOIdleTimeout > MaxSessionTime {
+		errs = append(errs, fmt.Errorf("sso-idle-timeout must be between %s and %s, got %s", MinSessionTime, MaxSessionTime, c.SSOIdleTimeout))
 	}
 	switch c.Store {
 	case "sqlite":

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/auth"
@@ -30,12 +31,15 @@ type Daemon struct {
 	Data      *Data
 	Listeners []Listener
 	servers   []*http.Server
+	srv       *server.Server
 	wg        sync.WaitGroup
 	log       *slog.Logger
 
 	purgeAfter time.Duration
-	stopPurge  context.CancelFunc
-	purging    sync.WaitGroup
+	// tlsPorts are the bound TLS ports by core.Service.
+	tlsPorts  [core.ServiceWebmail + 1]atomic.Int32
+	stopPurge context.CancelFunc
+	purging   sync.WaitGroup
 }
 
 // tokenPurgeEvery is how often the daemon deletes long-expired API tokens,
@@ -80,12 +84,19 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
+	data.Env.TLSPort = d.tlsPort // before any port serves: no request sees it change
+	var guard auth.Guard = hulkGuard{data.Hulk}
+	if opts.Guard != nil {
+		guard = opts.Guard
+	}
+	data.Env.Guard = guard // functions that check a credential (a mailbox password, a two-factor code)
 	srv := &server.Server{
 		Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: log, TLSPort: d.tlsPort,
 		Sessions: data.Sessions, SessionAuth: data.SessionAuth, Password: passwordMethod(data.Chain),
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
-		Guard: opts.Guard,
+		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
 	}
+	d.srv = srv
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ports := cfg.Ports()
@@ -108,6 +119,9 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		if p.TLS {
 			hs.TLSConfig = tlsConf.Clone()
 			ln = tls.NewListener(ln, hs.TLSConfig)
+		}
+		if p.TLS {
+			d.tlsPorts[p.Service].Store(int32(ln.Addr().(*net.TCPAddr).Port))
 		}
 		d.servers = append(d.servers, hs)
 		d.Listeners = append(d.Listeners, Listener{Port: p, Addr: ln.Addr()})
@@ -194,15 +208,19 @@ func (d *Daemon) closeListeners() {
 	}
 }
 
-// tlsPort is the bound TLS port of a service.
+// tlsPort is the bound TLS port of a service (0 until it is bound). It
+// reads tlsPorts, not Listeners, so that a request served while later
+// ports are still being bound reads no slice being appended to.
 func (d *Daemon) tlsPort(svc core.Service) int {
-	for _, l := range d.Listeners {
-		if l.Port.Service == svc && l.Port.TLS {
-			return l.Addr.(*net.TCPAddr).Port
-		}
+	if svc < 0 || int(svc) >= len(d.tlsPorts) {
+		return 0
 	}
-	return 0
+	return int(d.tlsPorts[svc].Load())
 }
+
+// Handler is the handler of the port p, as its listener serves it: for
+// measuring the daemon's own work per request without a connection.
+func (d *Daemon) Handler(p server.Port) http.Handler { return d.srv.Handler(p) }
 
 // Addr returns the bound address of a service's plain or TLS port.
 func (d *Daemon) Addr(svc core.Service, tls bool) string {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,7 +17,10 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/hulk"
+	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
@@ -48,14 +52,23 @@ type Data struct {
 	Touches  *sessions.Toucher
 	// SessionAuth is the session method of Chain, which pages use alone.
 	SessionAuth *auth.Session
+	// TwoFactor checks two-factor codes and says which requests need one.
+	TwoFactor *auth.TwoFactor
 	// Now is the clock of token and session expiry, the API functions and
 	// the purges.
 	Now func() time.Time
+	// Hulk is the brute-force regulator; the daemon runs its sync loop
+	// (Close stops it and writes what is pending).
+	Hulk *hulk.Regulator
+	// Logs are cPanel's log files and the audit stream in <dir>/logs.
+	Logs *logs.Logs
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
 	stopUses  context.CancelFunc
 	recording sync.WaitGroup
+	stopHulk  context.CancelFunc
+	hulking   sync.WaitGroup
 }
 
 // Options are what a caller (a test) may inject; the zero value is what
@@ -67,11 +80,18 @@ type Options struct {
 	// Guard replaces the brute-force regulator the server asks before
 	// every credential check (nil: the daemon's own).
 	Guard auth.Guard
+	// Stderr receives the report of a log file that cannot be written
+	// (nil: os.Stderr).
+	Stderr io.Writer
 }
 
 // Close writes pending token and session uses, stops the change feed and releases the
 // store.
 func (d *Data) Close() error {
+	if d.stopHulk != nil {
+		d.stopHulk()
+		d.hulking.Wait()
+	}
 	if d.stopUses != nil {
 		d.stopUses()
 		d.recording.Wait()
@@ -80,7 +100,22 @@ func (d *Data) Close() error {
 		d.stopWatch()
 		d.watching.Wait()
 	}
+	d.Logs.Close()
 	return d.Store.Close()
+}
+
+// logBlock writes cphulkd.log's line for a block the regulator decided.
+func logBlock(l *logs.Logs, cfg hulk.Config, b store.HulkBlock) {
+	e := logs.Block{Reason: b.Reason, App: b.Service, Address: b.Address, User: b.User, Failures: b.Failures, Until: b.Until}
+	switch b.Kind {
+	case store.HulkBlockIP:
+		e.Max = cfg.MaxFailuresByIP
+	case store.HulkBlockExcessive:
+		e.Max = cfg.MarkAsBrute
+	default:
+		e.Max = cfg.MaxFailures
+	}
+	l.CPHulk(e)
 }
 
 // Open opens (creating on first use) the data directory: mode 0700, the
@@ -120,6 +155,21 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	}
 	var st store.Store = sq
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
+	d.Now = opts.Now
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	stderr := opts.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	d.Logs = logs.Open(filepath.Join(dir, "logs"), logs.Options{Stderr: stderr, Now: d.Now})
+	d.Hulk = &hulk.Regulator{Store: sq, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
+	d.Hulk.OnBlock = func(b store.HulkBlock) { logBlock(d.Logs, d.Hulk.Config(), b) }
+	if err := d.Hulk.Load(ctx); err != nil {
+		sq.Close()
+		return nil, fmt.Errorf("loading the brute-force regulator's state: %w", err)
+	}
 	if w := sq.ChangeFeed(); w != nil && cache {
 		d.Cache = cached.New(st)
 		if v := sq.ChangeVersion(); v != nil {
@@ -133,21 +183,53 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		d.watching.Add(1)
 		go func() {
 			defer d.watching.Done()
-			if err := d.Cache.Run(wctx, w); err != nil && wctx.Err() == nil {
+			// The regulator hears the same feed: its state is not cached
+			// but read again when another process changes it.
+			onChange := func(c store.Change) { d.Cache.Invalidate(c); d.Hulk.Changed(c) }
+			onLive := func(live bool) {
+				d.Cache.SetLive(live)
+				if live {
+					d.Hulk.Resync() // what the feed missed meanwhile
+				}
+			}
+			if err := w.Watch(wctx, onChange, onLive); err != nil && wctx.Err() == nil {
 				log.Error("change feed stopped", "error", err)
 			}
 		}()
 	}
 	st = d.Store
-	d.Now = opts.Now
-	if d.Now == nil {
-		d.Now = time.Now
+	if cache {
+		// The daemon: write counted failures and blocks, hear the
+		// other nodes' (the CLI twins only read and change state).
+		hctx, stop := context.WithCancel(context.Background())
+		d.stopHulk = stop
+		d.hulking.Add(1)
+		go func() {
+			defer d.hulking.Done()
+			d.Hulk.Run(hctx)
+		}()
 	}
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log}
+	d.TwoFactor = &auth.TwoFactor{Store: st, Key: key, Now: d.Now}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)
-	d.Sessions = &sessions.Manager{Store: st, Key: key, Now: d.Now, IdleTimeout: cfg.SessionIdleTimeout, Lifetime: cfg.SessionLifetime}
+	d.Sessions = &sessions.Manager{Store: st, Key: key, Now: d.Now, IdleTimeout: cfg.SessionIdleTimeout, Lifetime: cfg.SessionLifetime, SSOIdleTimeout: cfg.SSOIdleTimeout}
+	d.Env.Sessions = d.Sessions
+	ports := cfg.Ports()
+	d.Env.TLSPort = func(svc core.Service) int {
+		// The configured TLS ports; a running daemon replaces this with
+		// the ports it bound.
+		switch svc {
+		case core.ServiceCPanel:
+			return ports[1]
+		case core.ServiceWHM:
+			return ports[3]
+		case core.ServiceWebmail:
+			return ports[5]
+		}
+		return 0
+	}
 	uctx, stopUses := context.WithCancel(context.Background())
 	d.stopUses = stopUses
 	d.recording.Add(2)

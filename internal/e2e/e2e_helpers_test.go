@@ -105,14 +105,42 @@ type testEnv struct {
 	started  time.Time
 	pass     map[string]string // login name -> password
 	clock    *testClock        // the daemon's clock: real time plus an offset
+	stopped  bool              // stop was called: the cleanup has nothing to stop
 }
 
-// testClock is the daemon's clock in tests: real time moved by Advance.
+// stop shuts the daemon down before the test ends (a restart).
+func (e *testEnv) stop(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.stopped = true
+	if err := e.d.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// testClock is the daemon's clock in tests: real time moved by Advance,
+// or a fixed instant while frozen.
 type testClock struct {
 	offset atomic.Int64 // nanoseconds
+	frozen atomic.Int64 // unix nanoseconds of the fixed instant; 0: not frozen
 }
 
-func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f).Add(time.Duration(c.offset.Load()))
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
+
+// Freeze stops the clock at t (Advance still moves it); Unfreeze lets it
+// run again from real time plus the offset.
+func (c *testClock) Freeze(t time.Time) {
+	c.offset.Store(0)
+	c.frozen.Store(t.UnixNano())
+}
+
+func (c *testClock) Unfreeze() { c.frozen.Store(0) }
 
 // Advance moves the daemon's clock forward.
 func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
@@ -132,8 +160,26 @@ func startWith(t testing.TB, configure func(*config.Config)) *testEnv {
 }
 
 // startOpts is startWith with a chance to inject what daemon.Options
-// holds (the clock is always the test's).
+// holds (the clock is always the test's). Loopback is on the brute-force
+// regulator's allow-list, so that the many wrong credentials the tests send
+// block nothing; startRegulated leaves it off.
 func startOpts(t testing.TB, configure func(*config.Config), options func(*daemon.Options)) *testEnv {
+	t.Helper()
+	e := startDaemon(t, configure, options)
+	if _, _, _, err := e.d.Data.Hulk.AddRecords(context.Background(), store.HulkAllow, []string{"127.0.0.0/8", "::1"}, "tests"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startRegulated is start with the brute-force regulator in force for
+// loopback, as for anyone.
+func startRegulated(t testing.TB, configure func(*config.Config)) *testEnv {
+	t.Helper()
+	return startDaemon(t, configure, nil)
+}
+
+func startDaemon(t testing.TB, configure func(*config.Config), options func(*daemon.Options)) *testEnv {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1"
@@ -171,6 +217,9 @@ func startOpts(t testing.TB, configure func(*config.Config), options func(*daemo
 	}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
+		if e.stopped {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := d.Shutdown(ctx); err != nil {

@@ -586,6 +586,19 @@ var goldenSteps = []goldenStep{
 	{name: "d5_wrong_password", port: p2087, who: "root:wrong", path: "/json-api/version?api.version=1", status: 403, must: `Access denied`},
 	{name: "d2_whm_on_cpanel_port", port: p2083, who: "root", path: "/json-api/listaccts?api.version=1", status: 403, must: `Permission denied`},
 	{name: "d3_uapi_on_whm_port", port: p2087, who: "root", path: "/execute/Email/list_pops", status: 404, must: `Function not found`},
+
+	// Two-factor authentication: the answers that hold no secret.
+	{name: "tfa_policy_status", port: p2087, who: "root", path: "/json-api/twofactorauth_policy_status?api.version=1", status: 200, must: `"is_enabled":1`},
+	{name: "tfa_disable_policy_reseller", port: p2087, who: "res", path: "/json-api/twofactorauth_disable_policy?api.version=1", status: 200, must: `"result":0`},
+	{name: "tfa_set_wrong_code", port: p2087, who: "root", path: "/json-api/twofactorauth_set_tfa_config?api.version=1&secret=JBSWY3DPEHPK3PXP&tfa_token=000000", status: 200, must: `The security code is invalid.`},
+	{name: "tfa_remove_no_users", port: p2087, who: "root", path: "/json-api/twofactorauth_remove_user_config?api.version=1", status: 200, must: `No users specified.`},
+	{name: "tfa_remove_not_configured", port: p2087, who: "root", path: "/json-api/twofactorauth_remove_user_config?api.version=1&user=bob", status: 200, must: `"failed":{"bob"`},
+	{name: "tfa_get_user_configs_reseller", port: p2087, who: "res", path: "/json-api/twofactorauth_get_user_configs?api.version=1", status: 200, must: `"carol":{"is_enabled":0`},
+	{name: "tfa_set_issuer_bad", port: p2087, who: "root", path: "/json-api/twofactorauth_set_issuer?api.version=1&issuer=%3Cscript%3E", status: 200, must: `at most 32`},
+	{name: "uapi_tfa_get_off", port: p2083, who: "bob", path: "/execute/TwoFactorAuth/get_user_configuration", status: 200, must: `{"data":{"is_enabled":0}`},
+	{name: "uapi_tfa_set_bad_secret", port: p2083, who: "bob", path: "/execute/TwoFactorAuth/set_user_configuration?secret=short&tfa_token=123456", status: 200, must: `Failed to set user configuration: `},
+	{name: "uapi_tfa_set_no_code", port: p2096, who: "info@bob.test", path: "/execute/TwoFactorAuth/set_user_configuration?secret=JBSWY3DPEHPK3PXP", status: 200, must: `No security code specified.`},
+	{name: "uapi_tfa_remove_no_code", port: p2083, who: "bob", path: "/execute/TwoFactorAuth/remove_user_configuration", status: 200, must: `Failed to remove user configuration: `},
 }
 
 // TestGolden runs goldenSteps in order on one daemon. Run it whole (the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -77,6 +78,11 @@ func TestGuardSeesEveryAttempt(t *testing.T) {
 		{"wrong password", request{port: p2087, path: version, auth: basic("root", "wrong")}, http.StatusForbidden,
 			[]string{"admit root", "fail root password"}},
 		{"no credentials: not an attempt", request{port: p2087, path: version}, http.StatusUnauthorized, nil},
+		{"session cookie without its security token: refused unchecked (D12), not an attempt", request{port: p2087, path: version,
+			header: map[string]string{"Cookie": "whostmgrsession=root%3aAAAAAAAAAAAAAAAA%2c" + strings.Repeat("0", 32)}}, http.StatusUnauthorized, nil},
+		{"forged session cookie with a security token", request{port: p2087, path: "/cpsess0123456789" + version,
+			header: map[string]string{"Cookie": "whostmgrsession=root%3aAAAAAAAAAAAAAAAA%2c" + strings.Repeat("0", 32)}}, http.StatusForbidden,
+			[]string{"admit ", "fail root session"}},
 		{"login form, wrong password", request{port: p2087, method: http.MethodPost, path: "/login/?login_only=1",
 			body: loginForm("user", "root", "pass", "wrong"), ctype: "application/x-www-form-urlencoded"}, http.StatusUnauthorized,
 			[]string{"admit root", "fail root password"}},

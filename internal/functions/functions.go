@@ -5,14 +5,18 @@ package functions
 import (
 	"context"
 	"errors"
+	"github.com/cpauth/cpauth/internal/hulk"
+	"github.com/cpauth/cpauth/internal/logs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -29,6 +33,25 @@ type Env struct {
 	DataDir string
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Sessions makes the one-time sessions of single sign-on and Webmail
+	// hand-off.
+	Sessions *sessions.Manager
+	// TLSPort is the TLS port of a service, for the URLs functions return
+	// (nil or 0: the standard port).
+	TLSPort func(core.Service) int
+	// Guard is the brute-force regulator, asked before a function checks a
+	// credential (a mailbox password, a two-factor code; nil: auth.NoGuard).
+	Guard auth.Guard
+	// TwoFactor checks two-factor codes (nil: one over Store, Key, Now);
+	// Hostname is the default two-factor issuer ("": the system's host
+	// name).
+	TwoFactor *auth.TwoFactor
+	Hostname  string
+	// Hulk is the brute-force regulator the cPHulk functions manage.
+	Hulk *hulk.Regulator
+	// Logs are cPanel's log files: the one-time sessions functions make
+	// go to session_log (nil: none).
+	Logs *logs.Logs
 }
 
 // Registry builds the table of every function.
@@ -39,6 +62,9 @@ func (e *Env) Registry() *api.Registry {
 	e.registerAPI2(r)
 	e.registerTokens(r)
 	e.registerSessions(r)
+	e.registerSSO(r)
+	e.registerTwoFactor(r)
+	e.registerHulk(r)
 	return r
 }
 

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -66,15 +65,9 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// handlerOf is the handler of the daemon's plain port of svc, made as the
-// daemon makes it (without the pages, which API calls do not reach).
+// handlerOf is the handler of the daemon's plain port of svc.
 func handlerOf(d *daemon.Daemon, svc core.Service) http.Handler {
-	data := d.Data
-	s := &server.Server{
-		Store: data.Store, Chain: data.Chain, Registry: data.Registry, Env: data.Env, Log: slog.New(slog.DiscardHandler),
-		Sessions: data.Sessions, SessionAuth: data.SessionAuth,
-	}
-	return s.Handler(server.Port{Service: svc})
+	return d.Handler(server.Port{Service: svc})
 }
 
 // discardWriter is a ResponseWriter that keeps the status and drops the

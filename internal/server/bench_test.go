@@ -31,6 +31,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
+	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/store/sqlstore/pgtest"
 )
 
@@ -47,7 +48,22 @@ type benchDaemon struct {
 // startDaemon starts a daemon on 127.0.0.1 with free ports and a fresh data
 // directory, after hook (if any) has changed its configuration; it stops
 // when b's benchmark ends.
+//
+// Loopback is on the brute-force regulator's allow-list, so that failure
+// benchmarks measure the failure path rather than blocks;
+// startRegulatedDaemon leaves it off.
 func startDaemon(b *testing.B, hook func(*config.Config)) *daemon.Daemon {
+	b.Helper()
+	d := startRegulatedDaemon(b, hook)
+	if _, _, _, err := d.Data.Hulk.AddRecords(context.Background(), store.HulkAllow, []string{"127.0.0.0/8", "::1"}, "benchmarks"); err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// startRegulatedDaemon is startDaemon with the regulator in force for
+// loopback.
+func startRegulatedDaemon(b *testing.B, hook func(*config.Config)) *daemon.Daemon {
 	b.Helper()
 	cfg := config.Default()
 	cfg.DataDir = filepath.Join(b.TempDir(), "data")

@@ -26,6 +26,7 @@ import (
 //	/cpsessNNNNNNNNNN/login[/], /logout[/]  the same, under a token
 //	/cpsessNNNNNNNNNN/<anything else>    a page behind the session (web.Private)
 //	/static/...                          the pages' style sheet and script
+//	/cpauth/health (GET)                 whether every log file is being written
 //
 // Anything else is 404.
 func (s *Server) routes(p Port) http.Handler {
@@ -42,6 +43,7 @@ func (s *Server) routes(p Port) http.Handler {
 	if s.Web != nil {
 		mux.Handle("/static/", s.Web.Static())
 	}
+	mux.HandleFunc("GET "+healthPath, s.serveHealth)
 	// underToken is "/": paths under a security token, the login page at
 	// "/" itself, and 404 for the rest.
 	underToken := func(w http.ResponseWriter, r *http.Request) {

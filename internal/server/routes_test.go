@@ -10,7 +10,7 @@ import (
 // own name.
 func patternMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, pat := range []string{"/json-api/", "/execute/", "/login", "/login/{$}", "/logout", "/logout/{$}", "/static/", "/"} {
+	for _, pat := range []string{"/json-api/", "/execute/", "/login", "/login/{$}", "/logout", "/logout/{$}", "/static/", "GET /cpauth/health", "/"} {
 		mux.HandleFunc(pat, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(pat)) })
 	}
 	return mux
@@ -65,6 +65,8 @@ func TestFastRoute(t *testing.T) {
 		{"GET", "/login", routeMux},
 		{"GET", "/", routeMux},
 		{"GET", "/static/app.css", routeMux},
+		{"GET", "/cpauth/health", routeMux},
+		{"POST", "/cpauth/health", routeMux},
 		{"CONNECT", "/json-api/version", routeMux},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
@@ -45,6 +46,12 @@ type Server struct {
 	// Guard is the brute-force regulator, asked before every credential
 	// check and told of every result (nil: auth.NoGuard).
 	Guard auth.Guard
+	// TwoFactor checks second factors and says which requests need one
+	// (nil: none is ever asked for).
+	TwoFactor *auth.TwoFactor
+	// Logs are cPanel's log files and the audit stream (nil: none; the
+	// slog output stays either way).
+	Logs *logs.Logs
 }
 
 func (s *Server) guard() auth.Guard {
@@ -82,6 +89,8 @@ type record struct {
 	// remote is the client address once remoteAddr has parsed it.
 	remote    netip.Addr
 	remoteSet bool
+	// tokenName names the API token that authenticated the request.
+	tokenName string
 }
 
 // requestID is the request's id: a sequence number and the start time's
@@ -166,6 +175,7 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 				}
 			}
 			ctx := r.Context()
+			s.fileAccess(r, p, rec, sw, start)
 			if !s.Log.Enabled(ctx, slog.LevelInfo) {
 				return
 			}
@@ -252,7 +262,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	rec := recordOf(r)
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}
-	if req.Authorization != "" || req.HasSessionCookie {
+	if req.Authorization == "" && req.HasSessionCookie {
+		att.Secret = req.SessionCookie // a session's secret is its cookie
+	}
+	// An attempt is a credential that will be checked: a session cookie
+	// without its security token is refused (D12) before anything is
+	// looked up or compared, so it is neither asked about nor counted.
+	attempt := req.Authorization != "" || (req.HasSessionCookie && token != "")
+	if attempt {
 		if ok, why := g.Admit(ctx, att); !ok {
 			// Refused before anything is checked, and answered like a
 			// wrong credential (D5): a guesser learns nothing.
@@ -260,6 +277,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 			s.Log.Warn("authentication refused",
 				"request_id", requestID(ctx), "service", p.Service.App(),
 				"remote", req.Remote.String(), "user", clipUser(att.User), "reason", why)
+			s.decision(r, p, "blocked", att.User, "", why, core.Principal{})
 			accessDenied(w, http.StatusForbidden)
 			return core.Principal{}, false
 		}
@@ -272,13 +290,19 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	}
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
+		rec.tokenName = out.Principal.TokenName
 		g.Succeeded(ctx, att)
+		if !s.secondFactor(w, r, p, req, out) {
+			return core.Principal{}, false
+		}
+		s.decision(r, p, "success", out.Principal.User, out.Method, "", out.Principal)
 		return out.Principal, true
 	}
 	rec.user = out.User
-	if out.Result == auth.Failed {
+	if attempt && out.Result == auth.Failed && !auth.StoreFailure(out) {
 		g.Failed(ctx, att, out.Reason)
 	}
+	s.decision(r, p, "failure", out.User, out.Method, out.Reason, core.Principal{})
 	s.Log.Warn("authentication failed",
 		"request_id", requestID(ctx), "service", p.Service.App(),
 		"remote", req.Remote.String(), "user", clipUser(out.User), "method", string(out.Method), "reason", out.Reason)

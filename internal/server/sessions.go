@@ -123,6 +123,14 @@ func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request, p Port) 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if r.Method == http.MethodGet && hasQueryKey(r.URL.RawQuery, "session") {
+			if s.redirectTLS(w, r, p) {
+				return
+			}
+			query, _ := api.ParseRequest(http.MethodGet, r.URL.RawQuery, "", nil)
+			s.serveRedeem(w, r, p, query)
+			return
+		}
 		s.serveLoginPage(w, r, p)
 		return
 	case http.MethodPost:
@@ -150,6 +158,10 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	case err != nil:
 		args = query
 	}
+	if err == nil && args.Has("session") && !args.Has("user") {
+		s.serveRedeem(w, r, p, args) // a hand-off (PROTOCOL.md 8.3)
+		return
+	}
 	loginOnly := args.Bool("login_only")
 	user, pass, gotoURI := args.Get("user"), args.Get("pass"), args.Get("goto_uri")
 	var out auth.Outcome
@@ -163,7 +175,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "refused by the brute-force regulator: " + why}
 	case err != nil:
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "unreadable request: " + err.Error()}
-	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(args.Get("tfa_token")) || auth.HasControl(args.Get("goto_app")):
+	case auth.HasControl(user) || auth.HasControl(pass) || auth.HasControl(tfaCode(args)) || auth.HasControl(args.Get("goto_app")):
 		// Refused before anything is looked up (the CVE-2026-41940 lesson).
 		out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, Reason: "control bytes in login fields"}
 	default:
@@ -179,12 +191,53 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	if admitted {
 		if out.Result == auth.OK {
 			g.Succeeded(ctx, att)
-		} else {
+		} else if !auth.StoreFailure(out) {
 			g.Failed(ctx, att, out.Reason)
+		}
+	}
+	// The second factor (D10): with tfa_token, checked now; without it,
+	// login_only=1 answers tfa_required, and a browser gets a session that
+	// reaches only the code page until the code is given there.
+	tfaVerified := false
+	if out.Result == auth.OK && s.TwoFactor != nil {
+		needed, err := s.TwoFactor.LoginNeeded(ctx, out.Principal.User)
+		if err != nil {
+			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "two-factor: " + err.Error()}
+		} else if code := tfaCode(args); needed && code != "" {
+			rec.method = core.MethodTwoFactor
+			v, err := s.verifyCode(r, p, remote, out.Principal.User, code, true)
+			if err != nil {
+				s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", out.Principal.User, "error", err.Error())
+			}
+			if !v.OK() {
+				rec.user = out.Principal.User
+				s.Log.Warn("login failed",
+					"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
+					"user", out.Principal.User, "reason", "two-factor: "+v.String(), "login_only", loginOnly)
+				if loginOnly {
+					writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codeTFAInvalid})
+					return
+				}
+				r.PostForm = url.Values{"user": {user}, "goto_uri": {gotoURI}}
+				s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, codeTFAInvalid)
+				return
+			}
+			tfaVerified = true
+		} else if needed && loginOnly {
+			rec.user = out.Principal.User
+			s.Log.Info("login needs the two-factor code",
+				"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(), "user", out.Principal.User)
+			writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codeTFARequired})
+			return
 		}
 	}
 	if out.Result != auth.OK {
 		rec.user = clipUser(user)
+		result := "failure"
+		if !admitted {
+			result = "blocked"
+		}
+		s.decision(r, p, result, user, core.MethodPassword, out.Reason, core.Principal{})
 		s.Log.Warn("login failed",
 			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 			"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
@@ -204,7 +257,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	if old, ok := s.cookieSession(r, p); ok {
 		_ = s.Store.DeleteSession(ctx, old.IDHash)
 	}
-	n, err := s.Sessions.Create(ctx, out.Principal, p.Service, remote, sessions.MethodPassword)
+	n, err := s.Sessions.CreateTFA(ctx, out.Principal, p.Service, remote, sessions.MethodPassword, tfaVerified)
 	if err != nil {
 		s.Log.Error("login: creating the session", "request_id", requestID(ctx), "service", p.Service.App(), "user", out.Principal.User, "error", err.Error())
 		if loginOnly {
@@ -216,10 +269,16 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		return
 	}
 	rec.user = out.Principal.User
+	handle := sessions.Handle(n.Session.IDHash)
+	s.decision(r, p, "success", out.Principal.User, core.MethodPassword, "", core.Principal{Session: n.Session.IDHash})
+	s.Logs.SessionNew(p.Service.App(), remote.String(), out.Principal.User+":"+handle, map[string]string{
+		"address": remote.String(), "app": p.Service.App(), "creator": out.Principal.User,
+		"method": sessions.MethodPassword, "path": "form", "possessed": "0",
+	})
 	location := n.Session.SecurityToken + landing(gotoURI)
 	s.Log.Info("login",
 		"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
-		"user", out.Principal.User, "method", sessions.MethodPassword, "session", sessions.Handle(n.Session.IDHash),
+		"user", out.Principal.User, "method", sessions.MethodPassword, "session", sessions.Handle(n.Session.IDHash), "tfa_verified", tfaVerified,
 		"expires", n.Session.Expires.Format("2006-01-02T15:04:05Z"), "login_only", loginOnly)
 	http.SetCookie(w, sessionCookie(p, sessions.EncodeCookie(n.ID)))
 	w.Header().Set("Location", location)
@@ -229,6 +288,16 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	web.SetPageHeaders(w.Header())
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// tfaCode is the login's two-factor code: tfa_token (PROTOCOL.md 6.1), or
+// tfatoken, the code page's field name, from a form that posts it to the
+// login instead.
+func tfaCode(args api.Args) string {
+	if c := args.Get("tfa_token"); c != "" {
+		return c
+	}
+	return args.Get("tfatoken")
 }
 
 // landing is where a login lands under its new security token: goto_uri
@@ -279,6 +348,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
 		} else {
 			s.Log.Info("logout", "request_id", requestID(ctx), "service", p.Service.App(),
 				"remote", remoteAddr(r).String(), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
+			s.Logs.SessionPurge(p.Service.App(), remoteAddr(r).String(), ss.Username+":"+sessions.Handle(ss.IDHash), "logout")
 		}
 		rec := recordOf(r)
 		rec.user, rec.method = ss.Username, core.MethodSession
@@ -312,11 +382,54 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		return
 	}
 	req := s.sessionRequest(r, p, "", token)
-	out := auth.Chain{s.SessionAuth}.Authenticate(r.Context(), req)
+	ctx := r.Context()
+	// A page's credential is the session cookie: the regulator is asked
+	// first and told the result, as for every other credential. A refused
+	// request is answered as an unknown session.
+	g := s.guard()
+	att := auth.Attempt{Service: p.Service, Remote: req.Remote, Method: core.MethodSession, Secret: req.SessionCookie}
+	var out auth.Outcome
+	admitted := true
+	if req.HasSessionCookie {
+		var why string
+		if admitted, why = g.Admit(ctx, att); !admitted {
+			out = auth.Outcome{Result: auth.Failed, Method: core.MethodSession, Code: auth.CodeExpired,
+				Reason: "refused by the brute-force regulator: " + why}
+		}
+	}
+	if admitted {
+		out = auth.Chain{s.SessionAuth}.Authenticate(ctx, req)
+		att.User = out.User
+		switch out.Result {
+		case auth.OK:
+			att.User = out.Principal.User
+			g.Succeeded(ctx, att)
+			s.decision(r, p, "success", att.User, core.MethodSession, "", out.Principal)
+		case auth.Failed:
+			if !auth.StoreFailure(out) {
+				g.Failed(ctx, att, out.Reason)
+			}
+			s.decision(r, p, "failure", att.User, core.MethodSession, out.Reason, core.Principal{})
+		}
+	} else {
+		s.decision(r, p, "blocked", "", core.MethodSession, out.Reason, core.Principal{})
+	}
 	rec := recordOf(r)
 	rec.method = out.Method
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
+		if s.TwoFactor != nil {
+			needed, err := s.TwoFactor.Needed(r.Context(), out)
+			if err != nil {
+				s.Log.Error("two-factor: deciding whether a code is needed", "request_id", requestID(r.Context()), "user", out.Principal.User, "error", err.Error())
+				s.Web.LoginPage(w, r, p.Service, http.StatusInternalServerError, "internal_error")
+				return
+			}
+			if needed {
+				s.servePending(w, r, p, out, req.Remote)
+				return
+			}
+		}
 		s.Web.Private(w, r, web.Visit{Principal: out.Principal, Session: out.Session, Rest: rest, TLS: p.TLS})
 		return
 	}

@@ -284,6 +284,9 @@ type Manager struct {
 	// defaults).
 	IdleTimeout time.Duration
 	Lifetime    time.Duration
+	// SSOIdleTimeout is the idle timeout of sessions made by redeeming a
+	// one-time session or a hand-off URL (zero: DefaultSSOIdleTimeout).
+	SSOIdleTimeout time.Duration
 }
 
 // New is a session about to be created: the id goes into the cookie, the
@@ -301,6 +304,12 @@ const createTries = 5
 // on svc, made by method from origin. Every call makes a new id and a new
 // security token; nothing of the client's is reused (no fixation).
 func (m *Manager) Create(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string) (New, error) {
+	return m.CreateTFA(ctx, p, svc, origin, method, false)
+}
+
+// CreateTFA is Create with the session's TFAVerified given: set it when
+// the login gave the user's second factor (see store.Session).
+func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string, tfaVerified bool) (New, error) {
 	now := m.now()
 	idle, life := m.IdleTimeout, m.Lifetime
 	if idle <= 0 {
@@ -337,6 +346,7 @@ func (m *Manager) Create(ctx context.Context, p core.Principal, svc core.Service
 			Creator:       p.User,
 			Origin:        originText,
 			Method:        method,
+			TFAVerified:   tfaVerified,
 			Created:       now,
 			LastSeen:      now,
 			IdleTimeout:   idle,

@@ -56,6 +56,14 @@ const (
 	RequireSSL         = "requiressl"
 	CookieIPValidation = "cookieipvalidation"
 	LogoutRedirectURL  = "logout_redirect_url"
+	// TwoFactorPolicy is cPanel's Two-Factor Authentication security
+	// policy: while it is off, two-factor configurations are kept but not
+	// asked for (API tokens flagged require_otp excepted).
+	TwoFactorPolicy = "SecurityPolicy::TwoFactorAuth"
+	// APIPolicy is the "API requests" security policy extension: when on,
+	// API calls authenticated by password need the two-factor code too
+	// (X-CPANEL-OTP), as cPanel's SecurityPolicy::xml-api.
+	APIPolicy = "SecurityPolicy::xml-api"
 )
 
 // All is every setting cpauth knows.
@@ -64,6 +72,8 @@ var All = []Setting{
 	{RequireSSL, "0", "Redirect plain-HTTP requests to the service's TLS port (301).", boolean},
 	{CookieIPValidation, "strict", "Tie sessions to the client address: strict, loose (same /24 or /64) or disabled.", oneOf("strict", "loose", "disabled")},
 	{LogoutRedirectURL, "", "Where /logout/ redirects instead of showing the login page.", urlOrEmpty},
+	{TwoFactorPolicy, "1", "Ask users who set up two-factor authentication for their code at login (0: keep their configurations but do not ask).", boolean},
+	{APIPolicy, "0", "Apply the security policies (two-factor authentication) to API calls authenticated by password: they then need X-CPANEL-OTP.", boolean},
 }
 
 // Lookup finds a setting by key.

@@ -16,6 +16,12 @@ const (
 	ChangeToken ChangeKind = "token"
 	// ChangeSession's Key is the session's IDHash.
 	ChangeSession ChangeKind = "session"
+	// ChangeTwoFactor's Key is the login name whose two-factor
+	// configuration (or issuer) changed.
+	ChangeTwoFactor ChangeKind = "twofactor"
+	// ChangeHulk's Key says which part of the brute-force regulator's
+	// state changed: "config", "lists", "blocks" or "flush".
+	ChangeHulk ChangeKind = "cphulk"
 )
 
 // Change says that a record was written (created, updated or deleted) by

@@ -115,6 +115,13 @@ type Store interface {
 	// Sessions; DeleteAccount removes the account's sessions too.
 	SessionStore
 
+	// Two-factor authentication; DeleteAccount removes the account's
+	// configurations (its own and its Webmail users') and its issuer,
+	// DeleteMailbox the mailbox's configuration.
+	TwoFactorStore
+	// The brute-force regulator's state (cPHulk's database).
+	HulkStore
+
 	// Settings are cpauth's tweak settings, as strings.
 	GetSetting(ctx context.Context, key string) (string, error)
 	SetSetting(ctx context.Context, key, value string) error
@@ -208,10 +215,21 @@ type Session struct {
 	// SecurityToken is the /cpsessNNNNNNNNNN URL prefix bound to the session.
 	SecurityToken string
 	Creator       string // who made it: the user, or root/a reseller (SSO)
-	Origin        string // client address at creation
-	Method        string // how it was made: "password", "sso", "handoff", ...
-	// TFAVerified is set once the second factor was given (or when the
-	// session was made pre-verified, as single sign-on does).
+	// Origin is the address the session is bound to: for a normal
+	// session the client's address at creation (cookieipvalidation checks
+	// against it), for a one-time session the only address that may redeem
+	// it ("" for any).
+	Origin string
+	Method string // how it was made: "password", "sso", "handoff", ...
+	// TFAVerified says that whoever holds the session has given the
+	// user's second factor: a right two-factor (or recovery) code at
+	// login, on the code page, or when setting up two-factor
+	// authentication in this session. A session made for a principal
+	// that was itself fully authenticated (single sign-on, hand-off) is
+	// made with it set, as cPanel's are. A session without it reaches
+	// only the code page and logout while its user has two-factor
+	// authentication configured and the policy is on; with it, the code
+	// is never asked for again in that session.
 	TFAVerified bool
 	Locale      string
 	GotoURI     string // where a one-time session lands
@@ -263,4 +281,161 @@ type SessionStore interface {
 	// PurgeSessions deletes sessions that expired (Expires before now, or
 	// idle for longer than their IdleTimeout) and returns how many.
 	PurgeSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// TwoFactor is a user's two-factor authentication (TOTP, RFC 6238): the
+// secret, sealed with the server key, the last time step whose code was
+// accepted (so that no code passes twice), the unused recovery codes'
+// keyed hashes, and the count of recent wrong codes (the per-user rate
+// limit). Every field is typed; nothing is text assembled from client
+// input.
+type TwoFactor struct {
+	// Username is the login name: "root", a cPanel username, or
+	// local@domain for a Webmail user.
+	Username string
+	// Account is the accounts row the configuration goes with: the user's
+	// own, or the owning cPanel account of a Webmail user.
+	Account string
+	// Sealed is the base32 secret sealed with the server key (AES-GCM,
+	// bound to Username).
+	Sealed []byte
+	// LastStep is the last time step (unix time / 30 s) whose code was
+	// accepted: codes of it and of earlier steps are refused. Burning a
+	// step happens in the same UpdateTwoFactor that accepts its code.
+	LastStep int64
+	// RecoveryMACs are the keyed hashes (hex) of the recovery codes not
+	// used yet; using one removes it. Stores keep nil and empty alike and
+	// read both back as nil.
+	RecoveryMACs []string
+	// Failures counts the wrong codes since FailuresSince (the start of
+	// the current rate-limit window; zero when there are none).
+	Failures      int
+	FailuresSince time.Time
+	Created       time.Time
+}
+
+// TwoFactorStore is the two-factor part of a Store.
+type TwoFactorStore interface {
+	// SetTwoFactor creates or replaces a user's configuration;
+	// ErrNotFound if the account does not exist.
+	SetTwoFactor(ctx context.Context, tf TwoFactor) error
+	GetTwoFactor(ctx context.Context, username string) (TwoFactor, error)
+	// ListTwoFactor lists the configurations of an account (its own and
+	// its Webmail users'; all when account is ""), sorted by Username.
+	ListTwoFactor(ctx context.Context, account string) ([]TwoFactor, error)
+	// UpdateTwoFactor runs fn in one transaction with the record locked, so
+	// that of two concurrent updaters the second sees what the first
+	// wrote (a code's step burnt, a recovery code used); fn may not change
+	// Username or Account.
+	UpdateTwoFactor(ctx context.Context, username string, fn func(TwoFactor) (TwoFactor, error)) (TwoFactor, error)
+	DeleteTwoFactor(ctx context.Context, username string) error
+	// Issuers: the name an authenticator app shows beside a code. Root's
+	// is the system-wide issuer, a reseller's applies to its accounts.
+	// SetTwoFactorIssuer with "" removes it (if any); setting one for an
+	// account that does not exist is ErrNotFound. GetTwoFactorIssuer: ErrNotFound when none is set.
+	GetTwoFactorIssuer(ctx context.Context, username string) (string, error)
+	SetTwoFactorIssuer(ctx context.Context, username, issuer string) error
+}
+
+// The brute-force regulator's lists.
+const (
+	HulkAllow = "white" // addresses never refused by the regulator
+	HulkDeny  = "black" // addresses always refused
+)
+
+// Kinds of HulkBlock.
+const (
+	// HulkBlockIP is a temporary block of an address (max_failures_byip).
+	HulkBlockIP = "ip"
+	// HulkBlockExcessive is the one-day block of an address (mark_as_brute).
+	HulkBlockExcessive = "excessive"
+	// HulkBlockUser is the per-user protection's block of a login name.
+	HulkBlockUser = "user"
+)
+
+// HulkRecord is one entry of the allow-list or the deny-list.
+type HulkRecord struct {
+	List string // HulkAllow or HulkDeny
+	// CIDR is a normalised address range: "192.0.2.0/24", "2001:db8::/32",
+	// a single address as "/32" or "/128".
+	CIDR    string
+	Comment string
+	Created time.Time
+}
+
+// HulkFailure is one failed authentication the regulator counted. It never
+// holds the secret that was presented.
+type HulkFailure struct {
+	// ID is given by the store, increasing in insertion order.
+	ID int64
+	// Node names the process that counted it, so that a node can read the
+	// failures the others counted.
+	Node    string
+	Time    time.Time
+	Service string // "cpaneld", "whostmgrd", "webmaild"
+	Method  string
+	User    string
+	Address string
+	// Weight is what the failure counts for, in quarters: 4 for a new
+	// wrong secret, 1 for a wrong secret retried.
+	Weight int
+	Reason string
+}
+
+// HulkBlock is an address or a login name the regulator refuses until
+// Until. Key is the address (an IPv6 address's /64 prefix) or the login name.
+type HulkBlock struct {
+	Kind     string
+	Key      string
+	User     string // the last login name tried (address blocks)
+	Address  string // the last address (user blocks)
+	Service  string
+	Reason   string
+	Failures int
+	Created  time.Time
+	Until    time.Time
+}
+
+// HulkStore is the brute-force regulator's part of a Store. Writes to the
+// configuration, the lists and the blocks, and deletions of failures, are
+// announced as store.ChangeHulk (key "config", "lists", "blocks" or
+// "flush"); AddHulkFailures is not announced (other nodes poll for new
+// failures by ID). Times are kept to the microsecond.
+type HulkStore interface {
+	// HulkConfig returns the stored configuration keys (defaults are the
+	// regulator's business).
+	HulkConfig(ctx context.Context) (map[string]string, error)
+	// SetHulkConfig writes the given keys in one transaction.
+	SetHulkConfig(ctx context.Context, values map[string]string) error
+
+	// ListHulkRecords lists a list's records ("" for both), sorted by
+	// list then CIDR.
+	ListHulkRecords(ctx context.Context, list string) ([]HulkRecord, error)
+	// PutHulkRecords adds records, replacing the comment of those that
+	// exist, in one transaction.
+	PutHulkRecords(ctx context.Context, recs []HulkRecord) error
+	// DeleteHulkRecords deletes the given CIDRs from a list and returns
+	// how many were there.
+	DeleteHulkRecords(ctx context.Context, list string, cidrs []string) (int, error)
+
+	// AddHulkFailures appends failures (their ID is ignored).
+	AddHulkFailures(ctx context.Context, fs []HulkFailure) error
+	// ListHulkFailures lists failures with an ID above afterID and a Time
+	// at or after since, by ID, at most limit (0: no limit).
+	ListHulkFailures(ctx context.Context, afterID int64, since time.Time, limit int) ([]HulkFailure, error)
+	// DeleteHulkFailures deletes the failures from the given addresses
+	// (all of them when addresses is nil) and returns how many.
+	DeleteHulkFailures(ctx context.Context, addresses []string) (int, error)
+
+	// PutHulkBlock creates or replaces the block (Kind, Key).
+	PutHulkBlock(ctx context.Context, b HulkBlock) error
+	// ListHulkBlocks lists the blocks whose Until is after now, sorted by
+	// Kind then Key.
+	ListHulkBlocks(ctx context.Context, now time.Time) ([]HulkBlock, error)
+	// DeleteHulkBlocks deletes blocks of a kind ("" for every kind) with
+	// the given keys (every key when keys is nil) and returns how many.
+	DeleteHulkBlocks(ctx context.Context, kind string, keys []string) (int, error)
+	// PurgeHulk deletes failures older than before and blocks that ended
+	// before now; it returns how many rows went.
+	PurgeHulk(ctx context.Context, before, now time.Time) (int, error)
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/hulk"
+	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/testutil"
 )
 
@@ -113,6 +115,12 @@ func startDaemon(t *testing.T) *browserEnv {
 	}
 	e := &browserEnv{d: d, rootPass: strings.TrimSpace(string(raw))}
 	ctx := context.Background()
+	// Loopback is on the brute-force regulator's allow-list: the browser
+	// tests send wrong passwords and codes on purpose, from one address,
+	// across many steps.
+	if _, _, _, err := d.Data.Hulk.AddRecords(ctx, store.HulkAllow, []string{"127.0.0.0/8", "::1"}, "tests"); err != nil {
+		t.Fatal(err)
+	}
 	root := rootLocal()
 	run := func(c *api.Call, f func(context.Context, *api.Registry, *api.Call) (*api.Result, error)) {
 		t.Helper()
@@ -128,7 +136,35 @@ func startDaemon(t *testing.T) *browserEnv {
 	}
 	run(&api.Call{Flavour: api.UAPI, Module: "Email", Func: "add_pop", Args: args([]string{"email", "info", "password", infoPass}),
 		Principal: bob, Caller: &root, Remote: netip.IPv6Loopback()}, functions.RunUAPI)
+	// An address the brute-force regulator blocks, for WHM's page.
+	for i := range d.Data.Hulk.Config().MaxFailuresByIP {
+		d.Data.Hulk.Failed(ctx, hulk.Attempt{Service: core.ServiceWHM, Remote: netip.MustParseAddr("198.51.100.7"), User: "admin",
+			Method: core.MethodPassword, Secret: fmt.Sprint("guess-", i)}, "user password incorrect")
+	}
 	return e
+}
+
+// hulkSteps opens WHM's brute-force protection page from the navigation,
+// sees the blocked address and unblocks it.
+func (b *browser) hulkSteps() {
+	t := b.t
+	if st := b.navigate("opening the brute force page", chromedp.Click(chromedp.CSS(`nav a[href$="/cphulk/"]`))); st != 200 {
+		t.Errorf("brute force page: HTTP %d", st)
+	}
+	b.do("waiting for the blocks", chromedp.WaitVisible(chromedp.ID("block-list")))
+	if got := b.text("#block-list tbody th"); got != "198.51.100.7" {
+		t.Errorf("blocked address %q, want 198.51.100.7", got)
+	}
+	b.shot("cphulk")
+	b.phone("cphulk")
+	if st := b.navigate("unblocking", chromedp.Click(chromedp.CSS(`#block-list button[type="submit"]`))); st != 200 {
+		t.Errorf("after unblocking: HTTP %d", st)
+	}
+	b.do("waiting for the notice", chromedp.WaitVisible(chromedp.ID("page-notice")))
+	if !b.exists("#no-blocks") {
+		t.Error("the block is still listed")
+	}
+	b.shot("cphulk-unblocked")
 }
 
 func tailLines(s string, n int) string {
@@ -175,7 +211,7 @@ type browser struct {
 	console []chromedp.ConsoleMessage
 }
 
-func newBrowser(t *testing.T, exe, dir string) *browser {
+func newBrowser(t *testing.T, exe, dir string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -197,6 +233,7 @@ func newBrowser(t *testing.T, exe, dir string) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
@@ -361,6 +398,10 @@ func (b *browser) scenario(base, user, pass string, svc core.Service, tokens boo
 	}
 	b.shot("sessions")
 	b.phone("sessions")
+
+	if svc == core.ServiceWHM {
+		b.hulkSteps()
+	}
 
 	// Log out.
 	b.navigate("logging out", chromedp.Click(chromedp.ID("nav-logout")))

@@ -119,7 +119,7 @@ func fmtDur(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-var pageNames = []string{"login", "home", "tokens", "sessions", "notfound", "refused"}
+var pageNames = []string{"login", "home", "tokens", "sessions", "cphulk", "notfound", "refused", "tfa", "twofactor"}
 
 // pages holds one template set per page, each with the shared layout.
 var pages = func() map[string]*template.Template {
@@ -191,7 +191,7 @@ type loginData struct {
 }
 
 // tfaCodes are the message codes that ask for the second factor.
-var tfaCodes = map[string]bool{"tfa_required": true, "tfa_invalid": true}
+var tfaCodes = map[string]bool{"tfa_required": true, "tfa_invalid": true, "tfa_missing": true}
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, svc core.Service, status int, msgCode string) {
 	d := loginData{
@@ -282,6 +282,8 @@ type pageData struct {
 	Principal core.Principal
 	Session   store.Session
 	CanTokens bool
+	// CanHulk: the brute-force protection page (root on WHM).
+	CanHulk bool
 	// Page names the current page for the navigation ("home", "tokens",
 	// "sessions").
 	Page string
@@ -295,6 +297,7 @@ func (s *Server) base(v Visit, page, title string) pageData {
 		Principal: v.Principal,
 		Session:   v.Session,
 		CanTokens: s.canTokens(v.Principal),
+		CanHulk:   s.canHulk(v.Principal),
 		Page:      page,
 	}
 }
@@ -352,9 +355,39 @@ func (s *Server) private(w http.ResponseWriter, r *http.Request, v Visit) {
 			s.sessionsPage(w, r, v)
 			return
 		}
+	case rest == "/twofactor/" || rest == "/twofactor":
+		if !post {
+			s.twoFactorPage(w, r, v)
+			return
+		}
+	case rest == "/twofactor/qr.png":
+		if !post {
+			s.twoFactorQR(w, r, v)
+			return
+		}
+	case rest == "/twofactor/enable":
+		if post {
+			s.twoFactorEnable(w, r, v)
+			return
+		}
+	case rest == "/twofactor/remove":
+		if post {
+			s.twoFactorRemove(w, r, v)
+			return
+		}
 	case rest == "/sessions/end":
 		if post {
 			s.sessionsEnd(w, r, v)
+			return
+		}
+	case rest == "/cphulk/" || rest == "/cphulk":
+		if !post {
+			s.hulkPage(w, r, v)
+			return
+		}
+	case rest == "/cphulk/unblock":
+		if post {
+			s.hulkUnblock(w, r, v)
 			return
 		}
 	default:

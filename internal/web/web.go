@@ -39,6 +39,7 @@ var Messages = map[string]string{
 	// too, in a form named tfa_login_form.
 	"tfa_required": "Enter the security code from your authenticator app.",
 	"tfa_invalid":  "The security code is invalid.",
+	"tfa_missing":  "No security code specified.",
 }
 
 // Visit is a request behind a valid session, as the server hands it over.
@@ -54,6 +55,24 @@ type Visit struct {
 // message code ("" for none; see Messages).
 func (s *Server) LoginPage(w http.ResponseWriter, r *http.Request, svc core.Service, status int, msgCode string) {
 	s.loginPage(w, r, svc, status, msgCode)
+}
+
+// TwoFactorPage writes the code page of a session that still needs the
+// user's second factor (D10): its form, named tfa_login_form, posts the
+// field tfatoken to token + "/".
+func (s *Server) TwoFactorPage(w http.ResponseWriter, r *http.Request, svc core.Service, status int, msgCode, token string) {
+	d := tfaData{Title: "Two-Factor Authentication", Brand: brandOf(svc), Token: token}
+	if msgCode != "tfa_required" {
+		d.Message = Messages[msgCode]
+	}
+	s.render(w, r, status, "tfa", d)
+}
+
+type tfaData struct {
+	Title   string
+	Brand   Brand
+	Message string
+	Token   string
 }
 
 // Private serves a page behind a valid session (home, API tokens,

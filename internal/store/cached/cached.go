@@ -37,6 +37,10 @@ type Store struct {
 	settings map[string]entry[string]
 	tokens   tokenCache
 	sessions sessionCache
+	// twoFactor holds two-factor configurations by login name, found or
+	// absent. It is looked up only for principals that authenticated, so
+	// it holds at most one entry per user and needs no bound.
+	twoFactor map[string]entry[store.TwoFactor]
 
 	hits, misses atomic.Uint64
 
@@ -167,6 +171,7 @@ func (s *Store) reset() {
 	s.settings = map[string]entry[string]{}
 	s.tokens = newTokenCache()
 	s.sessions = newSessionCache()
+	s.twoFactor = map[string]entry[store.TwoFactor]{}
 }
 
 // SetVersion gives the cache a change counter to compare on every read (as
@@ -217,6 +222,9 @@ func (s *Store) Stats() (hits, misses uint64) { return s.hits.Load(), s.misses.L
 
 // Invalidate forgets what a change touched.
 func (s *Store) Invalidate(c store.Change) {
+	if c.Kind == store.ChangeHulk {
+		return // the regulator's state is not cached here
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
@@ -232,12 +240,18 @@ func (s *Store) Invalidate(c store.Change) {
 		s.boxes = map[string]entry[store.Mailbox]{}
 		s.tokens.dropUser(c.Key)
 		s.sessions.dropAccount(c.Key)
+		// Its Webmail users' configurations are keyed by address: forget
+		// them all (accounts change seldom).
+		s.twoFactor = map[string]entry[store.TwoFactor]{}
+	case store.ChangeTwoFactor:
+		delete(s.twoFactor, c.Key)
 	case store.ChangeToken:
 		s.tokens.drop(c.Key)
 	case store.ChangeSession:
 		s.sessions.drop(c.Key)
 	case store.ChangeMailbox:
 		delete(s.boxes, c.Key)
+		delete(s.twoFactor, c.Key) // a deleted mailbox's configuration goes with it
 	case store.ChangeAccessHash:
 		delete(s.hashes, c.Key)
 	case store.ChangeSetting:
@@ -468,4 +482,39 @@ func (s *Store) PurgeExpiredTokens(ctx context.Context, before time.Time) (int, 
 	s.gen++
 	s.tokens.dropExpired(before)
 	return n, err
+}
+
+// GetTwoFactor is read for every password-authenticated request while the
+// API policy is on, and for sessions not yet two-factor verified.
+func (s *Store) GetTwoFactor(ctx context.Context, username string) (store.TwoFactor, error) {
+	tf, err := read(s, func() map[string]entry[store.TwoFactor] { return s.twoFactor }, username, func() (store.TwoFactor, error) {
+		return s.Store.GetTwoFactor(ctx, username)
+	})
+	tf.Sealed = slices.Clone(tf.Sealed)
+	tf.RecoveryMACs = slices.Clone(tf.RecoveryMACs)
+	return tf, err
+}
+
+func (s *Store) SetTwoFactor(ctx context.Context, tf store.TwoFactor) error {
+	err := s.Store.SetTwoFactor(ctx, tf)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: tf.Username})
+	return err
+}
+
+func (s *Store) UpdateTwoFactor(ctx context.Context, username string, fn func(store.TwoFactor) (store.TwoFactor, error)) (store.TwoFactor, error) {
+	tf, err := s.Store.UpdateTwoFactor(ctx, username, fn)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return tf, err
+}
+
+func (s *Store) DeleteTwoFactor(ctx context.Context, username string) error {
+	err := s.Store.DeleteTwoFactor(ctx, username)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return err
+}
+
+func (s *Store) SetTwoFactorIssuer(ctx context.Context, username, issuer string) error {
+	err := s.Store.SetTwoFactorIssuer(ctx, username, issuer)
+	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return err
 }

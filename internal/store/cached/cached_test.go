@@ -130,6 +130,23 @@ func TestChangeKinds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, u := range []string{"bob", "info@bob.test"} {
+		if err := c.SetTwoFactor(ctx, store.TwoFactor{Username: u, Account: "bob", Sealed: []byte("s"), LastStep: 1, Created: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	burn := func(user string) {
+		if _, err := inner.UpdateTwoFactor(ctx, user, func(tf store.TwoFactor) (store.TwoFactor, error) { tf.LastStep = 2; return tf, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastStep := func(user string) string {
+		tf, err := c.GetTwoFactor(ctx, user)
+		if err != nil {
+			return err.Error()
+		}
+		return map[int64]string{1: "a", 2: "b"}[tf.LastStep]
+	}
 	setIP := func(name string) {
 		if _, err := inner.UpdateToken(ctx, store.TokenCPanel, "bob", name, func(t store.Token) (store.Token, error) {
 			t.LastUsedIP = "b"
@@ -162,6 +179,12 @@ func TestChangeKinds(t *testing.T) {
 		{"setting", store.Change{Kind: store.ChangeSetting, Key: "k"},
 			func() { inner.SetSetting(ctx, "k", "b") },
 			func() string { v, _ := c.GetSetting(ctx, "k"); return v }},
+		{"two-factor", store.Change{Kind: store.ChangeTwoFactor, Key: "bob"},
+			func() { burn("bob") },
+			func() string { return lastStep("bob") }},
+		{"account's webmail user's two-factor", store.Change{Kind: store.ChangeAccount, Key: "bob"},
+			func() { burn("info@bob.test") },
+			func() string { return lastStep("info@bob.test") }},
 		{"token", store.Change{Kind: store.ChangeToken, Key: "mac-t1"},
 			func() { setIP("t1") },
 			func() string { return tokenIP("mac-t1") }},

@@ -576,12 +576,29 @@ func (s *Store) UpdateMailbox(ctx context.Context, local, domain string, fn func
 }
 
 // DeleteMailbox implements store.Store.
+// The mailbox's two-factor configuration goes with it, in the same
+// transaction.
 func (s *Store) DeleteMailbox(ctx context.Context, local, domain string) error {
-	res, err := s.execChange(ctx, store.Change{Kind: store.ChangeMailbox, Key: local + "@" + domain}, s.q(`DELETE FROM mailboxes WHERE local = ? AND domain = ?`), local, domain)
-	if err != nil {
-		return s.dbErr(err, mailboxWhat(local, domain))
-	}
-	return affected(res, mailboxWhat(local, domain))
+	what, address := mailboxWhat(local, domain), local+"@"+domain
+	return s.withChange(ctx, store.Change{Kind: store.ChangeMailbox, Key: address}, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM mailboxes WHERE local = ? AND domain = ?`), local, domain)
+		if err != nil {
+			return s.dbErr(err, what)
+		}
+		if err := affected(res, what); err != nil {
+			return err
+		}
+		if validKey(address) {
+			res, err = tx.ExecContext(ctx, s.q(`DELETE FROM twofactor WHERE username = ?`), address)
+			if err != nil {
+				return s.dbErr(err, what)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				return s.announce(ctx, tx, store.Change{Kind: store.ChangeTwoFactor, Key: address})
+			}
+		}
+		return nil
+	})
 }
 
 // Access hashes.

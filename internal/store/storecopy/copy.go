@@ -25,18 +25,29 @@ type Counts struct {
 	AccessHashes int
 	Tokens       int
 	Sessions     int
+	TwoFactor    int
+	Issuers      int
 	Settings     int
+	// HulkConfig and HulkRecords are the brute-force regulator's
+	// configuration keys and allow/deny-list entries.
+	HulkConfig  int
+	HulkRecords int
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d settings",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.Settings)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d two-factor configurations, %d two-factor issuers, %d settings, %d cPHulk settings, %d cPHulk list entries",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.TwoFactor, c.Issuers, c.Settings, c.HulkConfig, c.HulkRecords)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
-// hashes, API tokens, sessions and settings of from into to, then reads both
+// hashes, API tokens, sessions, two-factor configurations and issuers,
+// settings and the brute-force regulator's configuration and
+// allow/deny-lists of from into to, then reads both
 // back and checks that they hold the same records; it returns the counts
 // copied.
+//
+// The regulator's failure history and blocks are not copied: they are
+// transient, and a fresh node counts from zero.
 //
 // Sessions are copied, expired ones included (the target's purge takes
 // those), so that users stay logged in across the move: like API tokens,
@@ -111,7 +122,11 @@ type records struct {
 	countedHash  int                      // CountAccessHashes
 	tokens       map[string][]store.Token // by account: WHM's, then cPanel's
 	sessions     []store.Session          // all, by Created then IDHash
+	twoFactor    []store.TwoFactor        // all, by Username
+	issuers      map[string]string        // by account
 	settings     map[string]string
+	hulkConfig   map[string]string
+	hulkRecords  []store.HulkRecord
 }
 
 // read reads every record of s. The interface lists neither all mailboxes
@@ -124,6 +139,7 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 		mailboxes:    map[string][]store.Mailbox{},
 		accessHashes: map[string]store.AccessHash{},
 		tokens:       map[string][]store.Token{},
+		issuers:      map[string]string{},
 	}
 	var err error
 	if r.accounts, err = s.ListAccounts(ctx); err != nil {
@@ -151,6 +167,16 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 			}
 			r.tokens[u] = append(r.tokens[u], ts...)
 		}
+		iss, err := s.GetTwoFactorIssuer(ctx, u)
+		switch {
+		case err == nil:
+			r.issuers[u] = iss
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	if r.twoFactor, err = s.ListTwoFactor(ctx, ""); err != nil {
+		return nil, err
 	}
 	if r.sessions, err = s.ListSessions(ctx, ""); err != nil {
 		return nil, err
@@ -159,6 +185,12 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 		return nil, err
 	}
 	if r.settings, err = s.ListSettings(ctx); err != nil {
+		return nil, err
+	}
+	if r.hulkConfig, err = s.HulkConfig(ctx); err != nil {
+		return nil, err
+	}
+	if r.hulkRecords, err = s.ListHulkRecords(ctx, ""); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -171,7 +203,11 @@ func (r *records) counts() Counts {
 		// the per-account walk could not see.
 		AccessHashes: r.countedHash,
 		Sessions:     len(r.sessions),
+		TwoFactor:    len(r.twoFactor),
+		Issuers:      len(r.issuers),
 		Settings:     len(r.settings),
+		HulkConfig:   len(r.hulkConfig),
+		HulkRecords:  len(r.hulkRecords),
 	}
 	for _, ds := range r.domains {
 		c.Domains += len(ds)
@@ -241,8 +277,32 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			return err
 		}
 	}
+	// Two-factor secrets stay sealed: the target needs the source's server
+	// key to open them, as for tokens.
+	for _, tf := range r.twoFactor {
+		if err := to.SetTwoFactor(ctx, tf); err != nil {
+			return err
+		}
+	}
+	for _, a := range r.accounts {
+		if iss, ok := r.issuers[a.Username]; ok {
+			if err := to.SetTwoFactorIssuer(ctx, a.Username, iss); err != nil {
+				return err
+			}
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.settings)) {
 		if err := to.SetSetting(ctx, k, r.settings[k]); err != nil {
+			return err
+		}
+	}
+	if len(r.hulkConfig) > 0 {
+		if err := to.SetHulkConfig(ctx, r.hulkConfig); err != nil {
+			return err
+		}
+	}
+	if len(r.hulkRecords) > 0 {
+		if err := to.PutHulkRecords(ctx, r.hulkRecords); err != nil {
 			return err
 		}
 	}
@@ -278,8 +338,24 @@ func (r *records) diff(o *records) error {
 			return fmt.Errorf("the session of %q created %v differs", ss.Username, ss.Created)
 		}
 	}
+	for i, tf := range r.twoFactor {
+		if !sameTwoFactor(tf, o.twoFactor[i]) {
+			return fmt.Errorf("the two-factor configuration of %q differs", tf.Username)
+		}
+	}
+	if !maps.Equal(r.issuers, o.issuers) {
+		return errors.New("the two-factor issuers differ")
+	}
 	if !maps.Equal(r.settings, o.settings) {
 		return errors.New("the settings differ")
+	}
+	if !maps.Equal(r.hulkConfig, o.hulkConfig) {
+		return errors.New("the cPHulk settings differ")
+	}
+	if !slices.EqualFunc(r.hulkRecords, o.hulkRecords, func(a, b store.HulkRecord) bool {
+		return a.List == b.List && a.CIDR == b.CIDR && a.Comment == b.Comment && a.Created.Equal(b.Created)
+	}) {
+		return errors.New("the cPHulk lists differ")
 	}
 	return nil
 }
@@ -318,4 +394,10 @@ func sameSession(a, b store.Session) bool {
 		a.Origin == b.Origin && a.Method == b.Method && a.TFAVerified == b.TFAVerified &&
 		a.Locale == b.Locale && a.GotoURI == b.GotoURI && a.Created.Equal(b.Created) &&
 		a.LastSeen.Equal(b.LastSeen) && a.IdleTimeout == b.IdleTimeout && a.Expires.Equal(b.Expires)
+}
+
+func sameTwoFactor(a, b store.TwoFactor) bool {
+	return a.Username == b.Username && a.Account == b.Account && bytes.Equal(a.Sealed, b.Sealed) &&
+		a.LastStep == b.LastStep && slices.Equal(a.RecoveryMACs, b.RecoveryMACs) &&
+		a.Failures == b.Failures && a.FailuresSince.Equal(b.FailuresSince) && a.Created.Equal(b.Created)
 }

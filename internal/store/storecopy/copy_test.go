@@ -107,7 +107,25 @@ func fill(t *testing.T, s store.Store) Counts {
 	for _, ss := range sessions {
 		must(s.CreateSession(ctx, ss))
 	}
-	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, Settings: 3}
+	twoFactor := []store.TwoFactor{
+		{Username: "root", Account: "root", Sealed: sealed[:40], LastStep: 56_666_700, RecoveryMACs: []string{"r1", "r2"}, Created: at(70)},
+		{Username: "user2", Account: "user2", Sealed: sealed[40:90], LastStep: -1, Failures: 2, FailuresSince: at(71), Created: at(72)},
+		{Username: "box1@user2.example.org", Account: "user2", Sealed: sealed[90:130], Created: at(73)},
+	}
+	for _, tf := range twoFactor {
+		must(s.SetTwoFactor(ctx, tf))
+	}
+	must(s.SetTwoFactorIssuer(ctx, "root", "Example Hosting"))
+	must(s.SetTwoFactorIssuer(ctx, "res1", "Reseller 'One'"))
+	must(s.SetHulkConfig(ctx, map[string]string{"max_failures_byip": "9", "username_based_protection": "0"}))
+	must(s.PutHulkRecords(ctx, []store.HulkRecord{
+		{List: store.HulkAllow, CIDR: "192.0.2.0/24", Comment: "office", Created: at(70)},
+		{List: store.HulkDeny, CIDR: "2001:db8::/32", Comment: "", Created: at(71)},
+	}))
+	// Failures and blocks are not copied.
+	must(s.AddHulkFailures(ctx, []store.HulkFailure{{Node: "n", Time: at(72), Service: "whostmgrd", User: "root", Address: "198.51.100.1", Weight: 4}}))
+	must(s.PutHulkBlock(ctx, store.HulkBlock{Kind: store.HulkBlockIP, Key: "198.51.100.1", Created: at(72), Until: at(1000000)}))
+	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, TwoFactor: 3, Issuers: 2, Settings: 3, HulkConfig: 2, HulkRecords: 2}
 }
 
 func testCopy(t *testing.T, from, to store.Store) {
@@ -150,6 +168,12 @@ func testCopy(t *testing.T, from, to store.Store) {
 	}
 	if v, err := to.GetSetting(ctx, "odd"); err != nil || v != "tab\there 'q'" {
 		t.Errorf("GetSetting in the target = %q, %v", v, err)
+	}
+	if recs, err := to.ListHulkRecords(ctx, store.HulkAllow); err != nil || len(recs) != 1 || recs[0].Comment != "office" {
+		t.Errorf("the allow-list in the target = %+v, %v", recs, err)
+	}
+	if fs, err := to.ListHulkFailures(ctx, 0, time.Unix(0, 0), 0); err != nil || len(fs) != 0 {
+		t.Errorf("failures copied: %d, %v", len(fs), err)
 	}
 
 	// Once is enough: a second copy finds the target full.

@@ -120,7 +120,13 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCreateSession", testConcurrentCreateSession},
 		{"ConcurrentUpdateSession", testConcurrentUpdateSession},
 		{"ConcurrentSessionLifecycle", testConcurrentSessionLifecycle},
+		{"HulkConfig", testHulkConfig},
+		{"HulkLists", testHulkLists},
+		{"HulkFailures", testHulkFailures},
+		{"HulkBlocks", testHulkBlocks},
+		{"HulkPurge", testHulkPurge},
 	}
+	tests = append(tests, twoFactorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore(t))

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cpauth/cpauth/internal/daemon"
+	"github.com/cpauth/cpauth/internal/logs"
+)
+
+// The log files after a day's worth of authentication: every line has its
+// documented format, and no secret the test used appears in any file of
+// the data directory.
+func TestLogFiles(t *testing.T) {
+	e := startRegulated(t, nil)
+	e.whm1("createacct", "username", "bob", "domain", "bob.test", "password", bobPass)
+	e.whm1("accesshash", "generate", "1")
+	hash := e.accessHash(t, "root")
+	secrets := []string{e.rootPass, bobPass, hash, "Wrong-Secret-1", "Wrong-Secret-2"}
+
+	assertD5(t, e.do(t, request{port: p2087, path: version1 + "&password=Query-Secret-1", auth: basic("root", "Wrong-Secret-1")}))
+	secrets = append(secrets, "Query-Secret-1")
+	if r := e.do(t, request{port: p2087, path: version1, auth: e.authFor(t, "root")}); r.status != http.StatusOK {
+		t.Fatalf("root by password: %d", r.status)
+	}
+	created := whmOK(t, e.do(t, request{port: p2087, path: "/json-api/api_token_create?api.version=1&token_name=ci", auth: e.authFor(t, "root")}))
+	tok := str(dig(created, "data", "token"))
+	secrets = append(secrets, tok)
+	if r := e.do(t, request{port: p2087, path: version1, auth: "whm root:" + tok}); r.status != http.StatusOK {
+		t.Fatalf("root by token: %d", r.status)
+	}
+	if r := e.do(t, request{port: p2087, path: version1, auth: "whm root:" + hash}); r.status != http.StatusOK {
+		t.Fatalf("root by access hash: %d", r.status)
+	}
+	if r := e.do(t, request{port: p2082, path: "/execute/Variables/get_user_information", auth: basic("bob", bobPass)}); r.status != http.StatusOK {
+		t.Fatalf("bob: %d", r.status)
+	}
+	e.postLogin(t, p2087, "/login/?login_only=1", loginForm("user", "root", "pass", "Wrong-Secret-2"), nil)
+	s := e.login(t, p2087, "root", e.rootPass)
+	raw, _ := url.QueryUnescape(s.value)
+	secrets = append(secrets, s.value, raw)
+	// The security token is stored as it is (it is no secret without the
+	// cookie), but the logs mask it.
+	logSecrets := []string{s.token, strings.TrimPrefix(s.token, "/cpsess")}
+	if r := e.do(t, s.api(version1)); r.status != http.StatusOK {
+		t.Fatalf("session API call: %d", r.status)
+	}
+	if r := e.do(t, s.req(s.token+"/")); r.status != http.StatusOK {
+		t.Fatalf("session page: %d", r.status)
+	}
+	e.do(t, s.req("/logout/"))
+	// Single sign-on: made by root for bob, redeemed by a browser.
+	sso := e.mustCreateSession(t, "root", "user", "bob", "service", "cpaneld")
+	secrets = append(secrets, sso.Session)
+	if r := e.open(t, http.MethodGet, sso.URL, nil); r.status != http.StatusTemporaryRedirect {
+		t.Fatalf("single sign-on URL: %d", r.status)
+	} else {
+		secrets = append(secrets, r.cookie.Value)
+	}
+	// Two-factor: bob sets it up, then sends one wrong code.
+	f := e.enroll(t, "bob")
+	secrets = append(secrets, f.secret)
+	secrets = append(secrets, f.recovery...)
+	if r := e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfa_token", "000000"), nil); r.status != http.StatusUnauthorized || !bytes.Contains(r.body, []byte("tfa_invalid")) {
+		t.Fatalf("login with a wrong code: %d %s", r.status, r.body)
+	}
+	// Guessing until blocked.
+	for i := range 5 {
+		g := fmt.Sprintf("Guess-Secret-%d", i)
+		secrets = append(secrets, g)
+		e.do(t, request{port: p2087, path: version1, auth: basic("root", g)})
+	}
+	assertD5(t, e.do(t, request{port: p2087, path: version1, auth: e.authFor(t, "root")}))
+	e.stop(t) // everything written and closed
+
+	dir := filepath.Join(e.dir, "logs")
+	for _, name := range logs.Names {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || len(b) == 0 {
+			t.Errorf("%s: %d bytes, %v", name, len(b), err)
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if err := logs.Check(name, sc.Text()); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	logText := func(name string) string { b, _ := os.ReadFile(filepath.Join(dir, name)); return string(b) }
+	for _, want := range []struct{ file, text string }{
+		{logs.LoginLog, `] info [whostmgrd] 127.0.0.1 - root "GET /json-api/version HTTP/1.1" FAILED LOGIN whostmgrd: user password incorrect`},
+		{logs.LoginLog, `"POST /login/ HTTP/1.1" FAILED LOGIN whostmgrd: user password incorrect`},
+		{logs.LoginLog, `FAILED LOGIN whostmgrd: address blocked by cPHulk until `},
+		{logs.SessionLog, "] info [whostmgrd] 127.0.0.1 NEW root:"},
+		{logs.SessionLog, " PURGE root:"},
+		{logs.SessionLog, "] info [cpaneld] 127.0.0.1 NEW bob:"},
+		{logs.SessionLog, "creator=root,method=sso"},
+		{logs.SessionLog, " redeemed\n"},
+		{logs.AccessLog, `127.0.0.1 - bob [`},
+		{logs.AccessLog, `"GET /cpsessXXXXXXXXXX/json-api/version HTTP/1.1" 200 `},
+		{logs.APITokensLog, `Host: ['127.0.0.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`},
+		{logs.CPHulkLog, `Login Blocked: IP reached maximum auth failures [Service]=[whostmgrd] [Remote IP Address]=[127.0.0.1] [Authentication Database]=[cpauth] [Username]=[root] (5/5 failures)`},
+	} {
+		if !strings.Contains(logText(want.file), want.text) {
+			t.Errorf("%s lacks %q:\n%s", want.file, want.text, tail(logText(want.file), 10))
+		}
+	}
+	// The audit stream: one decision per credential checked.
+	results := map[string]int{}
+	methods := map[string]bool{}
+	for line := range strings.Lines(logText(logs.AuditLog)) {
+		var d logs.Decision
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatal(err)
+		}
+		results[d.Result]++
+		methods[d.Method] = true
+		if d.Method == "token" && d.Result == "success" && d.TokenName != "ci" {
+			t.Errorf("token decision without its name: %s", line)
+		}
+		if d.Method == "session" && d.Result == "success" && len(d.Session) != 16 {
+			t.Errorf("session decision without its handle: %s", line)
+		}
+	}
+	if results["blocked"] < 1 || results["failure"] < 5 || results["success"] < 6 {
+		t.Errorf("audit results %v", results)
+	}
+	for _, m := range []string{"password", "token", "accesshash", "session", "sso", "2fa"} {
+		if !methods[m] {
+			t.Errorf("no %s decision in the audit stream", m)
+		}
+	}
+	grepSecrets(t, e.dir, secrets)
+	grepSecrets(t, dir, logSecrets)
+}
+
+// grepSecrets fails the test when any file under dir holds any secret.
+func grepSecrets(t *testing.T, dir string, secrets []string) {
+	t.Helper()
+	files := 0
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if filepath.Base(path) == "initial-root-password" || filepath.Base(path) == ".accesshash" {
+			return nil // the two files whose job is to hold one
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files++
+		for _, s := range secrets {
+			if len(s) >= 8 && bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds a secret (%.6s…)", path, s)
+			}
+		}
+		return nil
+	})
+	if files < len(logs.Names)-1 {
+		t.Errorf("read only %d files", files)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the daemon's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A log that cannot be written: the outcome goes to stderr and the health
+// endpoint says which log fails; the request is answered as ever.
+func TestLogFailureReported(t *testing.T) {
+	stderr := &lockedBuffer{}
+	e := startOpts(t, nil, func(o *daemon.Options) { o.Stderr = stderr })
+	health := func() response { return e.do(t, request{port: p2087, path: "/cpauth/health"}) }
+	if r := health(); r.status != http.StatusOK || string(r.body) != `{"status":"ok"}` {
+		t.Errorf("health: %d %s", r.status, r.body)
+	}
+	// A directory where login_log should be: no process can open it.
+	if err := os.MkdirAll(filepath.Join(e.dir, "logs", logs.LoginLog), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	assertD5(t, e.do(t, request{port: p2087, path: version1, auth: basic("root", "Wrong-Secret-3")}))
+	r := health()
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), `"status":"degraded"`) || !strings.Contains(string(r.body), `"login_log"`) {
+		t.Errorf("health with login_log unwritable: %d %s", r.status, r.body)
+	}
+	if out := stderr.String(); !strings.Contains(out, "cannot write") || !strings.Contains(out, `127.0.0.1 - root "GET /json-api/version HTTP/1.1" FAILED LOGIN whostmgrd: user password incorrect`) {
+		t.Errorf("stderr: %q", out)
+	}
+	if strings.Contains(stderr.String(), "Wrong-Secret-3") {
+		t.Error("stderr holds the password")
+	}
+}

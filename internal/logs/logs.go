@@ -1,0 +1,414 @@
+// Package logs writes cPanel's authentication log files (login_log,
+// session_log, access_log, api_tokens_log, cphulkd.log) in their line
+// formats, and one structured JSON audit stream of every authentication
+// decision, under <data-dir>/logs, rotated by size. A write that fails is
+// reported on stderr and kept for the health endpoint; it never fails the
+// request. No line ever holds a secret: callers pass user names, addresses,
+// reasons, token names and session handles, and request lines without
+// their query string.
+package logs
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The files, as named in <data-dir>/logs.
+const (
+	LoginLog     = "login_log"
+	SessionLog   = "session_log"
+	AccessLog    = "access_log"
+	APITokensLog = "api_tokens_log"
+	CPHulkLog    = "cphulkd.log"
+	AuditLog     = "auth_audit.jsonl"
+)
+
+// Names lists every file Logs writes.
+var Names = []string{LoginLog, SessionLog, AccessLog, APITokensLog, CPHulkLog, AuditLog}
+
+// Defaults of Options.
+const (
+	DefaultMaxSize = 10 << 20
+	DefaultKeep    = 5
+)
+
+// Options configure Open.
+type Options struct {
+	MaxSize int64 // bytes before a file is rotated (DefaultMaxSize when 0)
+	Keep    int   // rotated files kept (DefaultKeep when 0)
+	// Stderr receives the report of a failed write (nil: nowhere).
+	Stderr io.Writer
+	// Now is the clock of the lines (time.Now when nil).
+	Now func() time.Time
+}
+
+// Logs is the set of log files of one data directory. A nil *Logs writes
+// nothing.
+type Logs struct {
+	dir    string
+	files  map[string]*File
+	stderr io.Writer
+	now    func() time.Time
+
+	mu     sync.Mutex
+	health map[string]*Failure
+}
+
+// Failure is a log file's write trouble, as the health endpoint shows it.
+type Failure struct {
+	Error    string    `json:"error"`
+	Failures int64     `json:"failures"`
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+	reported time.Time
+}
+
+// Open prepares the log files of dir (files are opened on first write).
+func Open(dir string, o Options) *Logs {
+	if o.MaxSize == 0 {
+		o.MaxSize = DefaultMaxSize
+	}
+	if o.Keep == 0 {
+		o.Keep = DefaultKeep
+	}
+	l := &Logs{dir: dir, files: map[string]*File{}, stderr: o.Stderr, now: o.Now, health: map[string]*Failure{}}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	for _, n := range Names {
+		l.files[n] = &File{Path: filepath.Join(dir, n), MaxSize: o.MaxSize, Keep: o.Keep}
+	}
+	return l
+}
+
+// Dir is the directory of the files.
+func (l *Logs) Dir() string { return l.dir }
+
+// Close closes every file.
+func (l *Logs) Close() error {
+	if l == nil {
+		return nil
+	}
+	for _, f := range l.files {
+		f.Close()
+	}
+	return nil
+}
+
+// reportEvery bounds the stderr reports of one file's error.
+const reportEvery = time.Minute
+
+func (l *Logs) write(name string, line []byte) {
+	_, err := l.files[name].Write(line)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		if h := l.health[name]; h != nil {
+			// Writing again: say so once, and clear the health report.
+			delete(l.health, name)
+			if l.stderr != nil {
+				fmt.Fprintf(l.stderr, "cpauth: %s: writing again after %d failed writes\n", filepath.Join(l.dir, name), h.Failures)
+			}
+		}
+		return
+	}
+	now := l.now()
+	h := l.health[name]
+	if h == nil {
+		h = &Failure{First: now}
+		l.health[name] = h
+	}
+	h.Error, h.Failures, h.Last = err.Error(), h.Failures+1, now
+	if l.stderr == nil {
+		return
+	}
+	// The line itself goes to stderr, so that no outcome is lost
+	// silently; the error with it at most once a minute.
+	if now.Sub(h.reported) >= reportEvery {
+		h.reported = now
+		fmt.Fprintf(l.stderr, "cpauth: cannot write %s (%d failed writes so far; its lines follow on stderr): %v\n",
+			filepath.Join(l.dir, name), h.Failures, err)
+	}
+	fmt.Fprintf(l.stderr, "cpauth: %s: %s", name, line)
+}
+
+// Health reports the files whose last write failed (empty when all is
+// well).
+func (l *Logs) Health() map[string]Failure {
+	out := map[string]Failure{}
+	if l == nil {
+		return out
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n, h := range l.health {
+		out[n] = *h
+	}
+	return out
+}
+
+// cpanelTime is the bracketed time of cPanel's log lines.
+func cpanelTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 +0000") }
+
+// field makes attacker-chosen text safe inside a log line: no control
+// bytes, no quotes or brackets that would end a field, at most 128 bytes;
+// "-" when empty.
+func field(s string) string {
+	if s == "" {
+		return "-"
+	}
+	if len(s) > 128 {
+		s = s[:128] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			return '?'
+		case r == '"' || r == '\'' || r == '[' || r == ']':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// word is field for a space-separated column: spaces become "_" too.
+func word(s string) string { return strings.ReplaceAll(field(s), " ", "_") }
+
+// RequestLine is "METHOD path PROTO" without the query string (which may
+// hold secrets: cpauth never logs it).
+func RequestLine(method, path, proto string) string {
+	return method + " " + path + " " + proto
+}
+
+// Login is one line of login_log: a failed (or refused) login.
+type Login struct {
+	App     string // cpaneld, whostmgrd, webmaild
+	Address string
+	User    string
+	Request string // RequestLine
+	Status  string // "FAILED LOGIN", "DEFERRED LOGIN"
+	Reason  string
+}
+
+// Login writes a login_log line:
+// [2026-11-29 12:00:00 +0000] info [whostmgrd] 192.0.2.1 - root "GET /json-api/version HTTP/1.1" FAILED LOGIN whostmgrd: user password incorrect
+func (l *Logs) Login(e Login) {
+	if l == nil {
+		return
+	}
+	l.write(LoginLog, []byte(fmtLogin(l, e)))
+}
+
+func fmtLogin(l *Logs, e Login) string {
+	return fmt.Sprintf("[%s] info [%s] %s - %s \"%s\" %s %s: %s\n", cpanelTime(l.now()), e.App, word(e.Address),
+		word(e.User), field(e.Request), e.Status, e.App, field(e.Reason))
+}
+
+// SessionNew writes session_log's NEW line. name is "<user>:<handle>" (the
+// session's public handle, never its id); the keys are written sorted.
+func (l *Logs) SessionNew(app, address, name string, kv map[string]string) {
+	if l == nil {
+		return
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + strings.NewReplacer(",", "_", "=", "_").Replace(word(kv[k])))
+	}
+	line := fmt.Sprintf("[%s] info [%s] %s NEW %s %s\n", cpanelTime(l.now()), app, word(address), word(name), b.String())
+	l.write(SessionLog, []byte(line))
+}
+
+// SessionPurge writes session_log's PURGE line (reason: logout, expired,
+// kill, badpass, …).
+func (l *Logs) SessionPurge(app, address, name, reason string) {
+	if l == nil {
+		return
+	}
+	line := fmt.Sprintf("[%s] info [%s] %s PURGE %s %s\n", cpanelTime(l.now()), app, word(address), word(name), word(reason))
+	l.write(SessionLog, []byte(line))
+}
+
+// Access is one access_log line.
+type Access struct {
+	Address   string
+	User      string
+	Time      time.Time
+	Request   string // RequestLine
+	Status    int
+	Bytes     int
+	Referer   string
+	UserAgent string
+	TLS       bool
+	Port      int
+}
+
+// Access writes an access_log line:
+// 192.0.2.1 - root [11/29/2026:12:00:00 -0000] "GET /json-api/version HTTP/1.1" 200 83 "-" "curl/8.0" "s" "-" 2087
+func (l *Logs) Access(e Access) {
+	if l == nil {
+		return
+	}
+	s := "-"
+	if e.TLS {
+		s = "s"
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, word(e.Address)...)
+	b = append(b, " - "...)
+	b = append(b, word(e.User)...)
+	b = append(b, " ["...)
+	b = e.Time.UTC().AppendFormat(b, "01/02/2006:15:04:05 -0000")
+	b = append(b, "] \""...)
+	b = append(b, field(e.Request)...)
+	b = append(b, "\" "...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(e.Bytes), 10)
+	b = append(b, " \""...)
+	b = append(b, field(e.Referer)...)
+	b = append(b, "\" \""...)
+	b = append(b, field(e.UserAgent)...)
+	b = append(b, "\" \""...)
+	b = append(b, s...)
+	b = append(b, "\" \"-\" "...)
+	b = strconv.AppendInt(b, int64(e.Port), 10)
+	b = append(b, '\n')
+	l.write(AccessLog, b)
+}
+
+// APIToken writes an api_tokens_log line for a token-authenticated
+// request: [date] info [whostmgrd] Host: ['192.0.2.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']
+func (l *Logs) APIToken(app, address string, status int, user, tokenName, request string) {
+	if l == nil {
+		return
+	}
+	line := fmt.Sprintf("[%s] info [%s] Host: ['%s'] HTTP Status: ['%d'], User: ['%s'], Token Name: ['%s'], Request: ['%s']\n",
+		cpanelTime(l.now()), app, field(address), status, field(user), field(tokenName), field(request))
+	l.write(APITokensLog, []byte(line))
+}
+
+// Block is what cphulkd.log says of a block.
+type Block struct {
+	Reason   string // "IP reached maximum auth failures", …
+	App      string
+	Address  string
+	User     string
+	Failures int
+	Max      int
+	Until    time.Time
+}
+
+// CPHulk writes a cphulkd.log line:
+// [date] info [cPhulkd] Login Blocked: IP reached maximum auth failures [Service]=[whostmgrd] [Remote IP Address]=[192.0.2.1] [Authentication Database]=[cpauth] [Username]=[root] (5/5 failures) (blocked until [2026-11-29 12:15:00 +0000])
+func (l *Logs) CPHulk(b Block) {
+	if l == nil {
+		return
+	}
+	line := fmt.Sprintf("[%s] info [cPhulkd] Login Blocked: %s [Service]=[%s] [Remote IP Address]=[%s] [Authentication Database]=[cpauth] [Username]=[%s] (%d/%d failures) (blocked until [%s])\n",
+		cpanelTime(l.now()), b.Reason, field(b.App), field(b.Address), field(b.User), b.Failures, b.Max, cpanelTime(b.Until))
+	l.write(CPHulkLog, []byte(line))
+}
+
+// Decision is one authentication decision of the audit stream.
+type Decision struct {
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id,omitempty"`
+	Service   string    `json:"service"`
+	Port      int       `json:"port,omitempty"`
+	TLS       bool      `json:"tls"`
+	Address   string    `json:"address"`
+	User      string    `json:"user"`
+	Method    string    `json:"method"`
+	// Result is "success", "failure" or "blocked".
+	Result string `json:"result"`
+	// Reason is a short code (ReasonCode) and Detail the log's words.
+	Reason    string `json:"reason"`
+	Detail    string `json:"detail,omitempty"`
+	TokenName string `json:"token_name,omitempty"`
+	// Session is the session's public handle, never its id.
+	Session string `json:"session,omitempty"`
+	Path    string `json:"path,omitempty"`
+}
+
+// Audit writes one JSON line of the audit stream.
+func (l *Logs) Audit(d Decision) {
+	if l == nil {
+		return
+	}
+	if d.Time.IsZero() {
+		d.Time = l.now()
+	}
+	d.Time = d.Time.UTC()
+	d.User, d.Detail, d.Path = clip(d.User), clip(d.Detail), clip(d.Path)
+	b, err := json.Marshal(d)
+	if err != nil {
+		return
+	}
+	l.write(AuditLog, append(b, '\n'))
+}
+
+func clip(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "…"
+	}
+	return s
+}
+
+// ReasonCode maps a log reason to a stable short code of the audit stream.
+func ReasonCode(result, reason string) string {
+	r := strings.ToLower(reason)
+	switch {
+	case result == "success":
+		return "ok"
+	case strings.Contains(r, "cphulk") || strings.Contains(r, "brute-force"):
+		if strings.Contains(r, "deny list") {
+			return "denied_address"
+		}
+		if strings.Contains(r, "user blocked") {
+			return "blocked_user"
+		}
+		return "blocked_address"
+	case strings.Contains(r, "two-factor code required"), strings.Contains(r, "not two-factor verified"):
+		return "tfa_required"
+	case strings.Contains(r, "wrong codes"):
+		return "tfa_rate_limited"
+	case strings.Contains(r, "two-factor"):
+		return "bad_tfa_code"
+	case strings.Contains(r, "password incorrect"):
+		return "bad_password"
+	case strings.Contains(r, "no such session"):
+		return "bad_session"
+	case strings.Contains(r, "invalid user"), strings.Contains(r, "unknown user"), strings.Contains(r, "no such"):
+		return "unknown_user"
+	case strings.Contains(r, "suspended"):
+		return "suspended"
+	case strings.Contains(r, "token"):
+		return "bad_token"
+	case strings.Contains(r, "access hash"):
+		return "bad_access_hash"
+	case strings.Contains(r, "session"), strings.Contains(r, "security token"), strings.Contains(r, "cookie"):
+		return "bad_session"
+	case strings.Contains(r, "login attempt to"), strings.Contains(r, "has no"), strings.Contains(r, "service"):
+		return "wrong_service"
+	case strings.Contains(r, "control bytes"), strings.Contains(r, "unreadable"), strings.Contains(r, "malformed"):
+		return "malformed"
+	case strings.Contains(r, "no credentials"):
+		return "no_credentials"
+	}
+	return "failed"
+}

@@ -1,0 +1,177 @@
+package logs
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// CheckFile checks every line of a log file with Check and returns them.
+func CheckFile(t testing.TB, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if err := Check(filepath.Base(path), sc.Text()); err != nil {
+			t.Error(err)
+		}
+	}
+	return lines
+}
+
+var fixed = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, o Options) *Logs {
+	t.Helper()
+	if o.Now == nil {
+		o.Now = func() time.Time { return fixed }
+	}
+	l := Open(filepath.Join(t.TempDir(), "logs"), o)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestLineFormats(t *testing.T) {
+	l := open(t, Options{})
+	l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: "root", Request: RequestLine("GET", "/json-api/version", "HTTP/1.1"),
+		Status: "FAILED LOGIN", Reason: "user password incorrect"})
+	l.Login(Login{App: "cpaneld", Address: "2001:db8::1", User: "", Request: RequestLine("POST", "/login/", "HTTP/2.0"),
+		Status: "FAILED LOGIN", Reason: "invalid user"})
+	l.SessionNew("whostmgrd", "192.0.2.1", "root:0123456789abcdef", map[string]string{"method": "password", "app": "whostmgrd", "address": "192.0.2.1", "creator": "root", "path": "form", "possessed": "0"})
+	l.SessionPurge("whostmgrd", "192.0.2.1", "root:0123456789abcdef", "logout")
+	l.Access(Access{Address: "192.0.2.1", User: "root", Time: fixed, Request: RequestLine("GET", "/json-api/version", "HTTP/1.1"),
+		Status: 200, Bytes: 83, UserAgent: "curl/8.0", TLS: true, Port: 2087})
+	l.Access(Access{Address: "192.0.2.1", Time: fixed, Request: RequestLine("GET", "/", "HTTP/1.1"), Status: 200, Port: 2082})
+	l.APIToken("whostmgrd", "192.0.2.1", 200, "root", "ci", RequestLine("GET", "/json-api/version", "HTTP/1.1"))
+	l.CPHulk(Block{Reason: "IP reached maximum auth failures", App: "whostmgrd", Address: "192.0.2.1", User: "root", Failures: 5, Max: 5, Until: fixed.Add(15 * time.Minute)})
+	l.Audit(Decision{Service: "whostmgrd", Address: "192.0.2.1", User: "root", Method: "password", Result: "failure", Reason: ReasonCode("failure", "user password incorrect")})
+	want := map[string]string{
+		LoginLog:     `[2026-11-29 12:00:00 +0000] info [whostmgrd] 192.0.2.1 - root "GET /json-api/version HTTP/1.1" FAILED LOGIN whostmgrd: user password incorrect`,
+		SessionLog:   `[2026-11-29 12:00:00 +0000] info [whostmgrd] 192.0.2.1 NEW root:0123456789abcdef address=192.0.2.1,app=whostmgrd,creator=root,method=password,path=form,possessed=0`,
+		AccessLog:    `192.0.2.1 - root [11/29/2026:12:00:00 -0000] "GET /json-api/version HTTP/1.1" 200 83 "-" "curl/8.0" "s" "-" 2087`,
+		APITokensLog: `[2026-11-29 12:00:00 +0000] info [whostmgrd] Host: ['192.0.2.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`,
+		CPHulkLog:    `[2026-11-29 12:00:00 +0000] info [cPhulkd] Login Blocked: IP reached maximum auth failures [Service]=[whostmgrd] [Remote IP Address]=[192.0.2.1] [Authentication Database]=[cpauth] [Username]=[root] (5/5 failures) (blocked until [2026-11-29 12:15:00 +0000])`,
+	}
+	for _, name := range Names {
+		lines := CheckFile(t, filepath.Join(l.Dir(), name))
+		if len(lines) == 0 {
+			t.Errorf("%s: empty", name)
+			continue
+		}
+		if w, ok := want[name]; ok && lines[0] != w {
+			t.Errorf("%s:\n got %s\nwant %s", name, lines[0], w)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(l.Dir(), LoginLog)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("login_log mode: %v, %v; want 0600", st.Mode(), err)
+	}
+	if st, err := os.Stat(l.Dir()); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("logs directory mode: %v, %v; want 0700", st.Mode(), err)
+	}
+}
+
+// Client-chosen text cannot add a line or end a field early.
+func TestFieldsCannotForgeLines(t *testing.T) {
+	l := open(t, Options{})
+	evil := "root\r\n[2026-11-29 12:00:00 +0000] info [whostmgrd] 6.6.6.6 - admin \"GET / HTTP/1.1\" "
+	l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: evil, Request: RequestLine("GET", "/a\"b\nc", "HTTP/1.1"), Status: "FAILED LOGIN", Reason: "x\ny"})
+	l.Access(Access{Address: "192.0.2.1", User: evil, Time: fixed, Request: "GET /\" 200 HTTP/1.1", Status: 403, Referer: "\"", UserAgent: "a\"b", Port: 2087})
+	for _, n := range []string{LoginLog, AccessLog} {
+		if lines := CheckFile(t, filepath.Join(l.Dir(), n)); len(lines) != 1 {
+			t.Errorf("%s: %d lines, want 1: %q", n, len(lines), lines)
+		}
+	}
+}
+
+func FuzzLoginLine(f *testing.F) {
+	f.Add("root", "/json-api/version", "user password incorrect")
+	f.Add("a\"b]\r\n", "/x y\"", "\x00")
+	f.Fuzz(func(t *testing.T, user, path, reason string) {
+		l := &Logs{files: map[string]*File{}, now: func() time.Time { return fixed }, health: map[string]*Failure{}}
+		e := Login{App: "cpaneld", Address: "192.0.2.1", User: user, Request: RequestLine("GET", path, "HTTP/1.1"), Status: "FAILED LOGIN", Reason: reason}
+		s := fmtLogin(l, e)
+		if strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "\n") {
+			t.Fatalf("not one line: %q", s)
+		}
+		m := Formats[LoginLog].FindStringSubmatch(strings.TrimSuffix(s, "\n"))
+		if m == nil {
+			t.Fatalf("does not match the format: %q", s)
+		}
+	})
+}
+
+func TestRotation(t *testing.T) {
+	dir := t.TempDir()
+	w := &File{Path: filepath.Join(dir, "access_log"), MaxSize: 100, Keep: 2}
+	defer w.Close()
+	line := []byte(strings.Repeat("x", 39) + "\n") // 40 bytes
+	for range 10 {
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]int64{"access_log": 80, "access_log.1": 80, "access_log.2": 80} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() != want {
+			t.Errorf("%s: %v bytes, %v; want %d", name, st, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "access_log.3")); !os.IsNotExist(err) {
+		t.Errorf("access_log.3 kept: %v (Keep is 2)", err)
+	}
+}
+
+func TestWriteFailureReported(t *testing.T) {
+	var stderr bytes.Buffer
+	var mu sync.Mutex
+	l := open(t, Options{Stderr: writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) })})
+	// A directory where the file should be: no process can open it.
+	if err := os.MkdirAll(filepath.Join(l.Dir(), LoginLog), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: "root", Request: "GET / HTTP/1.1", Status: "FAILED LOGIN", Reason: "user password incorrect"})
+	}
+	h := l.Health()
+	if f, ok := h[LoginLog]; !ok || f.Failures != 3 || f.Error == "" {
+		t.Errorf("Health = %+v; want login_log with 3 failures", h)
+	}
+	mu.Lock()
+	out := stderr.String()
+	mu.Unlock()
+	if strings.Count(out, "FAILED LOGIN whostmgrd: user password incorrect") != 3 || strings.Count(out, "cannot write") != 1 {
+		t.Errorf("stderr: %q; want the error once and every lost line", out)
+	}
+	if _, ok := h[AccessLog]; ok {
+		t.Error("a file that was never written reported as failing")
+	}
+	// Fixed: the next write clears the report.
+	os.Remove(filepath.Join(l.Dir(), LoginLog))
+	l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: "root", Request: "GET / HTTP/1.1", Status: "FAILED LOGIN", Reason: "x"})
+	if h := l.Health(); len(h) != 0 {
+		t.Errorf("Health after recovery = %+v", h)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestNilLogs(t *testing.T) {
+	var l *Logs
+	l.Login(Login{})
+	l.Audit(Decision{})
+	if len(l.Health()) != 0 || l.Close() != nil {
+		t.Error("a nil *Logs is not inert")
+	}
+}

@@ -1,0 +1,267 @@
+package sessions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/store"
+)
+
+// One-time sessions (PROTOCOL.md 8, D13): a session made for a user by
+// someone else (single sign-on) or handed from one service to another
+// (Webmail hand-off), which a browser redeems once, within OneTimeLifetime,
+// for a normal session. Their ids carry a tag after the random part, as
+// cPanel's do (user:RAND:create_user_session,HEX), so that a one-time id is
+// never a cookie (ParseCookie refuses tagged ids) and a cookie is never
+// mistaken for a one-time id.
+
+// Tags of one-time session ids, as cPanel writes them.
+const (
+	TagSSO            = "create_user_session"
+	TagWebmailSelf    = "CREATE_WEBMAIL_SESSION_FOR_SELF"
+	TagWebmailMailbox = "CREATE_WEBMAIL_SESSION_FOR_MAIL_USER"
+)
+
+// Methods (store.Session.Method) of one-time sessions and of the sessions
+// their redemption makes.
+const (
+	// MethodSSO: create_user_session (and its CLI twin).
+	MethodSSO = "sso"
+	// MethodHandoff: a Webmail session made by a cPanel account.
+	MethodHandoff = "handoff"
+	// MethodTransfer: a normal session handed to a browser by URL (secure
+	// remote login, Cpanel::LogMeIn).
+	MethodTransfer = "transfer"
+)
+
+// OneTimeLifetime is how long an unredeemed one-time session lasts (D13;
+// cPanel's PREAUTH_SESSION_DURATION). A normal session may be handed to a
+// browser by URL within the same time after its creation.
+const OneTimeLifetime = 300 * time.Second
+
+// DefaultSSOIdleTimeout is the idle timeout of a session made by a
+// redemption (D13: "15 minutes of inactivity" for SSO sessions).
+const DefaultSSOIdleTimeout = 15 * time.Minute
+
+// MaxRedemptionLen bounds a session= value looked at: the longest id with
+// the longest tag, every character percent-encoded.
+const MaxRedemptionLen = 3 * (maxUserLen + 1 + randLen + 1 + len(TagWebmailMailbox) + 1 + obLen)
+
+func knownTag(t string) bool {
+	return t == TagSSO || t == TagWebmailSelf || t == TagWebmailMailbox
+}
+
+// NewOneTimeID returns a fresh one-time session id for user with tag.
+func NewOneTimeID(user, tag string) (string, error) {
+	if !knownTag(tag) {
+		return "", fmt.Errorf("sessions: unknown one-time tag %q", tag)
+	}
+	if !validUser(user) {
+		return "", fmt.Errorf("sessions: user name %q cannot be part of a session id", user)
+	}
+	r, err := secret.RandomString(randLen, randChars)
+	if err != nil {
+		return "", err
+	}
+	var ob [obLen / 2]byte
+	if _, err := rand.Read(ob[:]); err != nil {
+		return "", err
+	}
+	return user + ":" + r + ":" + tag + "," + hex.EncodeToString(ob[:]), nil
+}
+
+// Redemption is a parsed session= value: the id to look up, the user it
+// names, and its tag ("" for a normal session's id, handed over by a
+// secure remote login URL).
+type Redemption struct {
+	ID   string
+	User string
+	Tag  string
+}
+
+// ParseRedemption decodes the session= value of a redemption (already
+// form-decoded by the caller; a value still percent-encoded, as a cookie
+// value is, is accepted too). It accepts exactly the ids NewOneTimeID and
+// NewID make; anything else, or anything longer than MaxRedemptionLen, is
+// refused (ok=false) and never looked up.
+func ParseRedemption(v string) (Redemption, bool) {
+	if v == "" || len(v) > MaxRedemptionLen {
+		return Redemption{}, false
+	}
+	id, ok := unescape(v)
+	if !ok {
+		return Redemption{}, false
+	}
+	head, ob, found := cutLast(id, ',')
+	if !found || len(ob) != obLen || !isLowerHex(ob) {
+		return Redemption{}, false
+	}
+	rest, last, found := cutLast(head, ':')
+	if !found {
+		return Redemption{}, false
+	}
+	tag := ""
+	if knownTag(last) {
+		tag = last
+		if rest, last, found = cutLast(rest, ':'); !found {
+			return Redemption{}, false
+		}
+	}
+	user, r := rest, last
+	if len(r) != randLen || !isRandPart(r) || !validUser(user) {
+		return Redemption{}, false
+	}
+	return Redemption{ID: id, User: user, Tag: tag}, true
+}
+
+// OneTime describes a one-time session to make.
+type OneTime struct {
+	// User is the login name the session is for, Account the accounts row
+	// it belongs to ("root" for root, the owning account of a mailbox).
+	User    string
+	Account string
+	Service core.Service
+	Tag     string // TagSSO, TagWebmailSelf or TagWebmailMailbox
+	Method  string // MethodSSO or MethodHandoff
+	Creator string
+	// Bind, when valid, is the only address that may redeem the session.
+	Bind    netip.Addr
+	Locale  string
+	GotoURI string
+}
+
+// CreateOneTime makes and stores a one-time session: its id goes into the
+// URL (never into a log), its record into the store with Kind
+// store.SessionOneTime, TFAVerified set (as cPanel's create_user_session
+// does: the creator vouches for the user), and Expires OneTimeLifetime
+// from now. Origin holds the bound address ("" when any may redeem it).
+func (m *Manager) CreateOneTime(ctx context.Context, o OneTime) (New, error) {
+	now := m.now()
+	bind := ""
+	if o.Bind.IsValid() {
+		bind = o.Bind.Unmap().String()
+	}
+	var err error
+	for range createTries {
+		var n New
+		if n.ID, err = NewOneTimeID(o.User, o.Tag); err != nil {
+			return New{}, err
+		}
+		tok, terr := NewToken()
+		if terr != nil {
+			return New{}, terr
+		}
+		n.Session = store.Session{
+			IDHash:        IDHash(m.Key, n.ID),
+			Kind:          store.SessionOneTime,
+			Username:      o.User,
+			Account:       o.Account,
+			Service:       o.Service.App(),
+			SecurityToken: tok,
+			Creator:       o.Creator,
+			Origin:        bind,
+			Method:        o.Method,
+			TFAVerified:   true,
+			Locale:        o.Locale,
+			GotoURI:       o.GotoURI,
+			Created:       now,
+			LastSeen:      now,
+			Expires:       now.Add(OneTimeLifetime),
+		}
+		err = m.Store.CreateSession(ctx, n.Session)
+		if err == nil {
+			n.Session.Created, n.Session.LastSeen, n.Session.Expires = micro(now), micro(now), micro(now.Add(OneTimeLifetime))
+			return n, nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return New{}, err
+		}
+	}
+	return New{}, fmt.Errorf("sessions: no free one-time session id or security token after %d tries: %w", createTries, err)
+}
+
+// Successor describes the normal session a redemption makes.
+type Successor struct {
+	Principal core.Principal
+	Service   core.Service
+	// Origin is the redeeming browser's address.
+	Origin netip.Addr
+	// SecurityToken is kept from the redeemed session, so that the
+	// token its URL showed stays the session's (clients call
+	// <token>/execute/... after redeeming).
+	SecurityToken string
+	Method        string
+	Creator       string
+	TFAVerified   bool
+	Locale        string
+}
+
+// CreateSuccessor makes and stores the normal session that replaces a
+// redeemed one. Its id is new; its security token is the redeemed one's
+// (the caller has consumed that session, so the token is free).
+func (m *Manager) CreateSuccessor(ctx context.Context, s Successor) (New, error) {
+	if !IsToken(s.SecurityToken) {
+		return New{}, fmt.Errorf("sessions: %q is not a security token", s.SecurityToken)
+	}
+	now := m.now()
+	idle, life := m.SSOIdleTimeout, m.Lifetime
+	if idle <= 0 {
+		idle = DefaultSSOIdleTimeout
+	}
+	if life <= 0 {
+		life = DefaultLifetime
+	}
+	p := s.Principal
+	account := p.Account
+	if p.Role == core.RoleRoot {
+		account = p.User
+	}
+	originText := ""
+	if s.Origin.IsValid() {
+		originText = s.Origin.Unmap().String()
+	}
+	var err error
+	for range createTries {
+		var n New
+		if n.ID, err = NewID(p.User); err != nil {
+			return New{}, err
+		}
+		n.Session = store.Session{
+			IDHash:        IDHash(m.Key, n.ID),
+			Kind:          store.SessionNormal,
+			Username:      p.User,
+			Account:       account,
+			Service:       s.Service.App(),
+			SecurityToken: s.SecurityToken,
+			Creator:       s.Creator,
+			Origin:        originText,
+			Method:        s.Method,
+			TFAVerified:   s.TFAVerified,
+			Locale:        s.Locale,
+			Created:       now,
+			LastSeen:      now,
+			IdleTimeout:   idle,
+			Expires:       now.Add(life),
+		}
+		err = m.Store.CreateSession(ctx, n.Session)
+		if err == nil {
+			n.Session.Created, n.Session.LastSeen, n.Session.Expires = micro(now), micro(now), micro(now.Add(life))
+			return n, nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return New{}, err
+		}
+		// Only a taken IDHash can be retried: the token is fixed.
+		if _, gerr := m.Store.GetSession(ctx, n.Session.IDHash); gerr != nil {
+			break
+		}
+	}
+	return New{}, fmt.Errorf("sessions: creating the redeemed session: %w", err)
+}
