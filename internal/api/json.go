@@ -36,6 +36,8 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 		if b, ok := appendFlatMap(dst, x); ok {
 			return b, nil
 		}
+	case JSONAppender:
+		return x.AppendJSON(dst), nil
 	}
 	buf := bytes.NewBuffer(dst)
 	enc := json.NewEncoder(buf)
@@ -47,21 +49,33 @@ func AppendJSON(dst []byte, v any) ([]byte, error) {
 	return out[:len(out)-1], nil // Encode ends with a newline
 }
 
-// appendFlatMap writes a small map whose values are all strings, booleans or
-// ints (the common shape of function data) as JSON would: keys sorted. It
-// reports false, having written nothing, for any other map.
+// JSONAppender is function data that writes its own JSON, byte for byte
+// as encoding/json writes it (through its MarshalJSON, which such data
+// has too), so that envelope writers need not build and sort a map for it.
+type JSONAppender interface {
+	AppendJSON(dst []byte) []byte
+}
+
+// maxFlatMap bounds the maps appendFlatMap writes (their keys are sorted on
+// the stack).
+const maxFlatMap = 16
+
+// appendFlatMap writes a small map whose values are all strings, booleans,
+// ints or lists of strings (the common shapes of function data) as JSON
+// would: keys sorted. It reports false, having written nothing, for any
+// other map.
 func appendFlatMap(dst []byte, m map[string]any) ([]byte, bool) {
 	if m == nil {
 		return append(dst, "null"...), true
 	}
-	if len(m) > 8 {
+	if len(m) > maxFlatMap {
 		return dst, false
 	}
-	var arr [8]string
+	var arr [maxFlatMap]string
 	keys := arr[:0]
 	for k, v := range m {
 		switch v.(type) {
-		case string, bool, int:
+		case string, bool, int, int64, []string:
 		default:
 			return dst, false
 		}
@@ -82,9 +96,29 @@ func appendFlatMap(dst []byte, m map[string]any) ([]byte, bool) {
 			dst = strconv.AppendBool(dst, v)
 		case int:
 			dst = strconv.AppendInt(dst, int64(v), 10)
+		case int64:
+			dst = strconv.AppendInt(dst, v, 10)
+		case []string:
+			dst = AppendJSONStrings(dst, v)
 		}
 	}
 	return append(dst, '}'), true
+}
+
+// AppendJSONStrings appends a list of strings as JSON writes it (nil is
+// null).
+func AppendJSONStrings(dst []byte, list []string) []byte {
+	if list == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, s := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendJSONString(dst, s)
+	}
+	return append(dst, ']')
 }
 
 // AppendJSONString appends s as a JSON string, byte for byte as JSON writes

@@ -72,5 +72,5 @@ func (m *AccessHash) Authenticate(ctx context.Context, r *Request) Outcome {
 
 // AccessHashMAC is the stored keyed hash of a user's access hash.
 func AccessHashMAC(k *secret.Key, user, hash string) string {
-	return k.MAC(AccessHashPurpose, []byte(user+"\x00"+secret.NormalizeAccessHash(hash)))
+	return k.MACStrings(AccessHashPurpose, user, "\x00", secret.NormalizeAccessHash(hash))
 }

@@ -67,15 +67,20 @@ func lookupMailbox(ctx context.Context, st store.Store, local, domain string) (I
 	return id, nil
 }
 
+// rootACLs is root's privilege set, shared by every root principal rather
+// than built on every request: principals' sets are read, never written
+// (see core.Principal.ACLs).
+var rootACLs = core.NewACLSet(core.ACLAll)
+
 // PrincipalFor builds the principal of an account (method and service are
-// filled in by the caller).
+// filled in by the caller). A cPanel account's set is nil: it holds nothing.
 func PrincipalFor(a store.Account) core.Principal {
 	switch {
 	case a.IsRoot():
-		return core.Principal{User: a.Username, Role: core.RoleRoot, ACLs: core.NewACLSet(core.ACLAll)}
+		return core.Principal{User: a.Username, Role: core.RoleRoot, ACLs: rootACLs}
 	case a.Reseller:
 		return core.Principal{User: a.Username, Role: core.RoleReseller, Account: a.Username, ACLs: core.NewACLSet(a.ACLs...)}
 	default:
-		return core.Principal{User: a.Username, Role: core.RoleCPanel, Account: a.Username, ACLs: core.ACLSet{}}
+		return core.Principal{User: a.Username, Role: core.RoleCPanel, Account: a.Username}
 	}
 }

@@ -18,9 +18,7 @@ const TokenPurpose = "apitoken"
 // TokenMAC is the stored keyed hash of a user's token. The user is part of
 // it, so one token value can only ever name one user's token.
 func TokenMAC(k *secret.Key, user, token string) string {
-	b := make([]byte, 0, len(user)+1+len(token))
-	b = append(append(append(b, user...), 0), token...)
-	return k.MAC(TokenPurpose, b)
+	return k.MACStrings(TokenPurpose, user, "\x00", token)
 }
 
 // IsTokenText reports whether s has the form of an API token: 32 characters

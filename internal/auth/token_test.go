@@ -184,6 +184,32 @@ func TestEffectiveACLs(t *testing.T) {
 	}
 }
 
+// Root principals share one privilege set: narrowing one (a limited
+// token) makes a new set and leaves every other root principal whole.
+func TestPrincipalForRootShared(t *testing.T) {
+	root := store.Account{Username: "root"}
+	p := auth.PrincipalFor(root)
+	if got := p.ACLs.Names(); !slices.Equal(got, []string{"all"}) {
+		t.Fatalf("root's privileges: %v", got)
+	}
+	narrowed := auth.EffectiveACLs(p.ACLs, []string{"list-accts"})
+	if got := narrowed.Names(); !slices.Equal(got, []string{"list-accts"}) {
+		t.Fatalf("narrowed: %v", got)
+	}
+	for _, q := range []core.Principal{p, auth.PrincipalFor(root)} {
+		if got := q.ACLs.Names(); !slices.Equal(got, []string{"all"}) || !q.IsRootLike() {
+			t.Errorf("root's privileges after a token narrowed one principal's: %v", got)
+		}
+	}
+	// A cPanel account holds none, a reseller its own.
+	if p := auth.PrincipalFor(store.Account{Username: "bob"}); p.HasACL("list-accts") || p.IsRootLike() || len(p.ACLs.Names()) != 0 {
+		t.Errorf("a cPanel account's privileges: %v", p.ACLs.Names())
+	}
+	if p := auth.PrincipalFor(store.Account{Username: "res", Reseller: true, ACLs: []string{"list-accts"}}); !p.HasACL("list-accts") || p.HasACL("passwd") {
+		t.Errorf("a reseller's privileges: %v", p.ACLs.Names())
+	}
+}
+
 func TestAddressAllowed(t *testing.T) {
 	tests := []struct {
 		name string

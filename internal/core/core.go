@@ -110,6 +110,8 @@ type Principal struct {
 	// empty for root.
 	Account string
 	// ACLs holds the WHM privileges in force for this request (root: "all").
+	// It is read-only: principals may share one set (every root principal
+	// does), so a set that differs is a new one (see auth.EffectiveACLs).
 	ACLs ACLSet
 	// TokenName names the API token that authenticated the request.
 	TokenName string

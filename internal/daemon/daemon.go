@@ -31,6 +31,7 @@ type Daemon struct {
 	Data      *Data
 	Listeners []Listener
 	servers   []*http.Server
+	srv       *server.Server
 	wg        sync.WaitGroup
 	log       *slog.Logger
 
@@ -95,6 +96,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
 		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
 	}
+	d.srv = srv
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ports := cfg.Ports()
@@ -215,6 +217,10 @@ func (d *Daemon) tlsPort(svc core.Service) int {
 	}
 	return int(d.tlsPorts[svc].Load())
 }
+
+// Handler is the handler of the port p, as its listener serves it: for
+// measuring the daemon's own work per request without a connection.
+func (d *Daemon) Handler(p server.Port) http.Handler { return d.srv.Handler(p) }
 
 // Addr returns the bound address of a service's plain or TLS port.
 func (d *Daemon) Addr(svc core.Service, tls bool) string {

@@ -291,37 +291,32 @@ func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result,
 	if err != nil {
 		return nil, core.Internal(err)
 	}
-	names := []string{}
+	info := &userInformation{
+		user:         a.Username,
+		domain:       a.Domain,
+		domains:      make([]string, 0, len(doms)),
+		contactEmail: a.ContactEmail,
+		created:      a.Created.Unix(),
+		owner:        a.Owner,
+		plan:         a.Plan,
+		home:         e.homeDir(a.Username),
+		suspended:    fmtBool(a.Suspended),
+		isReseller:   fmtBool(a.Reseller),
+	}
+	if info.plan == "" {
+		info.plan = "default"
+	}
 	for _, d := range doms {
-		names = append(names, d.Name)
-	}
-	plan := a.Plan
-	if plan == "" {
-		plan = "default"
-	}
-	info := map[string]any{
-		"user":          a.Username,
-		"domain":        a.Domain,
-		"domains":       names,
-		"contact_email": a.ContactEmail,
-		"created":       a.Created.Unix(),
-		"owner":         a.Owner,
-		"plan":          plan,
-		"home":          e.homeDir(a.Username),
-		"suspended":     fmtBool(a.Suspended),
-		"is_reseller":   fmtBool(a.Reseller),
-		"lang":          "english",
-		"locale":        "en",
-		"theme":         "jupiter",
+		info.domains = append(info.domains, d.Name)
 	}
 	if want := c.Args.Multi("name"); len(want) > 0 {
-		sel := map[string]any{}
+		all, sel := info.fields(), map[string]any{}
 		for _, k := range want {
-			if v, ok := info[k]; ok {
+			if v, ok := all[k]; ok {
 				sel[k] = v
 			}
 		}
-		info = sel
+		return &api.Result{Data: sel}, nil
 	}
 	return &api.Result{Data: info}, nil
 }

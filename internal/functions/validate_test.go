@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -122,4 +123,17 @@ func TestRemoveAllUnder(t *testing.T) {
 	if err := removeAllUnder(root+"/home/bob", root); err != nil {
 		t.Errorf("removeAllUnder inside the data dir: %v", err)
 	}
+}
+
+// validName agrees with the pattern it implements, for every input.
+func FuzzValidName(f *testing.F) {
+	re := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	for _, s := range []string{"", "get_user_information", "Variables", "_x", "9x", "a-b", "é", strings.Repeat("a", 64), strings.Repeat("a", 65), "a\n", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validName(s), re.MatchString(s); got != want {
+			t.Errorf("validName(%q) = %v, the pattern says %v", s, got, want)
+		}
+	})
 }

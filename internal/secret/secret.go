@@ -29,7 +29,7 @@ type Key struct {
 	subkeys sync.Map // purpose -> []byte
 	// macs pools keyed HMAC states per purpose: MAC resets one instead of
 	// keying a new HMAC on every call.
-	macs sync.Map // purpose -> *sync.Pool of hash.Hash
+	macs sync.Map // purpose -> *sync.Pool of *macState
 }
 
 // NewKey returns a fresh random key.
@@ -107,13 +107,46 @@ func (k *Key) subkey(purpose string) []byte {
 // MAC returns the hex HMAC-SHA256 of data under the purpose's subkey.
 func (k *Key) MAC(purpose string, data []byte) string {
 	pool := k.macPool(purpose)
-	m := pool.Get().(hash.Hash)
-	m.Reset()
-	m.Write(data)
-	var sum [sha256.Size]byte
+	st := pool.Get().(*macState)
+	st.h.Write(data)
+	return st.finish(pool)
+}
+
+// MACStrings is MAC of the concatenation of parts, which it copies into a
+// buffer of its own: the caller allocates nothing to join them.
+func (k *Key) MACStrings(purpose string, parts ...string) string {
+	pool := k.macPool(purpose)
+	st := pool.Get().(*macState)
+	buf := st.buf[:0]
+	for _, p := range parts {
+		buf = append(buf, p...)
+	}
+	st.h.Write(buf)
+	clear(buf) // the parts are secrets: nothing of them stays in the pool
+	if cap(buf) <= maxPooledMACInput {
+		st.buf = buf
+	}
+	return st.finish(pool)
+}
+
+// maxPooledMACInput bounds the buffer a pooled state keeps (the largest
+// input on the hot path is an access hash with its user, some 1000 bytes).
+const maxPooledMACInput = 4096
+
+// macState is a keyed HMAC state, pooled per purpose with room for its sum
+// and for the input of MACStrings, so that a MAC allocates only its result.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+	buf []byte
+}
+
+// finish returns the hex sum and puts st back, reset, in pool.
+func (st *macState) finish(pool *sync.Pool) string {
 	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], m.Sum(sum[:0]))
-	pool.Put(m)
+	hex.Encode(out[:], st.h.Sum(st.sum[:0]))
+	st.h.Reset()
+	pool.Put(st)
 	return string(out[:])
 }
 
@@ -123,7 +156,7 @@ func (k *Key) macPool(purpose string) *sync.Pool {
 		return v.(*sync.Pool)
 	}
 	sk := k.subkey("mac/" + purpose)
-	v, _ := k.macs.LoadOrStore(purpose, &sync.Pool{New: func() any { return hmac.New(sha256.New, sk) }})
+	v, _ := k.macs.LoadOrStore(purpose, &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, sk)} }})
 	return v.(*sync.Pool)
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -118,6 +119,30 @@ func TestMACKnownAnswer(t *testing.T) {
 	if got := testKey(t, 0).MAC("token", []byte("abc")); got != want {
 		t.Fatalf("MAC = %s, want %s", got, want)
 	}
+}
+
+// MACStrings is MAC of the joined parts, however they are cut, whatever
+// their size, and from many goroutines at once sharing the pooled states.
+func TestMACStrings(t *testing.T) {
+	k := testKey(t, 0)
+	if got := k.MACStrings("token", "a", "", "bc"); got != "8cd6f0bcb9410d26ec0f4bc21a5c4ea36a6d0641249425d4afb1e0025421ad75" {
+		t.Fatalf("MACStrings(a, , bc) = %s, want the known answer of abc", got)
+	}
+	big := strings.Repeat("x", 3*maxPooledMACInput)
+	cases := [][]string{nil, {""}, {"root", "\x00", "TOKEN"}, {big}, {"a", big, "b"}, {"after", "big"}}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				parts := cases[(g+i)%len(cases)]
+				if got, want := k.MACStrings("token", parts...), k.MAC("token", []byte(strings.Join(parts, ""))); got != want {
+					t.Errorf("MACStrings(%.20q) = %s, MAC of the joined parts %s", parts, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestSealOpen(t *testing.T) {

@@ -342,6 +342,7 @@ func copyDir(src, dst string) error {
 type tokenDaemon struct {
 	whm, cpanel string // base URLs of the plain WHM and cPanel ports
 	tpl         *tokenTemplate
+	d           *daemon.Daemon
 }
 
 func startTokenDaemon(b *testing.B, n int) *tokenDaemon {
@@ -359,7 +360,7 @@ func startTokenDaemon(b *testing.B, n int) *tokenDaemon {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return &tokenDaemon{whm: "http://" + d.Addr(core.ServiceWHM, false), cpanel: "http://" + d.Addr(core.ServiceCPanel, false), tpl: tpl}
+	return &tokenDaemon{whm: "http://" + d.Addr(core.ServiceWHM, false), cpanel: "http://" + d.Addr(core.ServiceCPanel, false), tpl: tpl, d: d}
 }
 
 // tokenBaselines returns the baselines' URLs: servers answering with the

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/cpauth/cpauth/internal/api"
@@ -43,7 +44,9 @@ func (s *Server) routes(p Port) http.Handler {
 		mux.Handle("/static/", s.Web.Static())
 	}
 	mux.HandleFunc("GET "+healthPath, s.serveHealth)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	// underToken is "/": paths under a security token, the login page at
+	// "/" itself, and 404 for the rest.
+	underToken := func(w http.ResponseWriter, r *http.Request) {
 		if token, rest, ok := sessions.SplitPath(r.URL.Path); ok {
 			switch {
 			case strings.HasPrefix(rest, "/json-api/") || strings.HasPrefix(rest, "/execute/"):
@@ -63,8 +66,60 @@ func (s *Server) routes(p Port) http.Handler {
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		http.Error(w, "Not Found", http.StatusNotFound)
+	}
+	mux.HandleFunc("/", underToken)
+	// API calls skip the mux's matching (and what it allocates): fastRoute
+	// picks the handler the mux would pick, for the requests it is sure of.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch fastRoute(r) {
+		case routeAPI:
+			api(w, r)
+		case routeUnderToken:
+			underToken(w, r)
+		default:
+			mux.ServeHTTP(w, r)
+		}
 	})
-	return mux
+}
+
+// A route fastRoute chose without the mux.
+type route int
+
+const (
+	routeMux        route = iota // not sure: ask the mux
+	routeAPI                     // the "/json-api/" and "/execute/" patterns
+	routeUnderToken              // "/" for a path under a security token
+)
+
+// fastRoute chooses the pattern of the URL map above that the mux would
+// choose for a request that needs no redirect: not CONNECT, a path without
+// escapes (the mux matches escaped segments) that is already clean (else the
+// mux redirects), and under /json-api/, /execute/ or /cpsess, which only the
+// API patterns and "/" match. It must change with the URL map
+// (TestFastRoute, FuzzFastRoute).
+func fastRoute(r *http.Request) route {
+	p := r.URL.Path
+	if r.Method == http.MethodConnect || r.URL.RawPath != "" || !isCleanPath(p) {
+		return routeMux
+	}
+	switch {
+	case strings.HasPrefix(p, "/json-api/"), strings.HasPrefix(p, "/execute/"):
+		return routeAPI
+	case strings.HasPrefix(p, "/cpsess"):
+		return routeUnderToken
+	}
+	return routeMux
+}
+
+// isCleanPath reports whether the mux would serve p without redirecting it
+// to its cleaned form: p starts with a slash and path.Clean changes nothing
+// but a trailing slash, which the mux keeps.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p) // allocates nothing for a clean path
+	return c == p || p[len(p)-1] == '/' && c != "/" && len(p) == len(c)+1 && strings.HasPrefix(p, c)
 }
 
 // serveAPI handles /json-api/... and /execute/... (path without any

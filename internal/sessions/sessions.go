@@ -216,7 +216,7 @@ func isRandPart(s string) bool {
 
 // IDHash is the stored keyed hash of a session id.
 func IDHash(k *secret.Key, id string) string {
-	return k.MAC(Purpose, []byte(id))
+	return k.MACStrings(Purpose, id)
 }
 
 // Handle is a session's short public name (WHM API 1 list_sessions and

@@ -88,7 +88,9 @@ type Store interface {
 	// (domains, mailboxes, access hash, and later credentials).
 	DeleteAccount(ctx context.Context, username string) error
 
-	// Domains.
+	// Domains. They change only with their account, and every write of an
+	// account's domains announces store.ChangeAccount with its username
+	// (caches forget the account's domains on it).
 	GetDomain(ctx context.Context, name string) (Domain, error)
 	ListDomains(ctx context.Context, account string) ([]Domain, error)
 

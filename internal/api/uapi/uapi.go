@@ -74,7 +74,7 @@ func Status(env map[string]any) bool { return fmt.Sprint(env["status"]) == "1" }
 // would write it, without building the envelope's map: the keys are written
 // in the sorted order JSON gives a map, the values encoded by JSON.
 func Encode(res *api.Result, err error) []byte {
-	b := make([]byte, 0, 256)
+	b := make([]byte, 0, 512)
 	if err != nil {
 		b = append(b, `{"data":null,"errors":[`...)
 		b = api.AppendJSONString(b, core.Message(err))

@@ -14,10 +14,10 @@ import (
 	"github.com/cpauth/cpauth/internal/store"
 )
 
-// Store is a store.Store whose point reads (accounts, mailboxes, access
-// hashes, settings, API tokens by MAC, sessions by IDHash) are answered from
-// memory while the change feed of the underlying store is live. Writes go
-// through and forget what they touch. A read that raced with a change is not
+// Store is a store.Store whose point reads (accounts, an account's domains,
+// mailboxes, access hashes, settings, API tokens by MAC, sessions by IDHash)
+// are answered from memory while the change feed of the underlying store is
+// live. Writes go through and forget what they touch. A read that raced with a change is not
 // remembered (generation check), so the cache never holds a record older
 // than the last change it was told of (sessions' LastSeen, which is not
 // announced, excepted: see sessionCache).
@@ -28,6 +28,10 @@ type Store struct {
 	mu       sync.RWMutex
 	gen      uint64
 	accounts map[string]entry[store.Account]
+	// domains are ListDomains' answers by account. Domain rows change only
+	// with their account (CreateAccount, UpdateAccount, DeleteAccount), and
+	// those writes announce the account: its change forgets its domains.
+	domains  map[string]entry[[]store.Domain]
 	boxes    map[string]entry[store.Mailbox]
 	hashes   map[string]entry[store.AccessHash]
 	settings map[string]entry[string]
@@ -161,6 +165,7 @@ func New(inner store.Store) *Store {
 
 func (s *Store) reset() {
 	s.accounts = map[string]entry[store.Account]{}
+	s.domains = map[string]entry[[]store.Domain]{}
 	s.boxes = map[string]entry[store.Mailbox]{}
 	s.hashes = map[string]entry[store.AccessHash]{}
 	s.settings = map[string]entry[string]{}
@@ -230,6 +235,7 @@ func (s *Store) Invalidate(c store.Change) {
 		// account's tokens and sessions are deleted without an
 		// announcement of their own.
 		delete(s.accounts, c.Key)
+		delete(s.domains, c.Key)
 		delete(s.hashes, c.Key)
 		s.boxes = map[string]entry[store.Mailbox]{}
 		s.tokens.dropUser(c.Key)
@@ -287,6 +293,15 @@ func (s *Store) GetAccount(ctx context.Context, username string) (store.Account,
 	})
 	a.ACLs = slices.Clone(a.ACLs) // callers may not mutate the cached slice
 	return a, err
+}
+
+// ListDomains is read by every get_user_information call; an account
+// without domains (or unknown) is remembered as having none.
+func (s *Store) ListDomains(ctx context.Context, account string) ([]store.Domain, error) {
+	ds, err := read(s, func() map[string]entry[[]store.Domain] { return s.domains }, account, func() ([]store.Domain, error) {
+		return s.Store.ListDomains(ctx, account)
+	})
+	return slices.Clone(ds), err // callers may not mutate the cached slice
 }
 
 func (s *Store) GetMailbox(ctx context.Context, local, domain string) (store.Mailbox, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -207,6 +208,100 @@ func TestChangeKinds(t *testing.T) {
 				t.Fatalf("after %v: %q, want b", tc.change, got)
 			}
 		})
+	}
+}
+
+func domainNames(ds []store.Domain) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// An account's domains are remembered, and forgotten on the account's
+// change: the one its domain writes announce, from this node or another.
+func TestDomains(t *testing.T) {
+	ctx := context.Background()
+	inner := open(t)
+	c := cached.New(inner)
+	c.SetLive(true)
+	domains := func() []string {
+		t.Helper()
+		ds, err := c.ListDomains(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return domainNames(ds)
+	}
+	setDomain := func(st store.Store, d string) {
+		t.Helper()
+		if _, err := st.UpdateAccount(ctx, "bob", func(a store.Account) (store.Account, error) {
+			a.Domain = d
+			return a, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// None, remembered; forgotten when the account is made elsewhere.
+	if got := domains(); got != nil {
+		t.Fatalf("bob's domains before his account: %q", got)
+	}
+	if err := inner.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := domains(); got != nil {
+		t.Fatalf("remembered absence not served: %q", got)
+	}
+	c.Invalidate(store.Change{Kind: store.ChangeAccount, Key: "bob"})
+	if got := domains(); !slices.Equal(got, []string{"bob.test"}) {
+		t.Fatalf("after the account's change: %q", got)
+	}
+
+	// A change behind the cache's back is served stale until announced.
+	hits, _ := c.Stats()
+	setDomain(inner, "bob.example")
+	if got := domains(); !slices.Equal(got, []string{"bob.test"}) {
+		t.Fatalf("cached read %q, want the remembered bob.test", got)
+	}
+	if h, _ := c.Stats(); h != hits+1 {
+		t.Errorf("a remembered read was not a hit: %d hits, then %d", hits, h)
+	}
+	c.Invalidate(store.Change{Kind: store.ChangeMailbox, Key: "info@bob.test"})
+	if got := domains(); !slices.Equal(got, []string{"bob.test"}) {
+		t.Fatalf("a mailbox's change forgot the account's domains: %q", got)
+	}
+	c.Invalidate(store.Change{Kind: store.ChangeAccount, Key: "bob"})
+	if got := domains(); !slices.Equal(got, []string{"bob.example"}) {
+		t.Fatalf("after the account's change: %q", got)
+	}
+
+	// Writes through the cache are seen at once.
+	setDomain(c, "bob.net")
+	if got := domains(); !slices.Equal(got, []string{"bob.net"}) {
+		t.Fatalf("after UpdateAccount through the cache: %q", got)
+	}
+	if err := c.DeleteAccount(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := domains(); got != nil {
+		t.Fatalf("after DeleteAccount through the cache: %q", got)
+	}
+
+	// A flush forgets them too, and a cache that is not live reads the
+	// store.
+	if err := inner.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.org", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Invalidate(store.Change{Kind: store.ChangeAll})
+	if got := domains(); !slices.Equal(got, []string{"bob.org"}) {
+		t.Fatalf("after a flush: %q", got)
+	}
+	c.SetLive(false)
+	setDomain(inner, "bob.info")
+	if got := domains(); !slices.Equal(got, []string{"bob.info"}) {
+		t.Fatalf("a cache that is not live served %q", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package cached_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -184,5 +185,51 @@ func TestSessionsAcrossNodes(t *testing.T) {
 		if !eventually(absent) {
 			t.Fatalf("the other node never saw %s", end.name)
 		}
+	}
+}
+
+// TestDomainsAcrossNodes: an account's domains, as the other node's cache
+// answers them, follow the account's creation, domain change and deletion
+// once the feed tells it.
+func TestDomainsAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	a, b := node(t, dsn), node(t, dsn)
+	domains := func(want ...string) func() bool {
+		return func() bool {
+			ds, err := b.ListDomains(ctx, "bob")
+			return err == nil && slices.Equal(domainNames(ds), want)
+		}
+	}
+	if !domains()() || !domains()() { // remembered
+		t.Fatal("bob has domains before his account exists")
+	}
+	hits, _ := b.Stats()
+	if err := a.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(domains("bob.test")) {
+		t.Fatal("the other node never saw the account's domain")
+	}
+	if !domains("bob.test")() {
+		t.Fatal("the other node lost the domain")
+	}
+	if h, _ := b.Stats(); h <= hits {
+		t.Errorf("the other node answered no read from memory (%d hits, then %d)", hits, h)
+	}
+	if _, err := a.UpdateAccount(ctx, "bob", func(x store.Account) (store.Account, error) {
+		x.Domain = "bob.example"
+		return x, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(domains("bob.example")) {
+		t.Fatal("the other node never saw the domain change")
+	}
+	if err := a.DeleteAccount(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(domains()) {
+		t.Fatal("the other node never saw the account's deletion reach its domains")
 	}
 }

@@ -65,6 +65,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AccountDelete", testAccountDelete},
 		{"AccountDeleteCascade", testAccountDeleteCascade},
 		{"Domains", testDomains},
+		{"DomainsFollowWrites", testDomainsFollowWrites},
 		{"MailboxCreateGet", testMailboxCreateGet},
 		{"MailboxCreateErrors", testMailboxCreateErrors},
 		{"MailboxList", testMailboxList},
@@ -777,6 +778,61 @@ func testDomains(t *testing.T, s store.Store) {
 			t.Errorf("ListDomains(%q) = %+v, %v; want none", account, ds, err)
 		}
 	}
+}
+
+// testDomainsFollowWrites reads an account's domains before and after
+// every write that changes them: a store that remembers what it read (a
+// cache) must not answer with the domains of before the write.
+func testDomainsFollowWrites(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	names := func(what, account string, want ...string) {
+		t.Helper()
+		ds, err := s.ListDomains(ctx, account)
+		if err != nil {
+			t.Fatalf("%s: ListDomains(%q): %v", what, account, err)
+		}
+		var got []string
+		for _, d := range ds {
+			if d.Account != account {
+				t.Errorf("%s: ListDomains(%q) holds %+v", what, account, d)
+			}
+			got = append(got, d.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: ListDomains(%q) = %q, want %q", what, account, got, want)
+		}
+	}
+	names("before the account exists", "alice")
+	mustCreateAccount(t, s, newAccount("alice", "alice.example.com"))
+	names("after CreateAccount", "alice", "alice.example.com")
+	// What a caller does with the answer is its own.
+	if ds, err := s.ListDomains(ctx, "alice"); err == nil && len(ds) == 1 {
+		ds[0].Name = "changed.example.com"
+	}
+	names("after a caller changed its copy", "alice", "alice.example.com")
+	if _, err := s.UpdateAccount(ctx, "alice", func(a store.Account) (store.Account, error) {
+		a.Domain = "alice.example.org"
+		return a, nil
+	}); err != nil {
+		t.Fatalf("UpdateAccount: %v", err)
+	}
+	names("after the primary domain changed", "alice", "alice.example.org")
+	// A write that fails changes nothing.
+	mustCreateAccount(t, s, newAccount("bob", "bob.example.com"))
+	names("bob", "bob", "bob.example.com")
+	if _, err := s.UpdateAccount(ctx, "alice", func(a store.Account) (store.Account, error) {
+		a.Domain = "bob.example.com"
+		return a, nil
+	}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("UpdateAccount to a taken domain: %v, want ErrExists", err)
+	}
+	names("after a refused domain change", "alice", "alice.example.org")
+	if err := s.DeleteAccount(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteAccount: %v", err)
+	}
+	names("after DeleteAccount", "alice")
+	mustCreateAccount(t, s, newAccount("alice", "alice.example.net"))
+	names("after the account was made again", "alice", "alice.example.net")
 }
 
 // Mailboxes.

@@ -1,0 +1,127 @@
+package server_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/daemon"
+	"github.com/cpauth/cpauth/internal/server"
+)
+
+// BenchmarkHandler is the daemon's own work per call: a port's handler
+// (middleware, routing, authentication, the function and its envelope)
+// called in process, without a connection, net/http's server or a client.
+// "fixed" is the baselines' handler, which writes the same bytes without
+// doing anything else. The difference is what cpauth adds to a round trip,
+// which the HTTP benchmarks measure whole.
+func BenchmarkHandler(b *testing.B) {
+	td := startTokenDaemon(b, 10)
+	sd := startBenchDaemon(b, 5000)
+	cookie, token := loginSession(b, sd)
+	body, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fixed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	})
+	whm, cpanel := core.ServiceWHM, core.ServiceCPanel
+	for _, tc := range []struct {
+		name, target string
+		h            http.Handler
+		header       string
+		value        string
+	}{
+		{"fixed", versionPath, fixed, "", ""},
+		{"whm-token", versionPath, handlerOf(td.d, whm), "Authorization", td.tpl.whm},
+		{"cpanel-token", uapiPath, handlerOf(td.d, cpanel), "Authorization", td.tpl.cpanel},
+		{"session", token + versionPath, handlerOf(sd.d, whm), "Cookie", cookie},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodGet, tc.target, nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			if tc.header != "" {
+				r.Header.Set(tc.header, tc.value)
+			}
+			w := &discardWriter{h: http.Header{}}
+			tc.h.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Fatalf("%s: status %d", tc.name, w.status)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				tc.h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// handlerOf is the handler of the daemon's plain port of svc.
+func handlerOf(d *daemon.Daemon, svc core.Service) http.Handler {
+	return d.Handler(server.Port{Service: svc})
+}
+
+// discardWriter is a ResponseWriter that keeps the status and drops the
+// body.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkBaselineExtras is the baseline round trip (fixed bytes, no
+// authentication) with, one at a time, what a token call's round trip
+// carries besides cpauth's handler: the credential header (a WHM token's
+// Authorization line, which the client writes and the server parses) and
+// the read, write and idle deadlines the daemon's servers set. Each case is
+// reported against the plain baseline of the same run.
+func BenchmarkBaselineExtras(b *testing.B) {
+	body := []byte(`{"data":{"version":"11.120.0.5"},"metadata":{"command":"version","reason":"OK","result":1,"version":1}}`)
+	plain := baselineServer(b, body)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(h))
+	// As internal/daemon sets them.
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Config.ReadTimeout = 30 * time.Second
+	srv.Config.WriteTimeout = 60 * time.Second
+	srv.Config.IdleTimeout = 120 * time.Second
+	srv.Config.MaxHeaderBytes = 64 << 10
+	srv.Start()
+	b.Cleanup(srv.Close)
+	const token = "whm root:0123456789ABCDEFGHIJKLMNOPQRSTUV"
+	var r ratio
+	b.Run("baseline", func(b *testing.B) {
+		loop(b, false, plain+versionPath, "", http.StatusOK)
+		r.setBaseline(b)
+	})
+	b.Run("header", func(b *testing.B) {
+		loop(b, false, plain+versionPath, token, http.StatusOK)
+		r.report(b)
+	})
+	b.Run("deadlines", func(b *testing.B) {
+		loop(b, false, srv.URL+versionPath, "", http.StatusOK)
+		r.report(b)
+	})
+	b.Run("header+deadlines", func(b *testing.B) {
+		loop(b, false, srv.URL+versionPath, token, http.StatusOK)
+		r.report(b)
+	})
+}
