@@ -74,6 +74,11 @@ type Regulator struct {
 	dirty   atomic.Uint32 // parts to reload (bits below)
 	kick    chan struct{}
 
+	// rebuild is held (shared) by Failed while it counts a failure and
+	// queues it for the store, and (exclusive) by a rebuild of the
+	// counters while it starts them anew: a failure is then either in the
+	// queue the rebuild counts again, or counted in the new counters.
+	rebuild sync.RWMutex
 	mu      sync.Mutex // the counters
 	ips     map[netip.Addr]*events
 	users   map[string]*events
@@ -234,15 +239,31 @@ func (r *Regulator) reload(ctx context.Context, parts uint32) error {
 		errs = append(errs, r.Flush(ctx), r.loadBlocks(ctx))
 	}
 	if parts&partFlush != 0 {
-		r.mu.Lock()
-		r.ips, r.users = map[netip.Addr]*events{}, map[string]*events{}
-		r.mu.Unlock()
-		r.pmu.Lock()
-		r.lastID = 0
-		r.pmu.Unlock()
-		errs = append(errs, r.pull(ctx, true))
+		errs = append(errs, r.recount(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// recount starts the counters anew from the store's history and the
+// failures counted here that are not written yet. No Flush runs meanwhile,
+// so each failure is counted once: from the history or from the queue.
+func (r *Regulator) recount(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.rebuild.Lock()
+	r.mu.Lock()
+	r.ips, r.users = map[netip.Addr]*events{}, map[string]*events{}
+	r.mu.Unlock()
+	r.pmu.Lock()
+	r.lastID = 0
+	queued := slices.Clone(r.pendingFails)
+	r.pmu.Unlock()
+	r.rebuild.Unlock()
+	cfg := r.state.Load().cfg
+	for _, f := range queued {
+		r.count(cfg, f)
+	}
+	return r.pull(ctx, true)
 }
 
 func (r *Regulator) loadState(ctx context.Context) error {
@@ -271,12 +292,15 @@ func (r *Regulator) loadBlocks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Blocks decided here and not written yet stay.
+	now := r.now()
+	r.bmu.Lock()
+	// Blocks decided here and not written yet stay. They are read under
+	// bmu, which block holds while it adds one to both the index and the
+	// pending list: a block decided meanwhile is in one or the other of
+	// what this reads, never lost between them (lock order: bmu, then pmu).
 	r.pmu.Lock()
 	bs = append(bs, r.pendingBlocks...)
 	r.pmu.Unlock()
-	now := r.now()
-	r.bmu.Lock()
 	old := r.blocks
 	r.blocks = make(map[blockID]store.HulkBlock, len(bs))
 	for _, b := range bs {
@@ -473,6 +497,8 @@ func (r *Regulator) Failed(_ context.Context, a Attempt, reason string) {
 	f := store.HulkFailure{Node: r.node, Time: r.now(), Service: a.Service.App(), Method: string(a.Method),
 		User: clipUser(a.User), Address: addr.String(), Reason: clip(reason)}
 	f.Weight = r.weigh(f.User, AddrKey(addr), a.Secret, f.Time)
+	r.rebuild.RLock()
+	defer r.rebuild.RUnlock()
 	r.count(st.cfg, f)
 	r.pmu.Lock()
 	if len(r.pendingFails) < 100000 {
@@ -587,10 +613,10 @@ func (r *Regulator) block(b store.HulkBlock, now time.Time) {
 	}
 	r.blocks[id] = b
 	r.indexLocked(b)
-	r.bmu.Unlock()
-	r.pmu.Lock()
+	r.pmu.Lock() // under bmu: see loadBlocks
 	r.pendingBlocks = append(r.pendingBlocks, b)
 	r.pmu.Unlock()
+	r.bmu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:

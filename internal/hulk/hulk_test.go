@@ -2,6 +2,7 @@ package hulk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -520,5 +521,50 @@ func TestResyncDoesNotRepeatBlocks(t *testing.T) {
 	}
 	if ok, why := r.Admit(t.Context(), attempt("u", "198.51.100.70", "x")); !ok {
 		t.Errorf("refused after the block ended and a resync: %s", why)
+	}
+}
+
+// unwritable refuses to record failures, so that they stay queued.
+type unwritable struct {
+	store.Store
+	refuse bool
+}
+
+func (u *unwritable) AddHulkFailures(ctx context.Context, fs []store.HulkFailure) error {
+	if u.refuse && len(fs) > 0 {
+		return errors.New("the database is away")
+	}
+	return u.Store.AddHulkFailures(ctx, fs)
+}
+
+// A rebuild of the counters (Resync) keeps the failures counted here and
+// not written yet: a guesser gains nothing from a store that cannot write,
+// nor from a rebuild that falls between two guesses.
+func TestRebuildKeepsQueuedFailures(t *testing.T) {
+	c := start()
+	st := &unwritable{Store: newStore(t)}
+	r := newRegulator(t, st, c, nil)
+	cfg := r.Config()
+	st.refuse = true
+	for i := range cfg.MaxFailures - 1 {
+		try(r, attempt("alice", fmt.Sprintf("10.1.%d.1", i), fmt.Sprint("g", i)), false)
+	}
+	r.Resync()
+	if err := r.Sync(t.Context()); err == nil {
+		t.Fatal("Sync wrote failures to a store that refuses them")
+	}
+	try(r, attempt("alice", "10.2.0.1", "last"), false)
+	if ok, why := r.Admit(t.Context(), attempt("alice", "10.9.9.9", "right")); ok || !strings.Contains(why, "user blocked") {
+		t.Errorf("after %d failures, a rebuild between them: admitted=%v %q", cfg.MaxFailures, ok, why)
+	}
+	// Written at last, they are not counted twice by the next rebuild.
+	st.refuse = false
+	r.Resync()
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := r.Failures(t.Context())
+	if err != nil || len(fs) != cfg.MaxFailures {
+		t.Errorf("%d failures in the history (%v), want %d", len(fs), err, cfg.MaxFailures)
 	}
 }

@@ -9,6 +9,7 @@
 package logs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,6 +48,30 @@ type Options struct {
 	Stderr io.Writer
 	// Now is the clock of the lines (time.Now when nil).
 	Now func() time.Time
+	// FlushEvery is how long a line of a per-request file (access_log,
+	// api_tokens_log, the audit stream) may wait in memory before it is
+	// written (DefaultFlushEvery when 0). Lines are written in batches so
+	// that a request does not pay a system call per file; Close, Flush
+	// and Health write what waits.
+	FlushEvery time.Duration
+}
+
+// DefaultFlushEvery is Options.FlushEvery's default.
+const DefaultFlushEvery = 100 * time.Millisecond
+
+// batched are the files written once per request: their lines wait in
+// memory (at most flushSize bytes or FlushEvery) and go out in one write.
+// The others (logins, sessions, blocks) are rare and written at once.
+var batched = []string{AccessLog, APITokensLog, AuditLog}
+
+// flushSize is how many bytes of a batched file may wait before the
+// writer that reaches it writes them itself.
+const flushSize = 64 << 10
+
+// batch is the waiting lines of one batched file.
+type batch struct {
+	mu  sync.Mutex
+	buf []byte
 }
 
 // Logs is the set of log files of one data directory. A nil *Logs writes
@@ -59,6 +84,12 @@ type Logs struct {
 
 	mu     sync.Mutex
 	health map[string]*Failure
+
+	batches map[string]*batch
+	flushMu sync.Mutex // one flush at a time, so that batches reach a file in order
+	stop    chan struct{}
+	stopped chan struct{}
+	closing sync.Once
 }
 
 // Failure is a log file's write trouble, as the health endpoint shows it.
@@ -78,24 +109,77 @@ func Open(dir string, o Options) *Logs {
 	if o.Keep == 0 {
 		o.Keep = DefaultKeep
 	}
-	l := &Logs{dir: dir, files: map[string]*File{}, stderr: o.Stderr, now: o.Now, health: map[string]*Failure{}}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = DefaultFlushEvery
+	}
+	l := &Logs{dir: dir, files: map[string]*File{}, stderr: o.Stderr, now: o.Now, health: map[string]*Failure{},
+		batches: map[string]*batch{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now
 	}
 	for _, n := range Names {
 		l.files[n] = &File{Path: filepath.Join(dir, n), MaxSize: o.MaxSize, Keep: o.Keep}
 	}
+	for _, n := range batched {
+		l.batches[n] = &batch{}
+	}
+	go l.flushLoop(o.FlushEvery)
 	return l
+}
+
+// flushLoop writes the batched files' waiting lines every interval until
+// Close.
+func (l *Logs) flushLoop(every time.Duration) {
+	defer close(l.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.Flush()
+		}
+	}
+}
+
+// Flush writes every line that waits in memory.
+func (l *Logs) Flush() {
+	if l == nil {
+		return
+	}
+	for _, n := range batched {
+		l.flushFile(n)
+	}
+}
+
+// flushFile writes the waiting lines of the batched file name.
+func (l *Logs) flushFile(name string) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	b := l.batches[name]
+	b.mu.Lock()
+	lines := b.buf
+	b.buf = nil
+	b.mu.Unlock()
+	if len(lines) > 0 {
+		l.writeNow(name, lines)
+	}
 }
 
 // Dir is the directory of the files.
 func (l *Logs) Dir() string { return l.dir }
 
-// Close closes every file.
+// Close writes what waits and closes every file.
 func (l *Logs) Close() error {
 	if l == nil {
 		return nil
 	}
+	l.closing.Do(func() {
+		close(l.stop)
+		<-l.stopped
+	})
+	l.Flush()
 	for _, f := range l.files {
 		f.Close()
 	}
@@ -105,8 +189,28 @@ func (l *Logs) Close() error {
 // reportEvery bounds the stderr reports of one file's error.
 const reportEvery = time.Minute
 
+// write appends one line to the file name: at once, or for a batched
+// file into its batch (written by the flush loop, or here once the batch
+// is large).
 func (l *Logs) write(name string, line []byte) {
-	_, err := l.files[name].Write(line)
+	b := l.batches[name]
+	if b == nil {
+		l.writeNow(name, line)
+		return
+	}
+	b.mu.Lock()
+	b.buf = append(b.buf, line...)
+	full := len(b.buf) >= flushSize
+	b.mu.Unlock()
+	if full {
+		l.flushFile(name)
+	}
+}
+
+// writeNow writes whole lines to the file name; lines that cannot be
+// written go to stderr, and the failure to the health report.
+func (l *Logs) writeNow(name string, lines []byte) {
+	_, err := l.files[name].Write(lines)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
@@ -125,18 +229,20 @@ func (l *Logs) write(name string, line []byte) {
 		h = &Failure{First: now}
 		l.health[name] = h
 	}
-	h.Error, h.Failures, h.Last = err.Error(), h.Failures+1, now
+	h.Error, h.Failures, h.Last = err.Error(), h.Failures+int64(bytes.Count(lines, []byte{'\n'})), now
 	if l.stderr == nil {
 		return
 	}
-	// The line itself goes to stderr, so that no outcome is lost
-	// silently; the error with it at most once a minute.
+	// The lines themselves go to stderr, so that no outcome is lost
+	// silently; the error with them at most once a minute.
 	if now.Sub(h.reported) >= reportEvery {
 		h.reported = now
 		fmt.Fprintf(l.stderr, "cpauth: cannot write %s (%d failed writes so far; its lines follow on stderr): %v\n",
 			filepath.Join(l.dir, name), h.Failures, err)
 	}
-	fmt.Fprintf(l.stderr, "cpauth: %s: %s", name, line)
+	for line := range bytes.Lines(lines) {
+		fmt.Fprintf(l.stderr, "cpauth: %s: %s", name, line)
+	}
 }
 
 // Health reports the files whose last write failed (empty when all is
@@ -146,6 +252,7 @@ func (l *Logs) Health() map[string]Failure {
 	if l == nil {
 		return out
 	}
+	l.Flush() // what waits is tried now, so that the report is current
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for n, h := range l.health {

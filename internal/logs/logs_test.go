@@ -3,6 +3,7 @@ package logs
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,7 @@ func TestLineFormats(t *testing.T) {
 		APITokensLog: `[2026-11-29 12:00:00 +0000] info [whostmgrd] Host: ['192.0.2.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`,
 		CPHulkLog:    `[2026-11-29 12:00:00 +0000] info [cPhulkd] Login Blocked: IP reached maximum auth failures [Service]=[whostmgrd] [Remote IP Address]=[192.0.2.1] [Authentication Database]=[cpauth] [Username]=[root] (5/5 failures) (blocked until [2026-11-29 12:15:00 +0000])`,
 	}
+	l.Flush()
 	for _, name := range Names {
 		lines := CheckFile(t, filepath.Join(l.Dir(), name))
 		if len(lines) == 0 {
@@ -86,6 +88,7 @@ func TestFieldsCannotForgeLines(t *testing.T) {
 	evil := "root\r\n[2026-11-29 12:00:00 +0000] info [whostmgrd] 6.6.6.6 - admin \"GET / HTTP/1.1\" "
 	l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: evil, Request: RequestLine("GET", "/a\"b\nc", "HTTP/1.1"), Status: "FAILED LOGIN", Reason: "x\ny"})
 	l.Access(Access{Address: "192.0.2.1", User: evil, Time: fixed, Request: "GET /\" 200 HTTP/1.1", Status: 403, Referer: "\"", UserAgent: "a\"b", Port: 2087})
+	l.Flush()
 	for _, n := range []string{LoginLog, AccessLog} {
 		if lines := CheckFile(t, filepath.Join(l.Dir(), n)); len(lines) != 1 {
 			t.Errorf("%s: %d lines, want 1: %q", n, len(lines), lines)
@@ -173,5 +176,82 @@ func TestNilLogs(t *testing.T) {
 	l.Audit(Decision{})
 	if len(l.Health()) != 0 || l.Close() != nil {
 		t.Error("a nil *Logs is not inert")
+	}
+}
+
+// The per-request files are written in batches: a line waits in memory
+// until Flush, Close or Health, or until its batch is large, and then
+// reaches the file whole and in order.
+func TestBatchedFiles(t *testing.T) {
+	access := func(l *Logs, i int) {
+		l.Access(Access{Address: "192.0.2.1", User: "root", Time: fixed, Request: RequestLine("GET", fmt.Sprintf("/n/%d", i), "HTTP/1.1"), Status: 200, Port: 2087})
+	}
+	size := func(l *Logs, name string) int64 {
+		st, err := os.Stat(filepath.Join(l.Dir(), name))
+		if err != nil {
+			return 0
+		}
+		return st.Size()
+	}
+	tests := []struct {
+		name  string
+		write func(l *Logs) int // lines written
+		done  func(l *Logs)
+	}{
+		{"Flush writes what waits", func(l *Logs) int { access(l, 0); return 1 }, func(l *Logs) { l.Flush() }},
+		{"Close writes what waits", func(l *Logs) int { access(l, 0); return 1 }, func(l *Logs) { l.Close() }},
+		{"Health writes what waits", func(l *Logs) int { access(l, 0); return 1 }, func(l *Logs) { l.Health() }},
+		{"a large batch is written by its writer", func(l *Logs) int {
+			n := 0
+			for size(l, AccessLog) == 0 {
+				access(l, n)
+				n++
+				if n > flushSize {
+					t.Fatal("nothing written after a batch's worth of lines")
+				}
+			}
+			return n
+		}, func(l *Logs) {}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := open(t, Options{FlushEvery: time.Hour}) // the loop never runs in the test
+			n := tc.write(l)
+			if tc.name != "a large batch is written by its writer" && size(l, AccessLog) != 0 {
+				t.Fatal("a batched line was written at once")
+			}
+			tc.done(l)
+			lines := CheckFile(t, filepath.Join(l.Dir(), AccessLog))
+			if len(lines) != n {
+				t.Fatalf("%d lines written, want %d", len(lines), n)
+			}
+			for i, line := range lines {
+				if !strings.Contains(line, fmt.Sprintf(`"GET /n/%d HTTP/1.1"`, i)) {
+					t.Fatalf("line %d out of order: %s", i, line)
+				}
+			}
+		})
+	}
+}
+
+// A batch that cannot be written goes to stderr line by line and counts
+// each line in the health report.
+func TestBatchedWriteFailure(t *testing.T) {
+	var stderr bytes.Buffer
+	var mu sync.Mutex
+	l := open(t, Options{FlushEvery: time.Hour, Stderr: writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return stderr.Write(p) })})
+	if err := os.MkdirAll(filepath.Join(l.Dir(), AuditLog), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		l.Audit(Decision{Service: "whostmgrd", Address: "192.0.2.1", User: "root", Method: "password", Result: "failure", Reason: "bad_password"})
+	}
+	if f, ok := l.Health()[AuditLog]; !ok || f.Failures != 3 {
+		t.Errorf("Health = %+v; want auth_audit.jsonl with 3 failures", l.Health())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Count(stderr.String(), "cpauth: "+AuditLog+": {"); got != 3 {
+		t.Errorf("%d audit lines on stderr, want 3:\n%s", got, stderr.String())
 	}
 }
