@@ -10,7 +10,6 @@ package logs
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -375,21 +374,21 @@ func (l *Logs) Access(e Access) {
 		s = "s"
 	}
 	b := make([]byte, 0, 256)
-	b = append(b, word(e.Address)...)
+	b = appendWord(b, e.Address)
 	b = append(b, " - "...)
-	b = append(b, word(e.User)...)
+	b = appendWord(b, e.User)
 	b = append(b, " ["...)
 	b = e.Time.UTC().AppendFormat(b, "01/02/2006:15:04:05 -0000")
 	b = append(b, "] \""...)
-	b = append(b, field(e.Request)...)
+	b = appendField(b, e.Request)
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(e.Status), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(e.Bytes), 10)
 	b = append(b, " \""...)
-	b = append(b, field(e.Referer)...)
+	b = appendField(b, e.Referer)
 	b = append(b, "\" \""...)
-	b = append(b, field(e.UserAgent)...)
+	b = appendField(b, e.UserAgent)
 	b = append(b, "\" \""...)
 	b = append(b, s...)
 	b = append(b, "\" \"-\" "...)
@@ -404,9 +403,23 @@ func (l *Logs) APIToken(app, address string, status int, user, tokenName, reques
 	if l == nil {
 		return
 	}
-	line := fmt.Sprintf("[%s] info [%s] Host: ['%s'] HTTP Status: ['%d'], User: ['%s'], Token Name: ['%s'], Request: ['%s']\n",
-		cpanelTime(l.now()), app, field(address), status, field(user), field(tokenName), field(request))
-	l.write(APITokensLog, []byte(line))
+	b := make([]byte, 0, 256)
+	b = append(b, '[')
+	b = appendCPanelTime(b, l.now())
+	b = append(b, "] info ["...)
+	b = append(b, app...)
+	b = append(b, "] Host: ['"...)
+	b = appendField(b, address)
+	b = append(b, "'] HTTP Status: ['"...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, "'], User: ['"...)
+	b = appendField(b, user)
+	b = append(b, "'], Token Name: ['"...)
+	b = appendField(b, tokenName)
+	b = append(b, "'], Request: ['"...)
+	b = appendField(b, request)
+	b = append(b, "']\n"...)
+	l.write(APITokensLog, b)
 }
 
 // Block is what cphulkd.log says of a block.
@@ -462,10 +475,7 @@ func (l *Logs) Audit(d Decision) {
 	}
 	d.Time = d.Time.UTC()
 	d.User, d.Detail, d.Path = clip(d.User), clip(d.Detail), clip(d.Path)
-	b, err := json.Marshal(d)
-	if err != nil {
-		return
-	}
+	b := appendDecision(make([]byte, 0, 384), d)
 	l.write(AuditLog, append(b, '\n'))
 }
 
