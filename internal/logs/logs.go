@@ -69,8 +69,9 @@ const flushSize = 64 << 10
 
 // batch is the waiting lines of one batched file.
 type batch struct {
-	mu  sync.Mutex
-	buf []byte
+	mu    sync.Mutex
+	buf   []byte
+	spare []byte // the buffer the last flush wrote, reused (under flushMu)
 }
 
 // Logs is the set of log files of one data directory. A nil *Logs writes
@@ -159,10 +160,15 @@ func (l *Logs) flushFile(name string) {
 	b := l.batches[name]
 	b.mu.Lock()
 	lines := b.buf
-	b.buf = nil
+	b.buf = b.spare[:0]
 	b.mu.Unlock()
 	if len(lines) > 0 {
 		l.writeNow(name, lines)
+	}
+	if cap(lines) <= 4*flushSize {
+		b.spare = lines
+	} else {
+		b.spare = nil
 	}
 }
 
