@@ -2,6 +2,7 @@ package logs
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -43,9 +44,36 @@ func plainField(s string, noSpace bool) bool {
 	return true
 }
 
-func appendCPanelTime(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "2006-01-02 15:04:05 +0000")
+// stamp is a time format's text for one second, kept because the lines
+// of one second share it.
+type stamp struct {
+	sec  int64
+	text string
 }
+
+// stamper formats whole seconds in one layout, once a second.
+type stamper struct {
+	layout string
+	last   atomic.Pointer[stamp]
+}
+
+func (s *stamper) append(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	sec := t.Unix()
+	if p := s.last.Load(); p != nil && p.sec == sec {
+		return append(b, p.text...)
+	}
+	text := t.Format(s.layout)
+	s.last.Store(&stamp{sec: sec, text: text})
+	return append(b, text...)
+}
+
+var (
+	cpanelStamp = stamper{layout: "2006-01-02 15:04:05 +0000"}
+	accessStamp = stamper{layout: "01/02/2006:15:04:05 -0000"}
+)
+
+func appendCPanelTime(b []byte, t time.Time) []byte { return cpanelStamp.append(b, t) }
 
 const hex = "0123456789abcdef"
 

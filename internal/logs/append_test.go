@@ -67,3 +67,14 @@ func checkDecision(t *testing.T, d Decision) {
 		t.Errorf("appendDecision:\n got %s\nwant %s", got, want)
 	}
 }
+
+// A second's text is reused within the second and made anew for the next.
+func TestStamper(t *testing.T) {
+	s := stamper{layout: "2006-01-02 15:04:05 +0000"}
+	base := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{base, base.Add(500 * time.Millisecond), base.Add(time.Second), base.Add(-time.Hour), base.In(time.FixedZone("x", 3600))} {
+		if got, want := string(s.append(nil, at)), at.UTC().Format(s.layout); got != want {
+			t.Errorf("%v: %q, want %q", at, got, want)
+		}
+	}
+}

@@ -384,7 +384,7 @@ func (l *Logs) Access(e Access) {
 	b = append(b, " - "...)
 	b = appendWord(b, e.User)
 	b = append(b, " ["...)
-	b = e.Time.UTC().AppendFormat(b, "01/02/2006:15:04:05 -0000")
+	b = accessStamp.append(b, e.Time)
 	b = append(b, "] \""...)
 	b = appendField(b, e.Request)
 	b = append(b, "\" "...)
