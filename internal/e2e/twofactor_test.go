@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -711,13 +710,7 @@ var osHostname = os.Hostname
 // concurrent requests with one code spread over both nodes exactly one
 // passes.
 func TestTwoFactorCluster(t *testing.T) {
-	db := newClusterDB(t)
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	a := startNode(t, db, key)
-	b := startNode(t, db, key)
-	if !waitLive(a) || !waitLive(b) {
-		t.Fatal("the nodes' change feeds did not come up")
-	}
+	a, b := startLivePair(t)
 	whmOK(t, a.do(t, request{port: p2087, auth: basic("root", a.rootPass),
 		path: "/json-api/createacct?api.version=1&username=nina&domain=nina.test&password=Nina-Pass-1"}))
 	a.pass["nina"], b.pass["nina"] = "Nina-Pass-1", "Nina-Pass-1"
