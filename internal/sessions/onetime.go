@@ -144,17 +144,13 @@ type OneTime struct {
 // from now. Origin holds the bound address ("" when any may redeem it).
 func (m *Manager) CreateOneTime(ctx context.Context, o OneTime) (New, error) {
 	now := m.now()
-	bind := ""
-	if o.Bind.IsValid() {
-		bind = o.Bind.Unmap().String()
-	}
 	n, err := m.insert(ctx, store.Session{
 		Kind:        store.SessionOneTime,
 		Username:    o.User,
 		Account:     o.Account,
 		Service:     o.Service.App(),
 		Creator:     o.Creator,
-		Origin:      bind,
+		Origin:      addrText(o.Bind),
 		Method:      o.Method,
 		TFAVerified: true,
 		Locale:      o.Locale,
@@ -201,22 +197,14 @@ func (m *Manager) CreateSuccessor(ctx context.Context, s Successor) (New, error)
 		life = DefaultLifetime
 	}
 	p := s.Principal
-	account := p.Account
-	if p.Role == core.RoleRoot {
-		account = p.User
-	}
-	originText := ""
-	if s.Origin.IsValid() {
-		originText = s.Origin.Unmap().String()
-	}
 	n, err := m.insert(ctx, store.Session{
 		Kind:          store.SessionNormal,
 		Username:      p.User,
-		Account:       account,
+		Account:       accountOf(p),
 		Service:       s.Service.App(),
 		SecurityToken: s.SecurityToken,
 		Creator:       s.Creator,
-		Origin:        originText,
+		Origin:        addrText(s.Origin),
 		Method:        s.Method,
 		TFAVerified:   s.TFAVerified,
 		Locale:        s.Locale,

@@ -318,21 +318,13 @@ func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Serv
 	if life <= 0 {
 		life = DefaultLifetime
 	}
-	account := p.Account
-	if p.Role == core.RoleRoot {
-		account = p.User
-	}
-	originText := ""
-	if origin.IsValid() {
-		originText = origin.Unmap().String()
-	}
 	n, err := m.insert(ctx, store.Session{
 		Kind:        store.SessionNormal,
 		Username:    p.User,
-		Account:     account,
+		Account:     accountOf(p),
 		Service:     svc.App(),
 		Creator:     p.User,
-		Origin:      originText,
+		Origin:      addrText(origin),
 		Method:      method,
 		TFAVerified: tfaVerified,
 		Created:     now,
@@ -382,6 +374,23 @@ func (m *Manager) insert(ctx context.Context, s store.Session, newID func() (str
 		}
 	}
 	return New{}, err
+}
+
+// accountOf is the accounts row a principal's session belongs to (root's
+// own for root).
+func accountOf(p core.Principal) string {
+	if p.Role == core.RoleRoot {
+		return p.User
+	}
+	return p.Account
+}
+
+// addrText is an address as a session keeps it ("" for none).
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
 }
 
 func micro(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()).UTC() }
