@@ -200,7 +200,7 @@ func (m *Manager) CreateSuccessor(ctx context.Context, s Successor) (New, error)
 	n, err := m.insert(ctx, store.Session{
 		Kind:          store.SessionNormal,
 		Username:      p.User,
-		Account:       accountOf(p),
+		Account:       AccountOf(p),
 		Service:       s.Service.App(),
 		SecurityToken: s.SecurityToken,
 		Creator:       s.Creator,

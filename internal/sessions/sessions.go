@@ -321,7 +321,7 @@ func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Serv
 	n, err := m.insert(ctx, store.Session{
 		Kind:        store.SessionNormal,
 		Username:    p.User,
-		Account:     accountOf(p),
+		Account:     AccountOf(p),
 		Service:     svc.App(),
 		Creator:     p.User,
 		Origin:      addrText(origin),
@@ -376,9 +376,10 @@ func (m *Manager) insert(ctx context.Context, s store.Session, newID func() (str
 	return New{}, err
 }
 
-// accountOf is the accounts row a principal's session belongs to (root's
-// own for root).
-func accountOf(p core.Principal) string {
+// AccountOf is the Account a session of p holds: the accounts row the
+// principal belongs to (root's own for root, whose Principal.Account is
+// empty).
+func AccountOf(p core.Principal) string {
 	if p.Role == core.RoleRoot {
 		return p.User
 	}
