@@ -7,12 +7,21 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
 func rootAccount() store.Account { return store.Account{Username: "root"} }
+
+// localRoot is root calling WHM's functions from this machine's command
+// line.
+func localRoot() core.Principal {
+	root := auth.PrincipalFor(rootAccount())
+	root.Method, root.Service = core.MethodLocal, core.ServiceWHM
+	return root
+}
 
 func runAccessHash(ctx context.Context, env *Env, args []string) int {
 	fs, _, cfgPath := flagSet(env, "accesshash", "accesshash [--user USER] [--generate | --import FILE] [--import-as-token]")

@@ -393,11 +393,10 @@ func TestPasswd(t *testing.T) {
 	}
 }
 
-// TestChangesReachRunningDaemon: the local commands and a daemon share the
-// data directory; what a command changes, the daemon sees on the next
-// request.
-func TestChangesReachRunningDaemon(t *testing.T) {
-	dir := t.TempDir()
+// startDaemon runs a daemon on the data directory dir, on loopback
+// ports of its choosing, and shuts it down when the test ends.
+func startDaemon(t *testing.T, dir string) *daemon.Daemon {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir, cfg.HashRounds, cfg.Listen = dir, 1000, "127.0.0.1"
 	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
@@ -405,15 +404,24 @@ func TestChangesReachRunningDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
 	t.Cleanup(func() {
-		client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := d.Shutdown(ctx); err != nil {
 			t.Error(err)
 		}
 	})
+	return d
+}
+
+// TestChangesReachRunningDaemon: the local commands and a daemon share the
+// data directory; what a command changes, the daemon sees on the next
+// request.
+func TestChangesReachRunningDaemon(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir)
+	client := &http.Client{Timeout: 10 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
 	call := func(svc core.Service, path, authz string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "http://"+d.Addr(svc, false)+path, nil)

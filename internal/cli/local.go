@@ -129,8 +129,7 @@ func runWHMAPI1(ctx context.Context, env *Env, args []string) int {
 		return 1
 	}
 	defer d.Close()
-	root := auth.PrincipalFor(rootAccount())
-	root.Method, root.Service = core.MethodLocal, core.ServiceWHM
+	root := localRoot()
 	c := &api.Call{Flavour: api.WHM1, Func: name, Args: kv, Principal: root, Remote: netip.IPv6Loopback(), Host: "localhost"}
 	res, callErr := functions.RunWHM1(ctx, d.Registry, c)
 	return report(env, format, whmapi1.Envelope(name, res, callErr), callErr)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
-	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/sessions"
@@ -48,8 +47,7 @@ func runSession(ctx context.Context, env *Env, args []string) int {
 		return 1
 	}
 	defer d.Close()
-	root := auth.PrincipalFor(rootAccount())
-	root.Method, root.Service = core.MethodLocal, core.ServiceWHM
+	root := localRoot()
 	if verb == "kill" {
 		if *handle != "" {
 			s, err := d.Env.EndSession(ctx, root, *handle)
@@ -137,8 +135,7 @@ func runSessionCreate(ctx context.Context, env *Env, args []string) int {
 		return 1
 	}
 	defer d.Close()
-	root := auth.PrincipalFor(rootAccount())
-	root.Method, root.Service = core.MethodLocal, core.ServiceWHM
+	root := localRoot()
 	var a api.Args
 	a.Add("user", *user)
 	a.Add("service", svc)

@@ -1,10 +1,7 @@
 package cli_test
 
 import (
-	"context"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,35 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
-	"github.com/cpauth/cpauth/internal/daemon"
 )
 
 // cpauth session create and cpauth logmein against a running daemon: each
 // prints a URL that logs a browser in once.
 func TestSessionCreateAndLogmein(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.DataDir, cfg.HashRounds, cfg.Listen = dir, 1000, "127.0.0.1"
-	cfg.PortCPanel, cfg.PortCPanelTLS, cfg.PortWHM, cfg.PortWHMTLS, cfg.PortWebmail, cfg.PortWebmailTLS = 0, 0, 0, 0, 0, 0
-	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := startDaemon(t, dir)
 	client := &http.Client{
 		Timeout:       10 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	t.Cleanup(func() {
-		client.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	t.Cleanup(client.CloseIdleConnections)
 	_, cpanelPort, _ := net.SplitHostPort(d.Addr(core.ServiceCPanel, true))
 	_, whmPort, _ := net.SplitHostPort(d.Addr(core.ServiceWHM, true))
 	open := func(u string) int {

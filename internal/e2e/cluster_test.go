@@ -231,18 +231,25 @@ func waitLive(e *testEnv) bool {
 	return ok
 }
 
+// startLivePair starts two nodes on a new PostgreSQL database with one key
+// file and waits until both follow the change feed.
+func startLivePair(t testing.TB) (a, b *testEnv) {
+	t.Helper()
+	db := newClusterDB(t)
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	a, b = startNode(t, db, key), startNode(t, db, key)
+	if !waitLive(a) || !waitLive(b) {
+		t.Fatal("the nodes' change feeds did not come up")
+	}
+	return a, b
+}
+
 // TestClusterTokens: a token made on one node works on the other, and a
 // revocation, an allow-list change or a narrowed reseller on one node takes
 // effect on the other within a second, although the other caches.
 func TestClusterTokens(t *testing.T) {
-	db := newClusterDB(t)
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	a := startNode(t, db, key)
-	b := startNode(t, db, key)
+	a, b := startLivePair(t)
 	b.rootPass = a.rootPass
-	if !waitLive(a) || !waitLive(b) {
-		t.Fatal("the nodes' change feeds did not come up")
-	}
 	root := basic("root", a.rootPass)
 	version := "/json-api/version?api.version=1"
 	status := func(e *testEnv, path, auth string) int {

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/logs"
+	"github.com/cpauth/cpauth/internal/testutil"
 )
 
 // The log files after a day's worth of authentication: every line has its
@@ -179,28 +179,10 @@ func grepSecrets(t *testing.T, dir string, secrets []string) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the daemon's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A log that cannot be written: the outcome goes to stderr and the health
 // endpoint says which log fails; the request is answered as ever.
 func TestLogFailureReported(t *testing.T) {
-	stderr := &lockedBuffer{}
+	stderr := &testutil.LogBuffer{}
 	e := startOpts(t, nil, func(o *daemon.Options) { o.Stderr = stderr })
 	health := func() response { return e.do(t, request{port: p2087, path: "/cpauth/health"}) }
 	if r := health(); r.status != http.StatusOK || string(r.body) != `{"status":"ok"}` {

@@ -7,7 +7,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -1169,13 +1168,7 @@ func TestSessionRequireSSL(t *testing.T) {
 // announced (the idle re-check asks the store); an end on one is seen on
 // the other at once. Needs CPAUTH_TEST_POSTGRES_DSN.
 func TestSessionCluster(t *testing.T) {
-	db := newClusterDB(t)
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	a := startNode(t, db, key)
-	b := startNode(t, db, key)
-	if !waitLive(a) || !waitLive(b) {
-		t.Fatal("the nodes' change feeds did not come up")
-	}
+	a, b := startLivePair(t)
 	advance := func(d time.Duration) { a.clock.Advance(d); b.clock.Advance(d) }
 	s := a.login(t, p2087, "root", a.rootPass)
 	if !b.alive(t, s) {

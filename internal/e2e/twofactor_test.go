@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -179,6 +178,43 @@ var tfaMatrix = []tfaCell{
 	{"access-hash", true, true, true, "ok"},
 }
 
+// concurrentPasses sends n requests at once (send makes the i-th and
+// returns its status) and counts those answered 200. An error, or any
+// answer but 200 and 401, fails the test.
+func concurrentPasses(t testing.TB, n int, send func(i int) (int, error)) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s, err := send(i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses <- s
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	passed := 0
+	for s := range statuses {
+		switch s {
+		case http.StatusOK:
+			passed++
+		case http.StatusUnauthorized:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	return passed
+}
+
 func TestTwoFactorMatrix(t *testing.T) {
 	e := startWithFixtures(t)
 	// res is a reseller: it has an access hash, WHM tokens and cPanel
@@ -295,36 +331,11 @@ func TestTwoFactorReplay(t *testing.T) {
 		for round := range 3 {
 			code := e.code(t, f)
 			const n = 6
-			var wg sync.WaitGroup
-			statuses := make(chan int, n)
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					r, err := e.try(request{port: []port{p2083, p2082}[i%2], path: "/execute/Variables/get_user_information",
-						auth: e.authFor(t, "bob"), header: map[string]string{otp: code}})
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					statuses <- r.status
-				}()
-			}
-			close(start)
-			wg.Wait()
-			close(statuses)
-			passed := 0
-			for s := range statuses {
-				switch s {
-				case http.StatusOK:
-					passed++
-				case http.StatusUnauthorized:
-				default:
-					t.Errorf("status %d", s)
-				}
-			}
+			passed := concurrentPasses(t, n, func(i int) (int, error) {
+				r, err := e.try(request{port: []port{p2083, p2082}[i%2], path: "/execute/Variables/get_user_information",
+					auth: e.authFor(t, "bob"), header: map[string]string{otp: code}})
+				return r.status, err
+			})
 			if passed != 1 {
 				t.Fatalf("round %d: %d of %d concurrent requests with one code passed, want exactly 1", round, passed, n)
 			}
@@ -699,13 +710,7 @@ var osHostname = os.Hostname
 // concurrent requests with one code spread over both nodes exactly one
 // passes.
 func TestTwoFactorCluster(t *testing.T) {
-	db := newClusterDB(t)
-	key := filepath.Join(t.TempDir(), "cluster.key")
-	a := startNode(t, db, key)
-	b := startNode(t, db, key)
-	if !waitLive(a) || !waitLive(b) {
-		t.Fatal("the nodes' change feeds did not come up")
-	}
+	a, b := startLivePair(t)
 	whmOK(t, a.do(t, request{port: p2087, auth: basic("root", a.rootPass),
 		path: "/json-api/createacct?api.version=1&username=nina&domain=nina.test&password=Nina-Pass-1"}))
 	a.pass["nina"], b.pass["nina"] = "Nina-Pass-1", "Nina-Pass-1"
@@ -746,30 +751,9 @@ func TestTwoFactorCluster(t *testing.T) {
 	for round := range 3 {
 		c := code()
 		const n = 8
-		var wg sync.WaitGroup
-		statuses := make(chan int, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				statuses <- status([]*testEnv{a, b}[i%2], c)
-			}()
-		}
-		close(start)
-		wg.Wait()
-		close(statuses)
-		passed := 0
-		for s := range statuses {
-			switch s {
-			case http.StatusOK:
-				passed++
-			case http.StatusUnauthorized:
-			default:
-				t.Errorf("status %d", s)
-			}
-		}
+		passed := concurrentPasses(t, n, func(i int) (int, error) {
+			return status([]*testEnv{a, b}[i%2], c), nil
+		})
 		if passed != 1 {
 			t.Fatalf("round %d: %d of %d concurrent requests on two nodes passed with one code, want exactly 1", round, passed, n)
 		}

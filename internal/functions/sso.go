@@ -170,12 +170,8 @@ func (e *Env) createUserSession(ctx context.Context, c *api.Call) (*api.Result, 
 		}
 	}
 
-	account := target.Account
-	if target.Role == core.RoleRoot {
-		account = target.User
-	}
 	n, err := e.Sessions.CreateOneTime(ctx, sessions.OneTime{
-		User: target.User, Account: account, Service: req.service, Tag: sessions.TagSSO, Method: sessions.MethodSSO,
+		User: target.User, Account: sessions.AccountOf(target), Service: req.service, Tag: sessions.TagSSO, Method: sessions.MethodSSO,
 		Creator: creatorOf(c), Bind: req.bind, Locale: req.locale, GotoURI: req.app,
 	})
 	if err != nil {

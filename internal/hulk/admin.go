@@ -100,7 +100,7 @@ func (r *Regulator) AddRecords(ctx context.Context, list string, ranges []string
 				return nil, nil, 0, err
 			}
 			unblocked = n
-			r.forgetBlocks(func(id blockID) bool { return id.kind != store.HulkBlockUser && slices.Contains(keys, id.key) })
+			r.forgetAddressBlocks(keys)
 		}
 	}
 	return added, failed, unblocked, r.loadState(ctx)
@@ -219,7 +219,7 @@ func (r *Regulator) FlushAddresses(ctx context.Context, addrs []netip.Addr) (int
 		}
 	}
 	r.mu.Unlock()
-	r.forgetBlocks(func(id blockID) bool { return id.kind != store.HulkBlockUser && slices.Contains(keys, id.key) })
+	r.forgetAddressBlocks(keys)
 	return n + b + e, nil
 }
 
@@ -254,6 +254,11 @@ func (r *Regulator) forgetBlocks(match func(blockID) bool) {
 	maps.DeleteFunc(r.blocks, func(id blockID, _ store.HulkBlock) bool { return match(id) })
 	r.reindexLocked()
 	r.bmu.Unlock()
+}
+
+// forgetAddressBlocks forgets the address blocks (of both kinds) of keys.
+func (r *Regulator) forgetAddressBlocks(keys []string) {
+	r.forgetBlocks(func(id blockID) bool { return id.kind != store.HulkBlockUser && slices.Contains(keys, id.key) })
 }
 
 // SetEnabled turns the regulator on or off (is_enabled).

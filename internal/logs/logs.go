@@ -492,46 +492,49 @@ func clip(s string) string {
 	return s
 }
 
+// reasonCodes are the audit stream's codes of failures, each with the
+// words of a log reason that give it; the first code with a word in the
+// reason is the reason's.
+var reasonCodes = []struct {
+	code  string
+	words []string
+}{
+	{"tfa_required", []string{"two-factor code required", "not two-factor verified"}},
+	{"tfa_rate_limited", []string{"wrong codes"}},
+	{"bad_tfa_code", []string{"two-factor"}},
+	{"bad_password", []string{"password incorrect"}},
+	{"bad_session", []string{"no such session"}},
+	{"unknown_user", []string{"invalid user", "unknown user", "no such"}},
+	{"suspended", []string{"suspended"}},
+	{"bad_token", []string{"token"}},
+	{"bad_access_hash", []string{"access hash"}},
+	{"bad_session", []string{"session", "cookie"}},
+	{"wrong_service", []string{"login attempt to", "has no", "service"}},
+	{"malformed", []string{"control bytes", "unreadable", "malformed"}},
+	{"no_credentials", []string{"no credentials"}},
+}
+
 // ReasonCode maps a log reason to a stable short code of the audit stream.
 func ReasonCode(result, reason string) string {
-	r := strings.ToLower(reason)
-	switch {
-	case result == "success":
+	if result == "success" {
 		return "ok"
-	case strings.Contains(r, "cphulk") || strings.Contains(r, "brute-force"):
-		if strings.Contains(r, "deny list") {
+	}
+	r := strings.ToLower(reason)
+	if strings.Contains(r, "cphulk") || strings.Contains(r, "brute-force") {
+		switch {
+		case strings.Contains(r, "deny list"):
 			return "denied_address"
-		}
-		if strings.Contains(r, "user blocked") {
+		case strings.Contains(r, "user blocked"):
 			return "blocked_user"
 		}
 		return "blocked_address"
-	case strings.Contains(r, "two-factor code required"), strings.Contains(r, "not two-factor verified"):
-		return "tfa_required"
-	case strings.Contains(r, "wrong codes"):
-		return "tfa_rate_limited"
-	case strings.Contains(r, "two-factor"):
-		return "bad_tfa_code"
-	case strings.Contains(r, "password incorrect"):
-		return "bad_password"
-	case strings.Contains(r, "no such session"):
-		return "bad_session"
-	case strings.Contains(r, "invalid user"), strings.Contains(r, "unknown user"), strings.Contains(r, "no such"):
-		return "unknown_user"
-	case strings.Contains(r, "suspended"):
-		return "suspended"
-	case strings.Contains(r, "token"):
-		return "bad_token"
-	case strings.Contains(r, "access hash"):
-		return "bad_access_hash"
-	case strings.Contains(r, "session"), strings.Contains(r, "security token"), strings.Contains(r, "cookie"):
-		return "bad_session"
-	case strings.Contains(r, "login attempt to"), strings.Contains(r, "has no"), strings.Contains(r, "service"):
-		return "wrong_service"
-	case strings.Contains(r, "control bytes"), strings.Contains(r, "unreadable"), strings.Contains(r, "malformed"):
-		return "malformed"
-	case strings.Contains(r, "no credentials"):
-		return "no_credentials"
+	}
+	for _, c := range reasonCodes {
+		for _, w := range c.words {
+			if strings.Contains(r, w) {
+				return c.code
+			}
+		}
 	}
 	return "failed"
 }

@@ -207,11 +207,7 @@ func (s *Server) redeem(ctx context.Context, p Port, remote netip.Addr, token st
 		return redeemed{}, ident.Disabled
 	}
 	pr := ident.Principal
-	account := pr.Account
-	if pr.Role == core.RoleRoot {
-		account = pr.User
-	}
-	if ss.Account != account {
+	if ss.Account != sessions.AccountOf(pr) {
 		return redeemed{}, "session of another account (" + ss.Account + ")"
 	}
 	if why := auth.ServiceRefusal(pr, p.Service); why != "" {

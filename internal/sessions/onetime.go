@@ -144,47 +144,25 @@ type OneTime struct {
 // from now. Origin holds the bound address ("" when any may redeem it).
 func (m *Manager) CreateOneTime(ctx context.Context, o OneTime) (New, error) {
 	now := m.now()
-	bind := ""
-	if o.Bind.IsValid() {
-		bind = o.Bind.Unmap().String()
+	n, err := m.insert(ctx, store.Session{
+		Kind:        store.SessionOneTime,
+		Username:    o.User,
+		Account:     o.Account,
+		Service:     o.Service.App(),
+		Creator:     o.Creator,
+		Origin:      addrText(o.Bind),
+		Method:      o.Method,
+		TFAVerified: true,
+		Locale:      o.Locale,
+		GotoURI:     o.GotoURI,
+		Created:     now,
+		LastSeen:    now,
+		Expires:     now.Add(OneTimeLifetime),
+	}, func() (string, error) { return NewOneTimeID(o.User, o.Tag) })
+	if errors.Is(err, store.ErrExists) {
+		return New{}, fmt.Errorf("sessions: no free one-time session id or security token after %d tries: %w", createTries, err)
 	}
-	var err error
-	for range createTries {
-		var n New
-		if n.ID, err = NewOneTimeID(o.User, o.Tag); err != nil {
-			return New{}, err
-		}
-		tok, terr := NewToken()
-		if terr != nil {
-			return New{}, terr
-		}
-		n.Session = store.Session{
-			IDHash:        IDHash(m.Key, n.ID),
-			Kind:          store.SessionOneTime,
-			Username:      o.User,
-			Account:       o.Account,
-			Service:       o.Service.App(),
-			SecurityToken: tok,
-			Creator:       o.Creator,
-			Origin:        bind,
-			Method:        o.Method,
-			TFAVerified:   true,
-			Locale:        o.Locale,
-			GotoURI:       o.GotoURI,
-			Created:       now,
-			LastSeen:      now,
-			Expires:       now.Add(OneTimeLifetime),
-		}
-		err = m.Store.CreateSession(ctx, n.Session)
-		if err == nil {
-			n.Session.Created, n.Session.LastSeen, n.Session.Expires = micro(now), micro(now), micro(now.Add(OneTimeLifetime))
-			return n, nil
-		}
-		if !errors.Is(err, store.ErrExists) {
-			return New{}, err
-		}
-	}
-	return New{}, fmt.Errorf("sessions: no free one-time session id or security token after %d tries: %w", createTries, err)
+	return n, err
 }
 
 // Successor describes the normal session a redemption makes.
@@ -219,49 +197,24 @@ func (m *Manager) CreateSuccessor(ctx context.Context, s Successor) (New, error)
 		life = DefaultLifetime
 	}
 	p := s.Principal
-	account := p.Account
-	if p.Role == core.RoleRoot {
-		account = p.User
+	n, err := m.insert(ctx, store.Session{
+		Kind:          store.SessionNormal,
+		Username:      p.User,
+		Account:       AccountOf(p),
+		Service:       s.Service.App(),
+		SecurityToken: s.SecurityToken,
+		Creator:       s.Creator,
+		Origin:        addrText(s.Origin),
+		Method:        s.Method,
+		TFAVerified:   s.TFAVerified,
+		Locale:        s.Locale,
+		Created:       now,
+		LastSeen:      now,
+		IdleTimeout:   idle,
+		Expires:       now.Add(life),
+	}, func() (string, error) { return NewID(p.User) })
+	if errors.Is(err, store.ErrExists) {
+		return New{}, fmt.Errorf("sessions: creating the redeemed session: %w", err)
 	}
-	originText := ""
-	if s.Origin.IsValid() {
-		originText = s.Origin.Unmap().String()
-	}
-	var err error
-	for range createTries {
-		var n New
-		if n.ID, err = NewID(p.User); err != nil {
-			return New{}, err
-		}
-		n.Session = store.Session{
-			IDHash:        IDHash(m.Key, n.ID),
-			Kind:          store.SessionNormal,
-			Username:      p.User,
-			Account:       account,
-			Service:       s.Service.App(),
-			SecurityToken: s.SecurityToken,
-			Creator:       s.Creator,
-			Origin:        originText,
-			Method:        s.Method,
-			TFAVerified:   s.TFAVerified,
-			Locale:        s.Locale,
-			Created:       now,
-			LastSeen:      now,
-			IdleTimeout:   idle,
-			Expires:       now.Add(life),
-		}
-		err = m.Store.CreateSession(ctx, n.Session)
-		if err == nil {
-			n.Session.Created, n.Session.LastSeen, n.Session.Expires = micro(now), micro(now), micro(now.Add(life))
-			return n, nil
-		}
-		if !errors.Is(err, store.ErrExists) {
-			return New{}, err
-		}
-		// Only a taken IDHash can be retried: the token is fixed.
-		if _, gerr := m.Store.GetSession(ctx, n.Session.IDHash); gerr != nil {
-			break
-		}
-	}
-	return New{}, fmt.Errorf("sessions: creating the redeemed session: %w", err)
+	return n, err
 }

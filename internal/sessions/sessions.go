@@ -318,51 +318,80 @@ func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Serv
 	if life <= 0 {
 		life = DefaultLifetime
 	}
-	account := p.Account
-	if p.Role == core.RoleRoot {
-		account = p.User
+	n, err := m.insert(ctx, store.Session{
+		Kind:        store.SessionNormal,
+		Username:    p.User,
+		Account:     AccountOf(p),
+		Service:     svc.App(),
+		Creator:     p.User,
+		Origin:      addrText(origin),
+		Method:      method,
+		TFAVerified: tfaVerified,
+		Created:     now,
+		LastSeen:    now,
+		IdleTimeout: idle,
+		Expires:     now.Add(life),
+	}, func() (string, error) { return NewID(p.User) })
+	if errors.Is(err, store.ErrExists) {
+		return New{}, fmt.Errorf("sessions: no free session id or security token after %d tries: %w", createTries, err)
 	}
-	originText := ""
-	if origin.IsValid() {
-		originText = origin.Unmap().String()
-	}
+	return n, err
+}
+
+// insert stores s under a fresh id from newID, trying again (createTries
+// times in all) while the store finds the IDHash or the security token
+// taken. A security token already in s is kept, and only a taken IDHash
+// is then tried again; otherwise each try takes a fresh one. After the
+// last try the error is the store's ErrExists. The New returned holds the
+// session as the store keeps it (times in microseconds, UTC).
+func (m *Manager) insert(ctx context.Context, s store.Session, newID func() (string, error)) (New, error) {
+	fixedToken := s.SecurityToken != ""
 	var err error
 	for range createTries {
-		var n New
-		if n.ID, err = NewID(p.User); err != nil {
+		n := New{Session: s}
+		if n.ID, err = newID(); err != nil {
 			return New{}, err
 		}
-		tok, terr := NewToken()
-		if terr != nil {
-			return New{}, terr
-		}
-		n.Session = store.Session{
-			IDHash:        IDHash(m.Key, n.ID),
-			Kind:          store.SessionNormal,
-			Username:      p.User,
-			Account:       account,
-			Service:       svc.App(),
-			SecurityToken: tok,
-			Creator:       p.User,
-			Origin:        originText,
-			Method:        method,
-			TFAVerified:   tfaVerified,
-			Created:       now,
-			LastSeen:      now,
-			IdleTimeout:   idle,
-			Expires:       now.Add(life),
+		n.Session.IDHash = IDHash(m.Key, n.ID)
+		if !fixedToken {
+			if n.Session.SecurityToken, err = NewToken(); err != nil {
+				return New{}, err
+			}
 		}
 		err = m.Store.CreateSession(ctx, n.Session)
 		if err == nil {
-			// As the store keeps it (microseconds, UTC).
-			n.Session.Created, n.Session.LastSeen, n.Session.Expires = micro(now), micro(now), micro(now.Add(life))
+			n.Session.Created, n.Session.LastSeen, n.Session.Expires = micro(s.Created), micro(s.LastSeen), micro(s.Expires)
 			return n, nil
 		}
 		if !errors.Is(err, store.ErrExists) {
 			return New{}, err
 		}
+		// With a fixed token, only a taken IDHash can be retried.
+		if fixedToken {
+			if _, gerr := m.Store.GetSession(ctx, n.Session.IDHash); gerr != nil {
+				break
+			}
+		}
 	}
-	return New{}, fmt.Errorf("sessions: no free session id or security token after %d tries: %w", createTries, err)
+	return New{}, err
+}
+
+// AccountOf is the Account a session of p holds: the accounts row the
+// principal belongs to (root's own for root, whose Principal.Account is
+// empty).
+func AccountOf(p core.Principal) string {
+	if p.Role == core.RoleRoot {
+		return p.User
+	}
+	return p.Account
+}
+
+// addrText is an address as a session keeps it ("" for none).
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
 }
 
 func micro(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()).UTC() }

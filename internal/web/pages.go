@@ -306,6 +306,34 @@ func (s *Server) base(v Visit, page, title string) pageData {
 // another site (Sec-Fetch-Site, then Origin against Host).
 var crossOrigin = http.NewCrossOriginProtection()
 
+// privateRoute is a page behind a session: a form's target (POST) or a
+// page to read (GET and HEAD).
+type privateRoute struct {
+	post  bool
+	serve func(*Server, http.ResponseWriter, *http.Request, Visit)
+}
+
+// privateRoutes are the pages behind a session, by path.
+var privateRoutes = map[string]privateRoute{
+	"/":                 {false, (*Server).home},
+	"/index.html":       {false, (*Server).home},
+	"/tokens/":          {false, (*Server).tokensPage},
+	"/tokens":           {false, (*Server).tokensPage},
+	"/tokens/create":    {true, (*Server).tokensCreate},
+	"/tokens/revoke":    {true, (*Server).tokensRevoke},
+	"/sessions/":        {false, (*Server).sessionsPage},
+	"/sessions":         {false, (*Server).sessionsPage},
+	"/sessions/end":     {true, (*Server).sessionsEnd},
+	"/twofactor/":       {false, (*Server).twoFactorPage},
+	"/twofactor":        {false, (*Server).twoFactorPage},
+	"/twofactor/qr.png": {false, (*Server).twoFactorQR},
+	"/twofactor/enable": {true, (*Server).twoFactorEnable},
+	"/twofactor/remove": {true, (*Server).twoFactorRemove},
+	"/cphulk/":          {false, (*Server).hulkPage},
+	"/cphulk":           {false, (*Server).hulkPage},
+	"/cphulk/unblock":   {true, (*Server).hulkUnblock},
+}
+
 func (s *Server) private(w http.ResponseWriter, r *http.Request, v Visit) {
 	rest := v.Rest
 	if rest == "" {
@@ -329,69 +357,13 @@ func (s *Server) private(w http.ResponseWriter, r *http.Request, v Visit) {
 		return
 	}
 	post := r.Method == http.MethodPost
-	switch {
-	case rest == "/" || rest == "/index.html":
-		if !post {
-			s.home(w, r, v)
-			return
-		}
-	case rest == "/tokens/" || rest == "/tokens":
-		if !post {
-			s.tokensPage(w, r, v)
-			return
-		}
-	case rest == "/tokens/create":
-		if post {
-			s.tokensCreate(w, r, v)
-			return
-		}
-	case rest == "/tokens/revoke":
-		if post {
-			s.tokensRevoke(w, r, v)
-			return
-		}
-	case rest == "/sessions/" || rest == "/sessions":
-		if !post {
-			s.sessionsPage(w, r, v)
-			return
-		}
-	case rest == "/twofactor/" || rest == "/twofactor":
-		if !post {
-			s.twoFactorPage(w, r, v)
-			return
-		}
-	case rest == "/twofactor/qr.png":
-		if !post {
-			s.twoFactorQR(w, r, v)
-			return
-		}
-	case rest == "/twofactor/enable":
-		if post {
-			s.twoFactorEnable(w, r, v)
-			return
-		}
-	case rest == "/twofactor/remove":
-		if post {
-			s.twoFactorRemove(w, r, v)
-			return
-		}
-	case rest == "/sessions/end":
-		if post {
-			s.sessionsEnd(w, r, v)
-			return
-		}
-	case rest == "/cphulk/" || rest == "/cphulk":
-		if !post {
-			s.hulkPage(w, r, v)
-			return
-		}
-	case rest == "/cphulk/unblock":
-		if post {
-			s.hulkUnblock(w, r, v)
-			return
-		}
-	default:
+	route, ok := privateRoutes[rest]
+	if !ok {
 		s.render(w, r, http.StatusNotFound, "notfound", s.base(v, "", "Page not found"))
+		return
+	}
+	if route.post == post {
+		route.serve(s, w, r, v)
 		return
 	}
 	if post {

@@ -130,15 +130,11 @@ func (s *Store) DeleteHulkRecords(ctx context.Context, list string, cidrs []stri
 	err := s.withChange(ctx, hulkChange("lists"), func(tx *sql.Tx) error {
 		n = 0
 		for _, c := range cidrs {
-			res, err := tx.ExecContext(ctx, s.q(`DELETE FROM cphulk_lists WHERE list = ? AND cidr = ?`), list, c)
+			k, err := s.execCount(ctx, tx, `DELETE FROM cphulk_lists WHERE list = ? AND cidr = ?`, list, c)
+			n += k
 			if err != nil {
 				return err
 			}
-			k, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += int(k)
 		}
 		return nil
 	})
@@ -217,12 +213,8 @@ func (s *Store) DeleteHulkFailures(ctx context.Context, addresses []string) (int
 	err := s.withChange(ctx, hulkChange("flush"), func(tx *sql.Tx) error {
 		n = 0
 		del := func(q string, args ...any) error {
-			res, err := tx.ExecContext(ctx, s.q(q), args...)
-			if err != nil {
-				return err
-			}
-			k, err := res.RowsAffected()
-			n += int(k)
+			k, err := s.execCount(ctx, tx, q, args...)
+			n += k
 			return err
 		}
 		if addresses == nil {
@@ -307,12 +299,8 @@ func (s *Store) DeleteHulkBlocks(ctx context.Context, kind string, keys []string
 			if kind != "" {
 				q, args = q+` AND kind = ?`, append(args, kind)
 			}
-			res, err := tx.ExecContext(ctx, s.q(q), args...)
-			if err != nil {
-				return err
-			}
-			k, err := res.RowsAffected()
-			n += int(k)
+			k, err := s.execCount(ctx, tx, q, args...)
+			n += k
 			return err
 		}
 		if keys == nil {
@@ -341,17 +329,24 @@ func (s *Store) PurgeHulk(ctx context.Context, before, now time.Time) (int, erro
 			{`DELETE FROM cphulk_failures WHERE at < ?`, toDBTime(before)},
 			{`DELETE FROM cphulk_blocks WHERE expires <= ?`, toDBTime(now)},
 		} {
-			res, err := tx.ExecContext(ctx, s.q(q.sql), q.arg)
+			k, err := s.execCount(ctx, tx, q.sql, q.arg)
+			n += k
 			if err != nil {
 				return err
 			}
-			k, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += int(k)
 		}
 		return nil
 	})
 	return n, s.dbErr(err, "cphulk purge")
+}
+
+// execCount runs the statement q (in the store's placeholder syntax by
+// s.q) in tx and returns how many rows it touched.
+func (s *Store) execCount(ctx context.Context, tx *sql.Tx, q string, args ...any) (int, error) {
+	res, err := tx.ExecContext(ctx, s.q(q), args...)
+	if err != nil {
+		return 0, err
+	}
+	k, err := res.RowsAffected()
+	return int(k), err
 }
