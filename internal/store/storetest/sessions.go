@@ -135,11 +135,7 @@ func checkStoredSession(t *testing.T, s store.Store, what string, want store.Ses
 }
 
 func sessionIDs(ss []store.Session) []string {
-	out := make([]string, len(ss))
-	for i, x := range ss {
-		out[i] = x.IDHash
-	}
-	return out
+	return project(ss, func(x store.Session) string { return x.IDHash })
 }
 
 func listSessionIDs(t *testing.T, s store.Store, account string) []string {

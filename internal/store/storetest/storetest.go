@@ -305,20 +305,21 @@ func checkAccessHash(t *testing.T, what string, got, want store.AccessHash) {
 	)
 }
 
-func usernames(as []store.Account) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = a.Username
+// project is what of each of xs, in order.
+func project[T any](xs []T, what func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = what(x)
 	}
 	return out
 }
 
+func usernames(as []store.Account) []string {
+	return project(as, func(a store.Account) string { return a.Username })
+}
+
 func addresses(ms []store.Mailbox) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Address()
-	}
-	return out
+	return project(ms, func(m store.Mailbox) string { return m.Address() })
 }
 
 // awkward holds strings that break naive quoting and encoding (no NUL).

@@ -161,11 +161,7 @@ func checkToken(t *testing.T, what string, got, want store.Token) {
 }
 
 func tokenNames(ts []store.Token) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Name
-	}
-	return out
+	return project(ts, func(t store.Token) string { return t.Name })
 }
 
 func listTokenNames(t *testing.T, s store.Store, service, username string) []string {
