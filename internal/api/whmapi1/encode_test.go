@@ -1,38 +1,25 @@
 package whmapi1
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/cpauth/cpauth/internal/api"
-	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/api/apitest"
 )
 
 // Encode must write the bytes JSON writes for Envelope.
 func TestEncodeMatchesEnvelope(t *testing.T) {
-	var nilMap map[string]any
-	cases := []struct {
-		name string
-		res  *api.Result
-		err  error
-	}{
-		{"nil", nil, nil},
-		{"error", nil, core.Errorf(core.KindInvalid, "bad <input> & \"quotes\" \\ \n\t\x01 é \u2028 \xff")},
-		{"plain error", nil, errors.New("boom")},
-		{"empty", &api.Result{}, nil},
-		{"data", &api.Result{Data: map[string]any{"version": "11.120.0.5", "z": 1, "a": []string{"<x>"}}}, nil},
-		{"typed nil data", &api.Result{Data: nilMap}, nil},
-		{"string data", &api.Result{Data: "a\"b"}, nil},
-		{"reason", &api.Result{Reason: "Done — fine", Data: []int{1, 2}}, nil},
-		{"metadata", &api.Result{Data: 1, Metadata: map[string]any{"command": "x", "zz": 2}}, nil},
-		{"warnings", &api.Result{Warnings: []string{"w"}, Messages: []string{"m"}}, nil},
-		{"unencodable", &api.Result{Data: map[string]any{"f": func() {}}}, nil},
-	}
+	cases := apitest.EncodeCases(
+		apitest.EncodeCase{Name: "data", Res: &api.Result{Data: map[string]any{"version": "11.120.0.5", "z": 1, "a": []string{"<x>"}}}},
+		apitest.EncodeCase{Name: "reason", Res: &api.Result{Reason: "Done — fine", Data: []int{1, 2}}},
+		apitest.EncodeCase{Name: "metadata", Res: &api.Result{Data: 1, Metadata: map[string]any{"command": "x", "zz": 2}}},
+		apitest.EncodeCase{Name: "warnings", Res: &api.Result{Warnings: []string{"w"}, Messages: []string{"m"}}},
+	)
 	for _, c := range cases {
 		for _, cmd := range []string{"version", "a\"b<c>", "é\x7f"} {
-			want := string(api.JSON(Envelope(cmd, c.res, c.err)))
-			if got := string(Encode(cmd, c.res, c.err)); got != want {
-				t.Errorf("%s/%q:\n got %s\nwant %s", c.name, cmd, got, want)
+			want := string(api.JSON(Envelope(cmd, c.Res, c.Err)))
+			if got := string(Encode(cmd, c.Res, c.Err)); got != want {
+				t.Errorf("%s/%q:\n got %s\nwant %s", c.Name, cmd, got, want)
 			}
 		}
 	}

@@ -68,28 +68,54 @@ func wantNoSession(t *testing.T, s store.Store, id string) {
 	}
 }
 
+func mustCreateSession(t *testing.T, s store.Store, ss store.Session) {
+	t.Helper()
+	if err := s.CreateSession(context.Background(), ss); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// remember creates ss through the cache and reads it, so that the cache
+// holds it.
+func remember(t *testing.T, c *cached.Store, ss store.Session) {
+	t.Helper()
+	mustCreateSession(t, c, ss)
+	_ = mustSession(t, c, ss.IDHash)
+}
+
+// setLocale changes the session's locale in s.
+func setLocale(t *testing.T, s store.Store, id, locale string) {
+	t.Helper()
+	if _, err := s.UpdateSession(context.Background(), id, func(ss store.Session) (store.Session, error) {
+		ss.Locale = locale
+		return ss, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantHit runs read and reports what unless the cache answered it from
+// memory.
+func wantHit(t *testing.T, c *cached.Store, what string, read func()) {
+	t.Helper()
+	hits, _ := c.Stats()
+	read()
+	if h, _ := c.Stats(); h != hits+1 {
+		t.Errorf("%s: %d hits, then %d", what, hits, h)
+	}
+}
+
 // Each kind of change forgets what it names: the session, the account's
 // sessions (a deleted account's go without an announcement of their own),
 // everything.
 func TestSessionChangeKinds(t *testing.T) {
-	ctx := context.Background()
 	c, inner, _ := sessionStores(t)
 	for _, ss := range []store.Session{
 		testSession("s1", "bob", "bob"),
 		testSession("s2", "info@bob.test", "bob"),
 		testSession("s3", "carol", "carol"),
 	} {
-		if err := c.CreateSession(ctx, ss); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setLocale := func(id string) {
-		if _, err := inner.UpdateSession(ctx, id, func(ss store.Session) (store.Session, error) {
-			ss.Locale = "b"
-			return ss, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		mustCreateSession(t, c, ss)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -104,7 +130,7 @@ func TestSessionChangeKinds(t *testing.T) {
 			if got := mustSession(t, c, tc.id).Locale; got != "a" {
 				t.Fatalf("first read %q", got)
 			}
-			setLocale(tc.id)
+			setLocale(t, inner, tc.id, "b")
 			if got := mustSession(t, c, tc.id).Locale; got != "a" {
 				t.Fatalf("cached read %q, want the remembered a", got)
 			}
@@ -116,12 +142,7 @@ func TestSessionChangeKinds(t *testing.T) {
 	}
 	// Another account's change leaves carol's session cached.
 	_ = mustSession(t, c, "s3")
-	if _, err := inner.UpdateSession(ctx, "s3", func(ss store.Session) (store.Session, error) {
-		ss.Locale = "c"
-		return ss, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setLocale(t, inner, "s3", "c")
 	c.Invalidate(store.Change{Kind: store.ChangeAccount, Key: "bob"})
 	c.Invalidate(store.Change{Kind: store.ChangeSession, Key: "s1"})
 	if got := mustSession(t, c, "s3").Locale; got != "b" {
@@ -132,22 +153,12 @@ func TestSessionChangeKinds(t *testing.T) {
 // Absent sessions are remembered, within a bound, and found sessions
 // survive the flush of the absent ones.
 func TestSessionAbsence(t *testing.T) {
-	ctx := context.Background()
 	c, inner, _ := sessionStores(t)
-	if err := c.CreateSession(ctx, testSession("known", "bob", "bob")); err != nil {
-		t.Fatal(err)
-	}
-	_ = mustSession(t, c, "known")
+	remember(t, c, testSession("known", "bob", "bob"))
 
 	wantNoSession(t, c, "late")
-	if err := inner.CreateSession(ctx, testSession("late", "bob", "bob")); err != nil {
-		t.Fatal(err)
-	}
-	hits, _ := c.Stats()
-	wantNoSession(t, c, "late") // remembered
-	if h, _ := c.Stats(); h != hits+1 {
-		t.Errorf("a remembered absence was not a hit: %d hits, then %d", hits, h)
-	}
+	mustCreateSession(t, inner, testSession("late", "bob", "bob"))
+	wantHit(t, c, "a remembered absence was not a hit", func() { wantNoSession(t, c, "late") })
 	c.Invalidate(store.Change{Kind: store.ChangeSession, Key: "late"})
 	_ = mustSession(t, c, "late")
 
@@ -161,11 +172,7 @@ func TestSessionAbsence(t *testing.T) {
 	if n := c.AbsentSessions(); n != 1 {
 		t.Errorf("%d absent sessions remembered past the bound, want 1 (flushed, then the new one)", n)
 	}
-	hits, _ = c.Stats()
-	_ = mustSession(t, c, "known")
-	if h, _ := c.Stats(); h != hits+1 {
-		t.Error("a found session was forgotten with the absent ones")
-	}
+	wantHit(t, c, "a found session was forgotten with the absent ones", func() { _ = mustSession(t, c, "known") })
 }
 
 // Another node's touch is not announced: a node sees it once its copy is
@@ -174,10 +181,7 @@ func TestSessionTTL(t *testing.T) {
 	ctx := context.Background()
 	c, inner, clk := sessionStores(t)
 	ss := testSession("s", "bob", "bob")
-	if err := c.CreateSession(ctx, ss); err != nil {
-		t.Fatal(err)
-	}
-	_ = mustSession(t, c, "s")
+	remember(t, c, ss)
 	touched := ss.LastSeen.Add(time.Minute)
 	if err := inner.TouchSession(ctx, "s", touched); err != nil { // another node
 		t.Fatal(err)
@@ -191,19 +195,11 @@ func TestSessionTTL(t *testing.T) {
 		t.Fatalf("after the time to live: LastSeen %v, want the store's %v", got, touched)
 	}
 	// Read again, it is remembered again.
-	hits, _ := c.Stats()
-	_ = mustSession(t, c, "s")
-	if h, _ := c.Stats(); h != hits+1 {
-		t.Error("the re-read session was not remembered")
-	}
+	wantHit(t, c, "the re-read session was not remembered", func() { _ = mustSession(t, c, "s") })
 	// Absence needs no time to live: only an announced create ends it.
 	wantNoSession(t, c, "absent")
 	clk.add(10 * cached.SessionTTL)
-	hits, _ = c.Stats()
-	wantNoSession(t, c, "absent")
-	if h, _ := c.Stats(); h != hits+1 {
-		t.Error("a remembered absence expired")
-	}
+	wantHit(t, c, "a remembered absence expired", func() { wantNoSession(t, c, "absent") })
 }
 
 // A touch updates the toucher's copy as the store keeps it: microseconds,
@@ -212,10 +208,7 @@ func TestSessionTouch(t *testing.T) {
 	ctx := context.Background()
 	c, inner, _ := sessionStores(t)
 	ss := testSession("s", "bob", "bob")
-	if err := c.CreateSession(ctx, ss); err != nil {
-		t.Fatal(err)
-	}
-	_ = mustSession(t, c, "s")
+	remember(t, c, ss)
 	when := time.Date(2027, 3, 4, 5, 6, 7, 891234567, time.FixedZone("X", 3600))
 	for i, touch := range []time.Time{when, when.Add(-time.Hour)} {
 		if err := c.TouchSession(ctx, "s", touch); err != nil {
@@ -242,10 +235,7 @@ func TestSessionConsume(t *testing.T) {
 	ctx := context.Background()
 	c, inner, _ := sessionStores(t)
 	ss := testSession("s", "bob", "bob")
-	if err := c.CreateSession(ctx, ss); err != nil {
-		t.Fatal(err)
-	}
-	_ = mustSession(t, c, "s")
+	remember(t, c, ss)
 	// Consumed by another node: this node's copy does not make it twice.
 	if _, err := inner.ConsumeSession(ctx, "s"); err != nil {
 		t.Fatal(err)
@@ -257,9 +247,7 @@ func TestSessionConsume(t *testing.T) {
 
 	// A remembered absence does not hide a session created elsewhere.
 	wantNoSession(t, c, "s2")
-	if err := inner.CreateSession(ctx, testSession("s2", "bob", "bob")); err != nil {
-		t.Fatal(err)
-	}
+	mustCreateSession(t, inner, testSession("s2", "bob", "bob"))
 	got, err := c.ConsumeSession(ctx, "s2")
 	if err != nil || got.IDHash != "s2" {
 		t.Fatalf("ConsumeSession past a remembered absence = %+v, %v", got, err)
@@ -280,10 +268,7 @@ func TestSessionBulkForget(t *testing.T) {
 		if change != nil {
 			change(&ss)
 		}
-		if err := c.CreateSession(ctx, ss); err != nil {
-			t.Fatal(err)
-		}
-		_ = mustSession(t, c, id)
+		remember(t, c, ss)
 	}
 	mk("bob1", "bob", "bob", nil)
 	mk("bob2", "bob", "bob", nil)

@@ -92,26 +92,24 @@ func wantNoSession(t *testing.T, s store.Store, what, id string) {
 
 func checkSession(t *testing.T, what string, got, want store.Session) {
 	t.Helper()
-	var d []string
-	d = append(d, diffField("IDHash", got.IDHash, want.IDHash)...)
-	d = append(d, diffField("Kind", got.Kind, want.Kind)...)
-	d = append(d, diffField("Username", got.Username, want.Username)...)
-	d = append(d, diffField("Account", got.Account, want.Account)...)
-	d = append(d, diffField("Service", got.Service, want.Service)...)
-	d = append(d, diffField("SecurityToken", got.SecurityToken, want.SecurityToken)...)
-	d = append(d, diffField("Creator", got.Creator, want.Creator)...)
-	d = append(d, diffField("Origin", got.Origin, want.Origin)...)
-	d = append(d, diffField("Method", got.Method, want.Method)...)
-	d = append(d, diffField("TFAVerified", got.TFAVerified, want.TFAVerified)...)
-	d = append(d, diffField("Locale", got.Locale, want.Locale)...)
-	d = append(d, diffField("GotoURI", got.GotoURI, want.GotoURI)...)
-	d = append(d, diffTime("Created", got.Created, want.Created)...)
-	d = append(d, diffTime("LastSeen", got.LastSeen, want.LastSeen)...)
-	d = append(d, diffField("IdleTimeout", got.IdleTimeout, want.IdleTimeout)...)
-	d = append(d, diffTime("Expires", got.Expires, want.Expires)...)
-	for _, s := range d {
-		t.Errorf("%s: %s", what, s)
-	}
+	reportDiffs(t, what,
+		diffField("IDHash", got.IDHash, want.IDHash),
+		diffField("Kind", got.Kind, want.Kind),
+		diffField("Username", got.Username, want.Username),
+		diffField("Account", got.Account, want.Account),
+		diffField("Service", got.Service, want.Service),
+		diffField("SecurityToken", got.SecurityToken, want.SecurityToken),
+		diffField("Creator", got.Creator, want.Creator),
+		diffField("Origin", got.Origin, want.Origin),
+		diffField("Method", got.Method, want.Method),
+		diffField("TFAVerified", got.TFAVerified, want.TFAVerified),
+		diffField("Locale", got.Locale, want.Locale),
+		diffField("GotoURI", got.GotoURI, want.GotoURI),
+		diffTime("Created", got.Created, want.Created),
+		diffTime("LastSeen", got.LastSeen, want.LastSeen),
+		diffField("IdleTimeout", got.IdleTimeout, want.IdleTimeout),
+		diffTime("Expires", got.Expires, want.Expires),
+	)
 }
 
 // checkStoredSession reads want back by IDHash and from its account's list.
@@ -137,11 +135,7 @@ func checkStoredSession(t *testing.T, s store.Store, what string, want store.Ses
 }
 
 func sessionIDs(ss []store.Session) []string {
-	out := make([]string, len(ss))
-	for i, x := range ss {
-		out[i] = x.IDHash
-	}
-	return out
+	return project(ss, func(x store.Session) string { return x.IDHash })
 }
 
 func listSessionIDs(t *testing.T, s store.Store, account string) []string {

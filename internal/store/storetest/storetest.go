@@ -236,6 +236,24 @@ func diffField[T comparable](name string, got, want T) []string {
 	return nil
 }
 
+func diffBytes(name string, got, want []byte) []string {
+	if !bytes.Equal(got, want) {
+		return []string{fmt.Sprintf("%s: got %x, want %x", name, got, want)}
+	}
+	return nil
+}
+
+// reportDiffs reports every difference of every diff, in order, as one
+// error each about what.
+func reportDiffs(t *testing.T, what string, diffs ...[]string) {
+	t.Helper()
+	for _, d := range diffs {
+		for _, s := range d {
+			t.Errorf("%s: %s", what, s)
+		}
+	}
+}
+
 func diffACLs(got, want []string) []string {
 	switch {
 	case (got == nil) != (want == nil):
@@ -248,67 +266,60 @@ func diffACLs(got, want []string) []string {
 
 func checkAccount(t *testing.T, what string, got, want store.Account) {
 	t.Helper()
-	var d []string
-	d = append(d, diffField("Username", got.Username, want.Username)...)
-	d = append(d, diffField("Domain", got.Domain, want.Domain)...)
-	d = append(d, diffField("Owner", got.Owner, want.Owner)...)
-	d = append(d, diffField("PasswordHash", got.PasswordHash, want.PasswordHash)...)
-	d = append(d, diffField("Suspended", got.Suspended, want.Suspended)...)
-	d = append(d, diffField("SuspendReason", got.SuspendReason, want.SuspendReason)...)
-	d = append(d, diffField("Reseller", got.Reseller, want.Reseller)...)
-	d = append(d, diffACLs(got.ACLs, want.ACLs)...)
-	d = append(d, diffField("ContactEmail", got.ContactEmail, want.ContactEmail)...)
-	d = append(d, diffField("Plan", got.Plan, want.Plan)...)
-	d = append(d, diffTime("Created", got.Created, want.Created)...)
-	d = append(d, diffTime("PasswordChanged", got.PasswordChanged, want.PasswordChanged)...)
-	for _, s := range d {
-		t.Errorf("%s: %s", what, s)
-	}
+	reportDiffs(t, what,
+		diffField("Username", got.Username, want.Username),
+		diffField("Domain", got.Domain, want.Domain),
+		diffField("Owner", got.Owner, want.Owner),
+		diffField("PasswordHash", got.PasswordHash, want.PasswordHash),
+		diffField("Suspended", got.Suspended, want.Suspended),
+		diffField("SuspendReason", got.SuspendReason, want.SuspendReason),
+		diffField("Reseller", got.Reseller, want.Reseller),
+		diffACLs(got.ACLs, want.ACLs),
+		diffField("ContactEmail", got.ContactEmail, want.ContactEmail),
+		diffField("Plan", got.Plan, want.Plan),
+		diffTime("Created", got.Created, want.Created),
+		diffTime("PasswordChanged", got.PasswordChanged, want.PasswordChanged),
+	)
 }
 
 func checkMailbox(t *testing.T, what string, got, want store.Mailbox) {
 	t.Helper()
-	var d []string
-	d = append(d, diffField("Account", got.Account, want.Account)...)
-	d = append(d, diffField("Local", got.Local, want.Local)...)
-	d = append(d, diffField("Domain", got.Domain, want.Domain)...)
-	d = append(d, diffField("PasswordHash", got.PasswordHash, want.PasswordHash)...)
-	d = append(d, diffField("QuotaMB", got.QuotaMB, want.QuotaMB)...)
-	d = append(d, diffField("Suspended", got.Suspended, want.Suspended)...)
-	d = append(d, diffTime("Created", got.Created, want.Created)...)
-	for _, s := range d {
-		t.Errorf("%s: %s", what, s)
-	}
+	reportDiffs(t, what,
+		diffField("Account", got.Account, want.Account),
+		diffField("Local", got.Local, want.Local),
+		diffField("Domain", got.Domain, want.Domain),
+		diffField("PasswordHash", got.PasswordHash, want.PasswordHash),
+		diffField("QuotaMB", got.QuotaMB, want.QuotaMB),
+		diffField("Suspended", got.Suspended, want.Suspended),
+		diffTime("Created", got.Created, want.Created),
+	)
 }
 
 func checkAccessHash(t *testing.T, what string, got, want store.AccessHash) {
 	t.Helper()
-	var d []string
-	d = append(d, diffField("Username", got.Username, want.Username)...)
-	d = append(d, diffField("MAC", got.MAC, want.MAC)...)
-	if !bytes.Equal(got.Sealed, want.Sealed) {
-		d = append(d, fmt.Sprintf("Sealed: got %x, want %x", got.Sealed, want.Sealed))
+	reportDiffs(t, what,
+		diffField("Username", got.Username, want.Username),
+		diffField("MAC", got.MAC, want.MAC),
+		diffBytes("Sealed", got.Sealed, want.Sealed),
+		diffTime("Created", got.Created, want.Created),
+	)
+}
+
+// project is what of each of xs, in order.
+func project[T any](xs []T, what func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = what(x)
 	}
-	d = append(d, diffTime("Created", got.Created, want.Created)...)
-	for _, s := range d {
-		t.Errorf("%s: %s", what, s)
-	}
+	return out
 }
 
 func usernames(as []store.Account) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = a.Username
-	}
-	return out
+	return project(as, func(a store.Account) string { return a.Username })
 }
 
 func addresses(ms []store.Mailbox) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.Address()
-	}
-	return out
+	return project(ms, func(m store.Mailbox) string { return m.Address() })
 }
 
 // awkward holds strings that break naive quoting and encoding (no NUL).

@@ -74,6 +74,20 @@ func mustCreateToken(t *testing.T, s store.Store, tok store.Token) {
 	}
 }
 
+// mustUpdateToken applies change to the named token and returns what
+// UpdateToken returned.
+func mustUpdateToken(t *testing.T, s store.Store, service, username, name string, change func(*store.Token)) store.Token {
+	t.Helper()
+	got, err := s.UpdateToken(t.Context(), service, username, name, func(tok store.Token) (store.Token, error) {
+		change(&tok)
+		return tok, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateToken: %v", err)
+	}
+	return got
+}
+
 // wantNoToken checks that the MAC finds nothing (and leaves that absence in
 // a caching backend's memory).
 func wantNoToken(t *testing.T, s store.Store, what, mac string) {
@@ -119,38 +133,35 @@ func diffIPs(got, want []string) []string {
 	return nil
 }
 
+// diffNever is diffTime for a time whose zero means never.
+func diffNever(name string, got, want time.Time) []string {
+	d := diffTime(name, got, want)
+	if got.IsZero() != want.IsZero() {
+		d = append(d, fmt.Sprintf("%s: got %v, want %v (zero means never)", name, got, want))
+	}
+	return d
+}
+
 func checkToken(t *testing.T, what string, got, want store.Token) {
 	t.Helper()
-	var d []string
-	d = append(d, diffField("Service", got.Service, want.Service)...)
-	d = append(d, diffField("Username", got.Username, want.Username)...)
-	d = append(d, diffField("Name", got.Name, want.Name)...)
-	d = append(d, diffField("MAC", got.MAC, want.MAC)...)
-	d = append(d, diffACLs(got.ACLs, want.ACLs)...)
-	d = append(d, diffTime("ExpiresAt", got.ExpiresAt, want.ExpiresAt)...)
-	if got.ExpiresAt.IsZero() != want.ExpiresAt.IsZero() {
-		d = append(d, fmt.Sprintf("ExpiresAt: got %v, want %v (zero means never)", got.ExpiresAt, want.ExpiresAt))
-	}
-	d = append(d, diffIPs(got.WhitelistIPs, want.WhitelistIPs)...)
-	d = append(d, diffField("ReadOnly", got.ReadOnly, want.ReadOnly)...)
-	d = append(d, diffField("RequireOTP", got.RequireOTP, want.RequireOTP)...)
-	d = append(d, diffTime("Created", got.Created, want.Created)...)
-	d = append(d, diffTime("LastUsed", got.LastUsed, want.LastUsed)...)
-	if got.LastUsed.IsZero() != want.LastUsed.IsZero() {
-		d = append(d, fmt.Sprintf("LastUsed: got %v, want %v (zero means never)", got.LastUsed, want.LastUsed))
-	}
-	d = append(d, diffField("LastUsedIP", got.LastUsedIP, want.LastUsedIP)...)
-	for _, s := range d {
-		t.Errorf("%s: %s", what, s)
-	}
+	reportDiffs(t, what,
+		diffField("Service", got.Service, want.Service),
+		diffField("Username", got.Username, want.Username),
+		diffField("Name", got.Name, want.Name),
+		diffField("MAC", got.MAC, want.MAC),
+		diffACLs(got.ACLs, want.ACLs),
+		diffNever("ExpiresAt", got.ExpiresAt, want.ExpiresAt),
+		diffIPs(got.WhitelistIPs, want.WhitelistIPs),
+		diffField("ReadOnly", got.ReadOnly, want.ReadOnly),
+		diffField("RequireOTP", got.RequireOTP, want.RequireOTP),
+		diffTime("Created", got.Created, want.Created),
+		diffNever("LastUsed", got.LastUsed, want.LastUsed),
+		diffField("LastUsedIP", got.LastUsedIP, want.LastUsedIP),
+	)
 }
 
 func tokenNames(ts []store.Token) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Name
-	}
-	return out
+	return project(ts, func(t store.Token) string { return t.Name })
 }
 
 func listTokenNames(t *testing.T, s store.Store, service, username string) []string {
@@ -253,13 +264,7 @@ func testTokenACLs(t *testing.T, s store.Store) {
 	// And through an update: values -> empty -> nil -> values.
 	mac := macOf(store.TokenWHM, "res1", "oneacl")
 	for _, acls := range [][]string{{}, nil, {"passwd"}} {
-		got, err := s.UpdateToken(ctx, store.TokenWHM, "res1", "oneacl", func(tok store.Token) (store.Token, error) {
-			tok.ACLs = acls
-			return tok, nil
-		})
-		if err != nil {
-			t.Fatalf("UpdateToken: %v", err)
-		}
+		got := mustUpdateToken(t, s, store.TokenWHM, "res1", "oneacl", func(tok *store.Token) { tok.ACLs = acls })
 		byMAC, err := s.GetTokenByMAC(ctx, mac)
 		if err != nil {
 			t.Fatalf("GetTokenByMAC: %v", err)
@@ -277,7 +282,6 @@ func testTokenACLs(t *testing.T, s store.Store) {
 }
 
 func testTokenWhitelistIPs(t *testing.T, s store.Store) {
-	ctx := t.Context()
 	tokenAccounts(t, s)
 	cases := []struct {
 		name string
@@ -297,13 +301,7 @@ func testTokenWhitelistIPs(t *testing.T, s store.Store) {
 		checkStored(t, s, c.name, tok)
 	}
 	for _, ips := range [][]string{{}, {"192.0.2.0/24"}, nil} {
-		got, err := s.UpdateToken(ctx, store.TokenWHM, "root", "oneip", func(tok store.Token) (store.Token, error) {
-			tok.WhitelistIPs = ips
-			return tok, nil
-		})
-		if err != nil {
-			t.Fatalf("UpdateToken: %v", err)
-		}
+		got := mustUpdateToken(t, s, store.TokenWHM, "root", "oneip", func(tok *store.Token) { tok.WhitelistIPs = ips })
 		if d := diffIPs(got.WhitelistIPs, ips); d != nil {
 			t.Errorf("UpdateToken result after update to %#v: %s", ips, d[0])
 		}
