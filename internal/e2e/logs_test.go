@@ -79,6 +79,12 @@ func TestLogFiles(t *testing.T) {
 	if r := e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfa_token", "000000"), nil); r.status != http.StatusUnauthorized || !bytes.Contains(r.body, []byte("tfa_invalid")) {
 		t.Fatalf("login with a wrong code: %d %s", r.status, r.body)
 	}
+	// A password change ends bob's other sessions.
+	changed := e.login(t, p2083, "bob", bobPass)
+	secrets = append(secrets, changed.value)
+	changedHandle := e.handleOf(t, changed)
+	e.whm1("passwd", "user", "bob", "password", "New-Bob-Secret-1")
+	secrets = append(secrets, "New-Bob-Secret-1")
 	// Guessing until blocked.
 	for i := range 5 {
 		g := fmt.Sprintf("Guess-Secret-%d", i)
@@ -113,6 +119,7 @@ func TestLogFiles(t *testing.T) {
 		{logs.SessionLog, "creator=root,method=sso"},
 		{logs.SessionLog, " redeemed\n"},
 		{logs.SessionLog, " PURGE bob:" + killedHandle + " kill\n"},
+		{logs.SessionLog, " PURGE bob:" + changedHandle + " password_change\n"},
 		{logs.AccessLog, `127.0.0.1 - bob [`},
 		{logs.AccessLog, `"GET /cpsessXXXXXXXXXX/json-api/version HTTP/1.1" 200 `},
 		{logs.APITokensLog, `Host: ['127.0.0.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`},

@@ -165,7 +165,7 @@ func (e *Env) deletePop(ctx context.Context, c *api.Call) (*api.Result, error) {
 		return nil, core.Internal(err)
 	}
 	e.Log.Info("email account removed", "address", local+"@"+domain, "account", c.Principal.Account)
-	if err := e.endSessions(ctx, local+"@"+domain, "", "email account removed"); err != nil {
+	if err := e.endSessions(ctx, local+"@"+domain, "", "email account removed", "kill"); err != nil {
 		return nil, err
 	}
 	return &api.Result{}, nil
@@ -221,7 +221,7 @@ func (e *Env) passwdPop(ctx context.Context, c *api.Call) (*api.Result, error) {
 		return nil, core.Internal(err)
 	}
 	e.Log.Info("email password changed", "address", local+"@"+domain)
-	if err := e.endSessions(ctx, local+"@"+domain, keepSession(c.Principal, local+"@"+domain), "password changed"); err != nil {
+	if err := e.endSessions(ctx, local+"@"+domain, keepSession(c.Principal, local+"@"+domain), "password changed", "password_change"); err != nil {
 		return nil, err
 	}
 	return &api.Result{}, nil

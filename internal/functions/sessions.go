@@ -215,12 +215,42 @@ func (e *Env) EndUserSessions(ctx context.Context, p core.Principal, user string
 	if !e.seesUser(ctx, p, id.Principal) {
 		return 0, noSuchUser(clip(user))
 	}
+	ending := e.sessionsOf(ctx, "", login, "")
 	n, err := e.Store.DeleteUserSessions(ctx, login, "")
 	if err != nil {
 		return 0, core.Internal(err)
 	}
+	e.logEnded(ending, "kill")
 	e.Log.Info("sessions ended", "user", login, "sessions", n, "by", p.User)
 	return n, nil
+}
+
+// sessionsOf lists the sessions a deletion is about to end (of account,
+// or of the login name login but keep when login is set), for
+// session_log; nil when there is no log to write.
+func (e *Env) sessionsOf(ctx context.Context, account, login, keep string) []store.Session {
+	if e.Logs == nil {
+		return nil
+	}
+	all, err := e.Store.ListSessions(ctx, account)
+	if err != nil {
+		return nil // the log is best effort; the deletion reports its own error
+	}
+	var out []store.Session
+	for _, s := range all {
+		if (login == "" || s.Username == login) && s.IDHash != keep {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// logEnded writes session_log's PURGE line of each ended session, with
+// cPanel's reason word (kill, password_change).
+func (e *Env) logEnded(ss []store.Session, reason string) {
+	for _, s := range ss {
+		e.Logs.SessionPurge(s.Service, "", s.Username+":"+sessions.Handle(s.IDHash), reason)
+	}
 }
 
 // seesUser reports whether p sees the sessions of the identity u (the rule
@@ -247,12 +277,15 @@ func (e *Env) seesUser(ctx context.Context, p core.Principal, u core.Principal) 
 }
 
 // endSessions ends the sessions of a login name but keep (a password
-// change), logging how many.
-func (e *Env) endSessions(ctx context.Context, login, keep, why string) error {
+// change), logging how many, and each in session_log with the reason word
+// purge.
+func (e *Env) endSessions(ctx context.Context, login, keep, why, purge string) error {
+	ending := e.sessionsOf(ctx, "", login, keep)
 	n, err := e.Store.DeleteUserSessions(ctx, login, keep)
 	if err != nil {
 		return core.Internal(err)
 	}
+	e.logEnded(ending, purge)
 	if n > 0 {
 		e.Log.Info("sessions ended", "user", login, "sessions", n, "reason", why)
 	}
@@ -262,10 +295,12 @@ func (e *Env) endSessions(ctx context.Context, login, keep, why string) error {
 // endAccountSessions ends every session of an account and of its email
 // users (a suspension).
 func (e *Env) endAccountSessions(ctx context.Context, account, why string) error {
+	ending := e.sessionsOf(ctx, account, "", "")
 	n, err := e.Store.DeleteAccountSessions(ctx, account)
 	if err != nil {
 		return core.Internal(err)
 	}
+	e.logEnded(ending, "kill")
 	if n > 0 {
 		e.Log.Info("sessions ended", "account", account, "sessions", n, "reason", why)
 	}

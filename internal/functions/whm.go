@@ -505,7 +505,7 @@ func (e *Env) setPassword(ctx context.Context, user, pass, keep string) error {
 	}
 	e.Log.Info("password changed", "user", user)
 	// The other sessions of the user end with the old password.
-	return e.endSessions(ctx, user, keep, "password changed")
+	return e.endSessions(ctx, user, keep, "password changed", "password_change")
 }
 
 func (e *Env) setupreseller(ctx context.Context, c *api.Call) (*api.Result, error) {
