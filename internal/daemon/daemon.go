@@ -17,6 +17,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/server"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/web"
 )
 
@@ -167,19 +168,24 @@ func (d *Daemon) startPurge() {
 }
 
 // PurgeSessions deletes the sessions that are over (past their lifetime,
-// or idle longer than their idle timeout) and logs how many, when any.
+// or idle longer than their idle timeout), logs how many, when any, and
+// writes each to session_log (PURGE … expired).
 func (d *Daemon) PurgeSessions(ctx context.Context) (int, error) {
 	// Uses noted on this node but not yet written count: without this a
 	// session in use could be purged as idle in the moment before its touch
 	// is written.
 	d.Data.Touches.Flush(ctx)
-	n, err := d.Data.Store.PurgeSessions(ctx, d.Data.Now())
+	ended, err := d.Data.Store.PurgeSessions(ctx, d.Data.Now())
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("purging expired sessions", "error", err.Error())
 		}
 		return 0, err
 	}
+	for _, s := range ended {
+		d.Data.Logs.SessionPurge(s.Service, "", s.Username+":"+sessions.Handle(s.IDHash), "expired")
+	}
+	n := len(ended)
 	if n > 0 {
 		d.log.Info("purged expired sessions", "purged", n)
 	}

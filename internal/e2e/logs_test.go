@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/logs"
@@ -85,6 +86,14 @@ func TestLogFiles(t *testing.T) {
 	changedHandle := e.handleOf(t, changed)
 	e.whm1("passwd", "user", "bob", "password", "New-Bob-Secret-1")
 	secrets = append(secrets, "New-Bob-Secret-1")
+	// A session left idle is purged.
+	idle := e.login(t, p2087, "root", e.rootPass)
+	secrets = append(secrets, idle.value)
+	idleHandle := e.handleOf(t, idle)
+	e.clock.Advance(31 * time.Minute)
+	if _, err := e.d.PurgeSessions(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	// Guessing until blocked.
 	for i := range 5 {
 		g := fmt.Sprintf("Guess-Secret-%d", i)
@@ -120,6 +129,7 @@ func TestLogFiles(t *testing.T) {
 		{logs.SessionLog, " redeemed\n"},
 		{logs.SessionLog, " PURGE bob:" + killedHandle + " kill\n"},
 		{logs.SessionLog, " PURGE bob:" + changedHandle + " password_change\n"},
+		{logs.SessionLog, "] info [whostmgrd] - PURGE root:" + idleHandle + " expired\n"},
 		{logs.AccessLog, `127.0.0.1 - bob [`},
 		{logs.AccessLog, `"GET /cpsessXXXXXXXXXX/json-api/version HTTP/1.1" 200 `},
 		{logs.APITokensLog, `Host: ['127.0.0.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`},

@@ -279,8 +279,9 @@ type SessionStore interface {
 	// its Webmail users'); it returns how many.
 	DeleteAccountSessions(ctx context.Context, account string) (int, error)
 	// PurgeSessions deletes sessions that expired (Expires before now, or
-	// idle for longer than their IdleTimeout) and returns how many.
-	PurgeSessions(ctx context.Context, now time.Time) (int, error)
+	// idle for longer than their IdleTimeout) and returns them, with
+	// IDHash, Username, Account and Service set (for session_log).
+	PurgeSessions(ctx context.Context, now time.Time) ([]Session, error)
 }
 
 // TwoFactor is a user's two-factor authentication (TOTP, RFC 6238): the

@@ -222,15 +222,15 @@ func (s *Store) DeleteAccountSessions(ctx context.Context, account string) (int,
 	return n, err
 }
 
-// PurgeSessions does not learn which sessions it deleted: the cache forgets
-// every session it holds that the purge may have taken. Its copy's LastSeen
-// is never later than the store's, so it forgets at least those.
-func (s *Store) PurgeSessions(ctx context.Context, now time.Time) (int, error) {
-	n, err := s.Store.PurgeSessions(ctx, now)
+// PurgeSessions: the cache forgets every session it holds that the purge
+// may have taken (its copy's LastSeen is never later than the store's, so
+// that is at least what the purge returns).
+func (s *Store) PurgeSessions(ctx context.Context, now time.Time) ([]store.Session, error) {
+	ended, err := s.Store.PurgeSessions(ctx, now)
 	s.forgetSessions(func(c *sessionCache) {
 		c.dropIf(func(ss store.Session) bool {
 			return !ss.Expires.After(now) || ss.IdleTimeout > 0 && !ss.LastSeen.Add(ss.IdleTimeout).After(now)
 		})
 	})
-	return n, err
+	return ended, err
 }

@@ -281,8 +281,8 @@ func TestSessionBulkForget(t *testing.T) {
 	}
 	wantNoSession(t, c, "bob1")
 	_ = mustSession(t, c, "bob2")
-	if n, err := c.PurgeSessions(ctx, base.Created.Add(10*time.Minute)); err != nil || n != 1 {
-		t.Fatalf("PurgeSessions = %d, %v", n, err)
+	if ended, err := c.PurgeSessions(ctx, base.Created.Add(10*time.Minute)); err != nil || len(ended) != 1 {
+		t.Fatalf("PurgeSessions = %d, %v", len(ended), err)
 	}
 	wantNoSession(t, c, "old")
 	_ = mustSession(t, c, "carol")

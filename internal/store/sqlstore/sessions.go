@@ -330,8 +330,9 @@ func (s *Store) DeleteUserSessions(ctx context.Context, username, keep string) (
 	if !validKey(keep) {
 		keep = "" // no session has that IDHash: keep none
 	}
-	return s.deleteSessions(ctx, fmt.Sprintf("sessions of %q", username),
-		stmt{`DELETE FROM sessions WHERE username = ? AND id_hash <> ? RETURNING id_hash`, []any{username, keep}})
+	ended, err := s.deleteSessions(ctx, fmt.Sprintf("sessions of %q", username),
+		stmt{`DELETE FROM sessions WHERE username = ? AND id_hash <> ? RETURNING id_hash, username, account, service`, []any{username, keep}})
+	return len(ended), err
 }
 
 // DeleteAccountSessions implements store.Store: the account's own sessions
@@ -340,22 +341,23 @@ func (s *Store) DeleteAccountSessions(ctx context.Context, account string) (int,
 	if account == "" || !validText(account) {
 		return 0, nil
 	}
-	return s.deleteSessions(ctx, "sessions of "+accountWhat(account),
-		stmt{`DELETE FROM sessions WHERE account = ? RETURNING id_hash`, []any{account}})
+	ended, err := s.deleteSessions(ctx, "sessions of "+accountWhat(account),
+		stmt{`DELETE FROM sessions WHERE account = ? RETURNING id_hash, username, account, service`, []any{account}})
+	return len(ended), err
 }
 
 // PurgeSessions implements store.Store. The cut-off is exclusive: a session
 // whose Expires (or LastSeen + IdleTimeout) is now exactly stays. It runs
 // as two DELETEs in one transaction so that each uses its index.
-func (s *Store) PurgeSessions(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) PurgeSessions(ctx context.Context, now time.Time) ([]store.Session, error) {
 	if !validTime(now) {
-		return 0, invalid("purge sessions", "the time is outside the years 1 to 9999")
+		return nil, invalid("purge sessions", "the time is outside the years 1 to 9999")
 	}
 	v := toDBTime(now)
 	return s.deleteSessions(ctx, "purge sessions",
-		stmt{`DELETE FROM sessions WHERE expires < ? RETURNING id_hash`, []any{v}},
+		stmt{`DELETE FROM sessions WHERE expires < ? RETURNING id_hash, username, account, service`, []any{v}},
 		// Written exactly as the index sessions_idle_deadline is.
-		stmt{`DELETE FROM sessions WHERE idle_timeout > 0 AND last_seen + idle_timeout < ? RETURNING id_hash`, []any{v}})
+		stmt{`DELETE FROM sessions WHERE idle_timeout > 0 AND last_seen + idle_timeout < ? RETURNING id_hash, username, account, service`, []any{v}})
 }
 
 type stmt struct {
@@ -363,25 +365,26 @@ type stmt struct {
 	args  []any
 }
 
-// deleteSessions runs DELETE ... RETURNING id_hash statements in one
-// transaction and announces what they deleted: each session, or one
-// store.ChangeAll for more than purgeAnnounceEach.
-func (s *Store) deleteSessions(ctx context.Context, what string, stmts ...stmt) (int, error) {
-	var ids []string
+// deleteSessions runs DELETE ... RETURNING id_hash, username, account,
+// service statements in one transaction and announces what they deleted:
+// each session, or one store.ChangeAll for more than purgeAnnounceEach. It
+// returns the deleted sessions with those four fields set.
+func (s *Store) deleteSessions(ctx context.Context, what string, stmts ...stmt) ([]store.Session, error) {
+	var ended []store.Session
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		ids = ids[:0]
+		ended = ended[:0]
 		for _, st := range stmts {
 			rows, err := tx.QueryContext(ctx, s.q(st.query), st.args...)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
+				var e store.Session
+				if err := rows.Scan(&e.IDHash, &e.Username, &e.Account, &e.Service); err != nil {
 					rows.Close()
 					return err
 				}
-				ids = append(ids, id)
+				ended = append(ended, e)
 			}
 			if err := rows.Close(); err != nil {
 				return err
@@ -390,18 +393,18 @@ func (s *Store) deleteSessions(ctx context.Context, what string, stmts ...stmt) 
 				return err
 			}
 		}
-		if len(ids) > purgeAnnounceEach {
+		if len(ended) > purgeAnnounceEach {
 			return s.announce(ctx, tx, store.Change{Kind: store.ChangeAll})
 		}
-		for _, id := range ids {
-			if err := s.announce(ctx, tx, sessionChange(id)); err != nil {
+		for _, e := range ended {
+			if err := s.announce(ctx, tx, sessionChange(e.IDHash)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, s.dbErr(err, what)
+		return nil, s.dbErr(err, what)
 	}
-	return len(ids), nil
+	return ended, nil
 }

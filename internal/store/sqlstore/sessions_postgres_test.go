@@ -123,12 +123,12 @@ func TestPostgresSessionChanges(t *testing.T) {
 	must(s.CreateSession(ctx, idle))
 	must(s.CreateSession(ctx, func() store.Session { x := sess("k1", "bob", "bob"); x.Expires = time.Unix(5000, 0); return x }()))
 	collect()
-	if n, err := s.PurgeSessions(ctx, time.Unix(2000, 0)); err != nil || n != 2 {
-		t.Fatalf("PurgeSessions = %d, %v", n, err)
+	if ended, err := s.PurgeSessions(ctx, time.Unix(2000, 0)); err != nil || len(ended) != 2 {
+		t.Fatalf("PurgeSessions = %d, %v", len(ended), err)
 	}
 	expect("PurgeSessions", ch("e1", "i1"))
-	if n, err := s.PurgeSessions(ctx, time.Unix(2000, 0)); err != nil || n != 0 {
-		t.Fatalf("PurgeSessions again = %d, %v", n, err)
+	if ended, err := s.PurgeSessions(ctx, time.Unix(2000, 0)); err != nil || len(ended) != 0 {
+		t.Fatalf("PurgeSessions again = %d, %v", len(ended), err)
 	}
 	expect("an empty purge", nil)
 

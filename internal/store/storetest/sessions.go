@@ -937,8 +937,8 @@ func testSessionDeleteAccountCascade(t *testing.T, s store.Store) {
 func testSessionPurge(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	sessionAccounts(t, s)
-	if n, err := s.PurgeSessions(ctx, at(0)); err != nil || n != 0 {
-		t.Errorf("PurgeSessions on no sessions = %d, %v", n, err)
+	if ended, err := s.PurgeSessions(ctx, at(0)); err != nil || len(ended) != 0 {
+		t.Errorf("PurgeSessions on no sessions = %d, %v", len(ended), err)
 	}
 	now := atMicro(100000, 0)
 	future := now.Add(time.Hour)
@@ -972,14 +972,24 @@ func testSessionPurge(t *testing.T, s store.Store) {
 		checkStoredSession(t, s, "before the purge", ss)
 		all = append(all, ss)
 	}
-	want := 0
-	for _, x := range cases {
-		if x.purged {
-			want++
+	// What the purge returns: each purged session, with the fields a log
+	// line names.
+	wantEnded := map[string]store.Session{}
+	for _, ss := range all {
+		if cases[ss.Creator].purged {
+			wantEnded[ss.IDHash] = store.Session{IDHash: ss.IDHash, Username: ss.Username, Account: ss.Account, Service: ss.Service}
 		}
 	}
-	if got, err := s.PurgeSessions(ctx, now); err != nil || got != want {
-		t.Errorf("PurgeSessions(now) = %d, %v; want %d", got, err, want)
+	want := len(wantEnded)
+	ended, err := s.PurgeSessions(ctx, now)
+	if err != nil || len(ended) != want {
+		t.Errorf("PurgeSessions(now) = %d, %v; want %d", len(ended), err, want)
+	}
+	for _, e := range ended {
+		if w, ok := wantEnded[e.IDHash]; !ok || e != w {
+			t.Errorf("PurgeSessions(now) returned %+v; want %+v", e, w)
+		}
+		delete(wantEnded, e.IDHash)
 	}
 	for _, ss := range all {
 		if cases[ss.Creator].purged {
@@ -988,12 +998,12 @@ func testSessionPurge(t *testing.T, s store.Store) {
 			checkStoredSession(t, s, "kept "+ss.Creator, ss)
 		}
 	}
-	if got, err := s.PurgeSessions(ctx, now); err != nil || got != 0 {
-		t.Errorf("PurgeSessions(now) again = %d, %v; want 0", got, err)
+	if again, err := s.PurgeSessions(ctx, now); err != nil || len(again) != 0 {
+		t.Errorf("PurgeSessions(now) again = %d, %v; want 0", len(again), err)
 	}
 	// A far cut-off takes every session (every one expires).
-	if got, err := s.PurgeSessions(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || got != len(all)-want {
-		t.Errorf("PurgeSessions(far) = %d, %v; want %d", got, err, len(all)-want)
+	if far, err := s.PurgeSessions(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || len(far) != len(all)-want {
+		t.Errorf("PurgeSessions(far) = %d, %v; want %d", len(far), err, len(all)-want)
 	}
 	if ids := listSessionIDs(t, s, ""); len(ids) != 0 {
 		t.Errorf("sessions left after the far purge: %d", len(ids))
