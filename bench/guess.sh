@@ -22,18 +22,7 @@ url="http://127.0.0.1:$whm_port/json-api/version?api.version=1"
 tick=$(getconf CLK_TCK)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cpauth-guess.XXXXXX")
-daemon_pid=""
-stop_daemon() {
-	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-		kill -TERM "$daemon_pid" 2>/dev/null || true
-		for _ in $(seq 1 50); do
-			kill -0 "$daemon_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$daemon_pid" 2>/dev/null || true
-	fi
-	daemon_pid=""
-}
+. bench/lib.sh
 cleanup() {
 	stop_daemon
 	rm -rf "$work"
