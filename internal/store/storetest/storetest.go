@@ -383,18 +383,21 @@ func testAccountRoundTrip(t *testing.T, s store.Store) {
 	}
 }
 
+// aclCases are the ACL lists an account or a WHM token must keep exactly:
+// nil and empty, duplicates, odd names.
+var aclCases = []struct {
+	name string
+	acls []string
+}{
+	{"nilacl", nil},
+	{"emptyacl", []string{}},
+	{"oneacl", []string{"all"}},
+	{"manyacl", []string{"list-accts", "create-acct", "kill-acct", "passwd", "list-accts"}},
+	{"oddacl", []string{"", "with space", `"quoted"`, "ünï"}},
+}
+
 func testAccountACLs(t *testing.T, s store.Store) {
-	cases := []struct {
-		name string
-		acls []string
-	}{
-		{"nilacl", nil},
-		{"emptyacl", []string{}},
-		{"oneacl", []string{"all"}},
-		{"manyacl", []string{"list-accts", "create-acct", "kill-acct", "passwd", "list-accts"}},
-		{"oddacl", []string{"", "with space", `"quoted"`, "ünï"}},
-	}
-	for _, c := range cases {
+	for _, c := range aclCases {
 		a := newReseller(c.name, c.name+".example.com")
 		a.ACLs = c.acls
 		mustCreateAccount(t, s, a)
