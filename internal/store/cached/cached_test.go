@@ -109,9 +109,7 @@ func TestInvalidation(t *testing.T) {
 // Each kind of change forgets what it names.
 func TestChangeKinds(t *testing.T) {
 	ctx := context.Background()
-	inner := open(t)
-	c := cached.New(inner)
-	c.SetLive(true)
+	c, inner := live(t)
 	now := time.Now()
 	if err := c.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root", Created: now}); err != nil {
 		t.Fatal(err)
@@ -211,6 +209,23 @@ func TestChangeKinds(t *testing.T) {
 	}
 }
 
+// live is a cache over a new store, live (its change feed is assumed up).
+func live(t *testing.T) (c *cached.Store, inner store.Store) {
+	t.Helper()
+	inner = open(t)
+	c = cached.New(inner)
+	c.SetLive(true)
+	return c, inner
+}
+
+// mustCreateBob creates the cPanel account bob through s.
+func mustCreateBob(t *testing.T, s store.Store) {
+	t.Helper()
+	if err := s.CreateAccount(context.Background(), store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func domainNames(ds []store.Domain) []string {
 	var out []string
 	for _, d := range ds {
@@ -223,9 +238,7 @@ func domainNames(ds []store.Domain) []string {
 // change: the one its domain writes announce, from this node or another.
 func TestDomains(t *testing.T) {
 	ctx := context.Background()
-	inner := open(t)
-	c := cached.New(inner)
-	c.SetLive(true)
+	c, inner := live(t)
 	domains := func() []string {
 		t.Helper()
 		ds, err := c.ListDomains(ctx, "bob")
@@ -318,12 +331,8 @@ func mustToken(t *testing.T, s store.Store, mac string) store.Token {
 // flush of the absent ones.
 func TestTokenAbsence(t *testing.T) {
 	ctx := context.Background()
-	inner := open(t)
-	c := cached.New(inner)
-	c.SetLive(true)
-	if err := c.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
-		t.Fatal(err)
-	}
+	c, inner := live(t)
+	mustCreateBob(t, c)
 	if err := c.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "known", MAC: "known"}); err != nil {
 		t.Fatal(err)
 	}
@@ -378,12 +387,8 @@ func TestTokenAbsence(t *testing.T) {
 // another node is not announced, so the copy keeps what it read.
 func TestTokenTouch(t *testing.T) {
 	ctx := context.Background()
-	inner := open(t)
-	c := cached.New(inner)
-	c.SetLive(true)
-	if err := c.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root"}); err != nil {
-		t.Fatal(err)
-	}
+	c, inner := live(t)
+	mustCreateBob(t, c)
 	if err := c.CreateToken(ctx, store.Token{Service: store.TokenCPanel, Username: "bob", Name: "t", MAC: "m", ACLs: []string{"x"}}); err != nil {
 		t.Fatal(err)
 	}
