@@ -127,11 +127,7 @@ func (m *Session) Authenticate(ctx context.Context, r *Request) Outcome {
 		return sessionFail(user, CodeInvalid, ident.Disabled)
 	}
 	p := ident.Principal
-	account := p.Account
-	if p.Role == core.RoleRoot {
-		account = p.User
-	}
-	if s.Account != account {
+	if account := sessions.AccountOf(p); s.Account != account {
 		return sessionFail(user, CodeInvalid, "session of another account ("+s.Account+")")
 	}
 	p.Method, p.Service, p.Session = core.MethodSession, r.Service, idHash
