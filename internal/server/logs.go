@@ -47,7 +47,7 @@ func (s *Server) decision(r *http.Request, p Port, result, user string, method c
 	if s.Logs == nil {
 		return
 	}
-	remote := remoteAddr(r).String()
+	remote := remoteString(r)
 	d := logs.Decision{
 		RequestID: requestID(r.Context()), Service: p.Service.App(), Port: localPort(r), TLS: p.TLS,
 		Address: remote, User: user, Method: string(method), Result: result,
@@ -70,7 +70,7 @@ func (s *Server) fileAccess(r *http.Request, p Port, rec *record, sw *statusWrit
 	if s.Logs == nil {
 		return
 	}
-	remote := remoteAddr(r).String()
+	remote := remoteString(r)
 	line := requestLine(r)
 	s.Logs.Access(logs.Access{Address: remote, User: rec.user, Time: start, Request: line, Status: sw.status,
 		Bytes: sw.bytes, Referer: r.Referer(), UserAgent: r.UserAgent(), TLS: p.TLS, Port: localPort(r)})

@@ -86,9 +86,12 @@ type record struct {
 	seq  uint64
 	nano int64
 	id   string
-	// remote is the client address once remoteAddr has parsed it.
-	remote    netip.Addr
-	remoteSet bool
+	// remote is the client address once remoteAddr has parsed it, and
+	// remoteText its text once remoteString has made it (the access log,
+	// the audit stream and the file logs all write it).
+	remote     netip.Addr
+	remoteSet  bool
+	remoteText string
 	// tokenName names the API token that authenticated the request.
 	tokenName string
 }
@@ -181,7 +184,7 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 			}
 			s.Log.LogAttrs(ctx, slog.LevelInfo, "access",
 				slog.String("request_id", rec.requestID()), slog.String("service", p.Service.App()), slog.Bool("tls", p.TLS),
-				slog.String("remote", remoteAddr(r).String()), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("remote", remoteString(r)), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes), slog.String("user", rec.user), slog.String("auth", string(rec.method)),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		}()
@@ -200,6 +203,18 @@ func remoteAddr(r *http.Request) netip.Addr {
 		rec.remote, rec.remoteSet = parseRemote(r), true
 	}
 	return rec.remote
+}
+
+// remoteString is remoteAddr's text, made once per request.
+func remoteString(r *http.Request) string {
+	rec, _ := r.Context().Value(keyRecord).(*record)
+	if rec == nil {
+		return parseRemote(r).String()
+	}
+	if rec.remoteText == "" {
+		rec.remoteText = remoteAddr(r).String()
+	}
+	return rec.remoteText
 }
 
 // parseRemote parses the request's RemoteAddr (remoteAddr caches it).

@@ -347,8 +347,8 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
 			s.Log.Error("logout: ending the session", "request_id", requestID(ctx), "user", ss.Username, "error", err.Error())
 		} else {
 			s.Log.Info("logout", "request_id", requestID(ctx), "service", p.Service.App(),
-				"remote", remoteAddr(r).String(), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
-			s.Logs.SessionPurge(p.Service.App(), remoteAddr(r).String(), ss.Username+":"+sessions.Handle(ss.IDHash), "logout")
+				"remote", remoteString(r), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
+			s.Logs.SessionPurge(p.Service.App(), remoteString(r), ss.Username+":"+sessions.Handle(ss.IDHash), "logout")
 		}
 		rec := recordOf(r)
 		rec.user, rec.method = ss.Username, core.MethodSession
