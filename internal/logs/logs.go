@@ -59,20 +59,8 @@ type Options struct {
 const DefaultFlushEvery = 100 * time.Millisecond
 
 // batched are the files written once per request: their lines wait in
-// memory (at most flushSize bytes or FlushEvery) and go out in one write.
-// The others (logins, sessions, blocks) are rare and written at once.
+// memory (see queue.go) and go out in one write per file and flush.
 var batched = []string{AccessLog, APITokensLog, AuditLog}
-
-// flushSize is how many bytes of a batched file may wait before the
-// writer that reaches it writes them itself.
-const flushSize = 64 << 10
-
-// batch is the waiting lines of one batched file.
-type batch struct {
-	mu    sync.Mutex
-	buf   []byte
-	spare []byte // the buffer the last flush wrote, reused (under flushMu)
-}
 
 // Logs is the set of log files of one data directory. A nil *Logs writes
 // nothing.
@@ -85,11 +73,15 @@ type Logs struct {
 	mu     sync.Mutex
 	health map[string]*Failure
 
-	batches map[string]*batch
+	q       queue
+	bufs    [3][]byte  // a flush's lines, per batched file (under flushMu)
+	scratch []byte     // (under flushMu)
 	flushMu sync.Mutex // one flush at a time, so that batches reach a file in order
+	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
 	closing sync.Once
+	looping bool // the flush loop runs (Open)
 }
 
 // Failure is a log file's write trouble, as the health endpoint shows it.
@@ -103,27 +95,31 @@ type Failure struct {
 
 // Open prepares the log files of dir (files are opened on first write).
 func Open(dir string, o Options) *Logs {
+	l := newLogs(dir, o)
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = DefaultFlushEvery
+	}
+	l.looping = true
+	go l.flushLoop(o.FlushEvery)
+	return l
+}
+
+// newLogs is Open without the flush loop.
+func newLogs(dir string, o Options) *Logs {
 	if o.MaxSize == 0 {
 		o.MaxSize = DefaultMaxSize
 	}
 	if o.Keep == 0 {
 		o.Keep = DefaultKeep
 	}
-	if o.FlushEvery <= 0 {
-		o.FlushEvery = DefaultFlushEvery
-	}
 	l := &Logs{dir: dir, files: map[string]*File{}, stderr: o.Stderr, now: o.Now, health: map[string]*Failure{},
-		batches: map[string]*batch{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now
 	}
 	for _, n := range Names {
 		l.files[n] = &File{Path: filepath.Join(dir, n), MaxSize: o.MaxSize, Keep: o.Keep}
 	}
-	for _, n := range batched {
-		l.batches[n] = &batch{}
-	}
-	go l.flushLoop(o.FlushEvery)
 	return l
 }
 
@@ -139,36 +135,9 @@ func (l *Logs) flushLoop(every time.Duration) {
 			return
 		case <-t.C:
 			l.Flush()
+		case <-l.kick:
+			l.Flush()
 		}
-	}
-}
-
-// Flush writes every line that waits in memory.
-func (l *Logs) Flush() {
-	if l == nil {
-		return
-	}
-	for _, n := range batched {
-		l.flushFile(n)
-	}
-}
-
-// flushFile writes the waiting lines of the batched file name.
-func (l *Logs) flushFile(name string) {
-	l.flushMu.Lock()
-	defer l.flushMu.Unlock()
-	b := l.batches[name]
-	b.mu.Lock()
-	lines := b.buf
-	b.buf = b.spare[:0]
-	b.mu.Unlock()
-	if len(lines) > 0 {
-		l.writeNow(name, lines)
-	}
-	if cap(lines) <= 4*flushSize {
-		b.spare = lines
-	} else {
-		b.spare = nil
 	}
 }
 
@@ -182,7 +151,9 @@ func (l *Logs) Close() error {
 	}
 	l.closing.Do(func() {
 		close(l.stop)
-		<-l.stopped
+		if l.looping {
+			<-l.stopped
+		}
 	})
 	l.Flush()
 	for _, f := range l.files {
@@ -195,21 +166,13 @@ func (l *Logs) Close() error {
 const reportEvery = time.Minute
 
 // write appends one line to the file name: at once, or for a batched
-// file into its batch (written by the flush loop, or here once the batch
-// is large).
+// file through the queue.
 func (l *Logs) write(name string, line []byte) {
-	b := l.batches[name]
-	if b == nil {
-		l.writeNow(name, line)
+	if slices.Contains(batched, name) {
+		l.enqueue(entry{kind: entryLine, file: name, line: line})
 		return
 	}
-	b.mu.Lock()
-	b.buf = append(b.buf, line...)
-	full := len(b.buf) >= flushSize
-	b.mu.Unlock()
-	if full {
-		l.flushFile(name)
-	}
+	l.writeNow(name, line)
 }
 
 // writeNow writes whole lines to the file name; lines that cannot be
@@ -375,11 +338,15 @@ func (l *Logs) Access(e Access) {
 	if l == nil {
 		return
 	}
+	l.write(AccessLog, appendAccess(make([]byte, 0, 256), e))
+}
+
+// appendAccess appends e's access_log line.
+func appendAccess(b []byte, e Access) []byte {
 	s := "-"
 	if e.TLS {
 		s = "s"
 	}
-	b := make([]byte, 0, 256)
 	b = appendWord(b, e.Address)
 	b = append(b, " - "...)
 	b = appendWord(b, e.User)
@@ -399,8 +366,7 @@ func (l *Logs) Access(e Access) {
 	b = append(b, s...)
 	b = append(b, "\" \"-\" "...)
 	b = strconv.AppendInt(b, int64(e.Port), 10)
-	b = append(b, '\n')
-	l.write(AccessLog, b)
+	return append(b, '\n')
 }
 
 // APIToken writes an api_tokens_log line for a token-authenticated
@@ -409,9 +375,13 @@ func (l *Logs) APIToken(app, address string, status int, user, tokenName, reques
 	if l == nil {
 		return
 	}
-	b := make([]byte, 0, 256)
+	l.write(APITokensLog, appendAPIToken(make([]byte, 0, 256), l.now(), app, address, status, user, tokenName, request))
+}
+
+// appendAPIToken appends an api_tokens_log line written at t.
+func appendAPIToken(b []byte, t time.Time, app, address string, status int, user, tokenName, request string) []byte {
 	b = append(b, '[')
-	b = appendCPanelTime(b, l.now())
+	b = appendCPanelTime(b, t)
 	b = append(b, "] info ["...)
 	b = append(b, app...)
 	b = append(b, "] Host: ['"...)
@@ -424,8 +394,7 @@ func (l *Logs) APIToken(app, address string, status int, user, tokenName, reques
 	b = appendField(b, tokenName)
 	b = append(b, "'], Request: ['"...)
 	b = appendField(b, request)
-	b = append(b, "']\n"...)
-	l.write(APITokensLog, b)
+	return append(b, "']\n"...)
 }
 
 // Block is what cphulkd.log says of a block.
@@ -479,10 +448,14 @@ func (l *Logs) Audit(d Decision) {
 	if d.Time.IsZero() {
 		d.Time = l.now()
 	}
+	l.enqueue(entry{kind: entryAudit, req: Request{Decision: d, Audit: true}})
+}
+
+// appendAuditLine appends d's line of the audit stream.
+func appendAuditLine(b []byte, d Decision) []byte {
 	d.Time = d.Time.UTC()
 	d.User, d.Detail, d.Path = clip(d.User), clip(d.Detail), clip(d.Path)
-	b := appendDecision(make([]byte, 0, 384), d)
-	l.write(AuditLog, append(b, '\n'))
+	return append(appendDecision(b, d), '\n')
 }
 
 func clip(s string) string {

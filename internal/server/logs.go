@@ -28,55 +28,72 @@ func requestLine(r *http.Request) string {
 	return logs.RequestLine(r.Method, logPath(r.URL.Path), r.Proto)
 }
 
-// maskedToken replaces a path's security token in the logs: with the
-// session cookie it is all a session request carries.
-const maskedToken = "/cpsessXXXXXXXXXX"
-
 // logPath is a request path as the logs show it.
 func logPath(path string) string {
 	if _, rest, ok := sessions.SplitPath(path); ok {
-		return maskedToken + rest
+		return logs.MaskedToken + rest
 	}
 	return path
 }
 
 // decision writes one authentication decision: the audit stream always,
 // login_log for a failure or a refusal (not for a request that presented
-// nothing). p carries a success's token name and session.
+// nothing). p carries a success's token name and session. Within a request
+// the audit line is written with the request's other lines when it ends
+// (fileAccess); a second decision of the same request writes the first.
 func (s *Server) decision(r *http.Request, p Port, result, user string, method core.Method, reason string, pr core.Principal) {
 	if s.Logs == nil {
 		return
 	}
-	remote := remoteString(r)
 	d := logs.Decision{
-		RequestID: requestID(r.Context()), Service: p.Service.App(), Port: localPort(r), TLS: p.TLS,
-		Address: remote, User: user, Method: string(method), Result: result,
-		Reason: logs.ReasonCode(result, reason), Detail: reason, TokenName: pr.TokenName, Path: logPath(r.URL.Path),
+		Service: p.Service.App(), Port: localPort(r), TLS: p.TLS,
+		User: user, Method: string(method), Result: result,
+		Reason: logs.ReasonCode(result, reason), Detail: reason, TokenName: pr.TokenName,
 	}
 	if pr.Session != "" {
 		d.Session = sessions.Handle(pr.Session)
 	}
-	s.Logs.Audit(d)
+	if rec, _ := r.Context().Value(keyRecord).(*record); rec != nil {
+		if rec.hasDecision {
+			s.Logs.Audit(filledDecision(r, rec.decision))
+		}
+		rec.decision, rec.hasDecision = d, true
+	} else {
+		s.Logs.Audit(filledDecision(r, d))
+	}
 	if result == "success" || d.Reason == "no_credentials" {
 		return
 	}
-	s.Logs.Login(logs.Login{App: p.Service.App(), Address: remote, User: user, Request: requestLine(r),
+	s.Logs.Login(logs.Login{App: p.Service.App(), Address: remoteString(r), User: user, Request: requestLine(r),
 		Status: "FAILED LOGIN", Reason: reason})
 }
 
-// fileAccess writes the request's access_log line, and its api_tokens_log
-// line when an API token authenticated it.
+// filledDecision is d with the request's id, address and path, for a
+// decision written on its own.
+func filledDecision(r *http.Request, d logs.Decision) logs.Decision {
+	d.RequestID, d.Address, d.Path = requestID(r.Context()), remoteString(r), logPath(r.URL.Path)
+	return d
+}
+
+// fileAccess hands the request's lines to the log files: access_log,
+// api_tokens_log when an API token authenticated it, and the audit line of
+// its decision. They are formatted and written off the request path.
 func (s *Server) fileAccess(r *http.Request, p Port, rec *record, sw *statusWriter, start time.Time) {
 	if s.Logs == nil {
 		return
 	}
-	remote := remoteString(r)
-	line := requestLine(r)
-	s.Logs.Access(logs.Access{Address: remote, User: rec.user, Time: start, Request: line, Status: sw.status,
-		Bytes: sw.bytes, Referer: r.Referer(), UserAgent: r.UserAgent(), TLS: p.TLS, Port: localPort(r)})
-	if rec.method == core.MethodToken {
-		s.Logs.APIToken(p.Service.App(), remote, sw.status, rec.user, rec.tokenName, line)
+	e := logs.Request{
+		Time: start, Address: remoteAddr(r), App: p.Service.App(), TLS: p.TLS, Port: localPort(r),
+		Method: r.Method, Path: r.URL.Path, Proto: r.Proto, Status: sw.status, Bytes: sw.bytes,
+		User: rec.user, Referer: r.Referer(), UserAgent: r.UserAgent(),
+		Token: rec.method == core.MethodToken, TokenName: rec.tokenName,
+		IDSeq: rec.seq, IDNano: rec.nano,
+		Audit: rec.hasDecision, Decision: rec.decision,
 	}
+	if _, rest, ok := sessions.SplitPath(e.Path); ok {
+		e.Path, e.Masked = rest, true
+	}
+	s.Logs.Request(&e)
 }
 
 // healthPath is the health endpoint, on every port.

@@ -94,6 +94,10 @@ type record struct {
 	remoteText string
 	// tokenName names the API token that authenticated the request.
 	tokenName string
+	// decision is the request's authentication decision, written with
+	// its other log lines when it ends (hasDecision).
+	decision    logs.Decision
+	hasDecision bool
 }
 
 // requestID is the request's id: a sequence number and the start time's
@@ -101,10 +105,7 @@ type record struct {
 func (rec *record) requestID() string {
 	if rec.id == "" {
 		var buf [32]byte
-		b := strconv.AppendUint(buf[:0], rec.seq, 36)
-		b = append(b, '-')
-		b = strconv.AppendInt(b, rec.nano, 36)
-		rec.id = string(b)
+		rec.id = string(logs.AppendRequestID(buf[:0], rec.seq, rec.nano))
 	}
 	return rec.id
 }

@@ -1,0 +1,224 @@
+package logs
+
+import (
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// The per-request files (access_log, api_tokens_log, the audit stream) are
+// written off the request path: a request hands over its facts as a
+// Request, copied by value into a queue (no line is built and nothing is
+// allocated while the client waits), and the flush loop formats the queued
+// entries, in order, and writes each file's lines in one write. A flush
+// runs every FlushEvery, when the queue reaches kickEntries (the loop is
+// woken), and by the writer that finds it at maxEntries (so that a loop
+// that cannot keep up slows the requests down instead of growing the
+// queue without bound); Flush, Close and Health run one too.
+
+const (
+	kickEntries = 1024
+	maxEntries  = 8 * kickEntries
+)
+
+// Request is what the per-request files say of one request: its
+// access_log line, its api_tokens_log line when an API token authenticated
+// it, and the audit line of its authentication decision when it had one.
+type Request struct {
+	Time    time.Time // when the request arrived (access_log)
+	Address netip.Addr
+	App     string // cpaneld, whostmgrd, webmaild
+	TLS     bool
+	Port    int
+	// The request line: Method, Path and Proto, without the query string.
+	// When Masked, Path is what follows a security token, which is
+	// written /cpsessXXXXXXXXXX.
+	Method, Path, Proto string
+	Masked              bool
+	Status, Bytes       int
+	User                string
+	Referer, UserAgent  string
+	// Token adds the api_tokens_log line, naming TokenName.
+	Token     bool
+	TokenName string
+	// IDSeq and IDNano are the request id's parts (RequestID).
+	IDSeq  uint64
+	IDNano int64
+	// Audit adds Decision's line to the audit stream. Its empty
+	// RequestID, Address and Path are the request's; its zero Time is
+	// when Request was called.
+	Audit    bool
+	Decision Decision
+}
+
+// MaskedToken is how a path's security token is written.
+const MaskedToken = "/cpsessXXXXXXXXXX"
+
+// AppendRequestID appends the request id made of seq and nano: both in
+// base 36, joined by "-".
+func AppendRequestID(b []byte, seq uint64, nano int64) []byte {
+	b = strconv.AppendUint(b, seq, 36)
+	b = append(b, '-')
+	return strconv.AppendInt(b, nano, 36)
+}
+
+type entryKind uint8
+
+const (
+	entryRequest entryKind = iota // req: its access line, token line and audit line
+	entryAudit                    // req.Decision alone
+	entryLine                     // line, a whole line of file
+)
+
+type entry struct {
+	kind entryKind
+	at   time.Time // when it was queued: the time of the token line
+	req  Request
+	file string
+	line []byte
+}
+
+// queue is the entries that wait; spare is the slice the last flush
+// emptied, reused.
+type queue struct {
+	mu      sync.Mutex
+	entries []entry
+	spare   []entry
+}
+
+// Request queues the lines of one request (see Request).
+func (l *Logs) Request(r *Request) {
+	if l == nil {
+		return
+	}
+	now := l.now()
+	l.q.mu.Lock()
+	l.q.entries = append(l.q.entries, entry{kind: entryRequest, at: now, req: *r})
+	n := len(l.q.entries)
+	l.q.mu.Unlock()
+	l.queued(n)
+}
+
+// enqueue queues one entry.
+func (l *Logs) enqueue(e entry) {
+	l.q.mu.Lock()
+	l.q.entries = append(l.q.entries, e)
+	n := len(l.q.entries)
+	l.q.mu.Unlock()
+	l.queued(n)
+}
+
+// queued wakes the flush loop, or flushes, for a queue of n entries.
+func (l *Logs) queued(n int) {
+	switch {
+	case n >= maxEntries:
+		l.Flush()
+	case n == kickEntries:
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Flush writes every line that waits in memory.
+func (l *Logs) Flush() {
+	if l == nil {
+		return
+	}
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.q.mu.Lock()
+	entries := l.q.entries
+	l.q.entries = l.q.spare[:0]
+	l.q.mu.Unlock()
+	if len(entries) == 0 {
+		return
+	}
+	for i := range l.bufs {
+		l.bufs[i] = l.bufs[i][:0]
+	}
+	for i := range entries {
+		l.format(&entries[i])
+	}
+	for i, name := range batched {
+		if len(l.bufs[i]) > 0 {
+			l.writeNow(name, l.bufs[i])
+		}
+		if cap(l.bufs[i]) > maxPooledBuf {
+			l.bufs[i] = nil
+		}
+	}
+	clear(entries) // what the requests referred to may go
+	l.q.mu.Lock()
+	if cap(entries) <= maxEntries {
+		l.q.spare = entries
+	}
+	l.q.mu.Unlock()
+}
+
+// maxPooledBuf bounds the buffers a flush keeps for the next.
+const maxPooledBuf = 1 << 20
+
+// The indexes of batched, and of Logs.bufs.
+const (
+	bufAccess = iota
+	bufToken
+	bufAudit
+)
+
+// format appends e's lines to the flush's buffers.
+func (l *Logs) format(e *entry) {
+	switch e.kind {
+	case entryLine:
+		for i, name := range batched {
+			if name == e.file {
+				l.bufs[i] = append(l.bufs[i], e.line...)
+			}
+		}
+	case entryAudit:
+		l.bufs[bufAudit] = appendAuditLine(l.bufs[bufAudit], e.req.Decision)
+	case entryRequest:
+		r := &e.req
+		addr := r.Address.String()
+		l.scratch = appendRequestLine(l.scratch[:0], r)
+		line := string(l.scratch)
+		l.bufs[bufAccess] = appendAccess(l.bufs[bufAccess], Access{Address: addr, User: r.User, Time: r.Time, Request: line,
+			Status: r.Status, Bytes: r.Bytes, Referer: r.Referer, UserAgent: r.UserAgent, TLS: r.TLS, Port: r.Port})
+		if r.Token {
+			l.bufs[bufToken] = appendAPIToken(l.bufs[bufToken], e.at, r.App, addr, r.Status, r.User, r.TokenName, line)
+		}
+		if r.Audit {
+			d := r.Decision
+			if d.Time.IsZero() {
+				d.Time = e.at
+			}
+			if d.RequestID == "" {
+				d.RequestID = string(AppendRequestID(l.scratch[:0], r.IDSeq, r.IDNano))
+			}
+			if d.Address == "" {
+				d.Address = addr
+			}
+			if d.Path == "" {
+				d.Path = r.Path
+				if r.Masked {
+					d.Path = MaskedToken + r.Path
+				}
+			}
+			l.bufs[bufAudit] = appendAuditLine(l.bufs[bufAudit], d)
+		}
+	}
+}
+
+// appendRequestLine appends RequestLine of r's method, path and proto.
+func appendRequestLine(b []byte, r *Request) []byte {
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	if r.Masked {
+		b = append(b, MaskedToken...)
+	}
+	b = append(b, r.Path...)
+	b = append(b, ' ')
+	return append(b, r.Proto...)
+}
