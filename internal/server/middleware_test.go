@@ -2,11 +2,13 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
 )
@@ -47,5 +49,31 @@ func TestMiddleware(t *testing.T) {
 	}
 	if strings.Count(out, "msg=access") != 2 {
 		t.Errorf("want one access line per request, got:\n%s", out)
+	}
+}
+
+// The middleware's context carries the record and everything of the
+// request's own context: its values and its cancellation.
+func TestRecordContext(t *testing.T) {
+	type otherKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
+	rec := &record{seq: 1}
+	ctx := &recordContext{Context: parent, rec: rec}
+	if got, _ := ctx.Value(keyRecord).(*record); got != rec {
+		t.Errorf("record: %v, want %v", got, rec)
+	}
+	if got := ctx.Value(otherKey{}); got != "v" {
+		t.Errorf("parent's value: %v", got)
+	}
+	if got := ctx.Value(ctxKey(99)); got != nil {
+		t.Errorf("another key of the package: %v, want nil", got)
+	}
+	child, stop := context.WithCancel(ctx)
+	defer stop()
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the request's context did not reach a context made from the record's")
 	}
 }

@@ -154,6 +154,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 type requestState struct {
 	rec record
 	sw  statusWriter
+	ctx recordContext
+}
+
+// recordContext is a request's context with its record: what
+// context.WithValue(parent, keyRecord, rec) would be, without an
+// allocation of its own.
+type recordContext struct {
+	context.Context
+	rec *record
+}
+
+func (c *recordContext) Value(key any) any {
+	if k, ok := key.(ctxKey); ok && k == keyRecord {
+		return c.rec
+	}
+	return c.Context.Value(key)
 }
 
 var requestSeq atomic.Uint64
@@ -164,7 +180,8 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 		start := time.Now()
 		st := &requestState{rec: record{seq: requestSeq.Add(1), nano: start.UnixNano() % 1e9}, sw: statusWriter{ResponseWriter: w}}
 		rec, sw := &st.rec, &st.sw
-		r = r.WithContext(context.WithValue(r.Context(), keyRecord, rec))
+		st.ctx = recordContext{Context: r.Context(), rec: rec}
+		r = r.WithContext(&st.ctx)
 		if r.Body != http.NoBody { // nothing to limit (and nothing to allocate) without a body
 			r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes+1)
 		}
