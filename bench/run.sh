@@ -22,8 +22,12 @@ url="http://127.0.0.1:$whm_port/json-api/version?api.version=1"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cpauth-bench.XXXXXX")
 . bench/lib.sh
+baseline_pids=()
 cleanup() {
 	stop_daemon
+	for pid in "${baseline_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,6 +71,53 @@ pass_file="$work/data/initial-root-password"
 "$work/cpauth" whmapi1 --data-dir "$work/data" --hash-rounds "$HASH_ROUNDS" create_cphulk_record \
 	list_name=white ip=127.0.0.1 comment=bench >/dev/null
 
+# wait_port PORT waits up to 10 s for something to listen on PORT.
+wait_port() {
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench: nothing listens on $1 after 10 s" >&2
+	exit 1
+}
+
+# start_baseline PORT URL LOAD-FLAGS... fetches URL once with the flags'
+# credentials and serves its response on PORT from a process of its own, as
+# the daemon is one: the baseline pays the same cross-process round trip.
+start_baseline() {
+	local port=$1 target=$2
+	shift 2
+	"$work/load" -serve-baseline "127.0.0.1:$port" -url "$target" "$@" 2>>"$work/baseline.log" &
+	baseline_pids+=($!)
+	wait_port "$port"
+}
+
+# A cPanel account with an API token, root's WHM API token and a WHM
+# session (cookie and security token), for the token and session cases.
+"$work/cpauth" whmapi1 --data-dir "$work/data" --hash-rounds "$HASH_ROUNDS" createacct \
+	username=benchuser domain=bench.test password=Bench-pass-0123456789 >/dev/null
+whm_token=$("$work/cpauth" token create --data-dir "$work/data" --user root --name bench 2>/dev/null)
+cpanel_token=$("$work/cpauth" token create --data-dir "$work/data" --user benchuser --name bench 2>/dev/null)
+cpanel_port=$((2082 + PORT_OFFSET))
+uapi_url="http://127.0.0.1:$cpanel_port/execute/Variables/get_user_information"
+login=$(head -n 1 "$pass_file" | tr -d '\r\n' | curl -s -D - -o "$work/login.json" --data-urlencode user=root \
+	--data-urlencode "pass@-" "http://127.0.0.1:$whm_port/login/?login_only=1")
+session_cookie=$(echo "$login" | sed -n 's/^[Ss]et-[Cc]ookie: \(whostmgrsession=[^;]*\).*/\1/p' | head -n 1)
+security_token=$(sed -n 's/.*"security_token":"\(\/cpsess[0-9]*\)".*/\1/p' "$work/login.json")
+if [ -z "$session_cookie" ] || [ -z "$security_token" ]; then
+	echo "bench: logging in as root failed:" >&2
+	echo "$login" >&2
+	cat "$work/login.json" >&2
+	exit 1
+fi
+
+base_port=$((2080 + PORT_OFFSET))
+uapi_base_port=$((2081 + PORT_OFFSET))
+start_baseline "$base_port" "$url" -user root -pass-file "$pass_file"
+start_baseline "$uapi_base_port" "$uapi_url" -header "Authorization: cpanel benchuser:$cpanel_token"
+
 # run_case NAME LOAD-FLAGS... runs the load generator and keeps its RESULT line.
 results=()
 run_case() {
@@ -80,14 +131,19 @@ run_case() {
 	results+=("$(echo "$out" | grep '^RESULT ')")
 }
 
-run_case baseline -baseline -user root -pass-file "$pass_file"
+run_case baseline -url "http://127.0.0.1:$base_port/json-api/version?api.version=1"
 run_case "password/rounds=$HASH_ROUNDS" -user root -pass-file "$pass_file"
 run_case accesshash -user root -accesshash-file "$work/accesshash"
+run_case whm-token -header "Authorization: whm root:$whm_token"
+run_case session -url "http://127.0.0.1:$whm_port$security_token/json-api/version?api.version=1" -header "Cookie: $session_cookie"
 # The wrong password has the length of root's generated one (24): SHA-crypt's
 # cost grows with the password's length.
 wrong=wrong-password-24-chars!
 run_case "wrong-password/rounds=$HASH_ROUNDS" -user root -pass "$wrong" -expect 403
 run_case "unknown-user/rounds=$HASH_ROUNDS" -user nosuchuser -pass "$wrong" -expect 403
+# UAPI against a baseline of its own bytes.
+run_case uapi-baseline -url "http://127.0.0.1:$uapi_base_port/execute/Variables/get_user_information"
+run_case cpanel-token-uapi -url "$uapi_url" -header "Authorization: cpanel benchuser:$cpanel_token"
 
 field() { # field RESULT-LINE KEY
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
@@ -95,10 +151,14 @@ field() { # field RESULT-LINE KEY
 
 echo
 echo "== summary: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), -c $CONC, -d $DURATION, hash rounds $HASH_ROUNDS"
-base_rps=$(field "${results[0]}" rps)
-base_p50=$(field "${results[0]}" p50_us)
 printf '%-28s %12s %10s %10s %10s %7s %14s %12s\n' case "requests/s" "p50 µs" "p90 µs" "p99 µs" errors "base rps/rps" "p50/base"
 for r in "${results[@]}"; do
+	case "$(field "$r" label)" in
+	*baseline) # the rows below compare with this one
+		base_rps=$(field "$r" rps)
+		base_p50=$(field "$r" p50_us)
+		;;
+	esac
 	rps=$(field "$r" rps)
 	p50=$(field "$r" p50_us)
 	printf '%-28s %12s %10s %10s %10s %7s %14s %12s\n' \
@@ -107,4 +167,4 @@ for r in "${results[@]}"; do
 		"$(awk -v a="$p50" -v b="$base_p50" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }')"
 done
 echo
-echo "base rps/rps: how many times fewer calls per second than the baseline; p50/base: median latency over the baseline's."
+echo "base rps/rps: how many times fewer calls per second than the baseline above the row; p50/base: median latency over that baseline's."

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	insecure := fs.Bool("k", false, "accept any TLS certificate (cpauth's self-signed one)")
 	baseline := fs.Bool("baseline", false, "serve -url's response from a built-in loopback server and load that instead")
 	label := fs.String("label", "", "name printed on the RESULT line")
+	serveAt := fs.String("serve-baseline", "", "fetch -url once, then only serve its response on this loopback address (host:port) until interrupted: a baseline in a process of its own")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -138,12 +140,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	client := newClient(*conc, *insecure)
+	if *serveAt != "" {
+		host, _, err := net.SplitHostPort(*serveAt)
+		if err != nil {
+			return fail("-serve-baseline: %v", err)
+		}
+		if err := checkLoopbackHost(host); err != nil {
+			return fail("-serve-baseline: %v", err)
+		}
+		body, ctype, err := fetchOnce(client, *method, u.String(), hdr, *expect)
+		if err != nil {
+			return fail("baseline: fetching %s: %v", u, err)
+		}
+		srv, addr, err := serveBaseline(*serveAt, body, ctype)
+		if err != nil {
+			return fail("baseline: %v", err)
+		}
+		fmt.Fprintf(stderr, "load: baseline: serving %d bytes on %s until interrupted\n", len(body), addr)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		srv.Close()
+		return 0
+	}
 	if *baseline {
 		body, ctype, err := fetchOnce(client, *method, u.String(), hdr, *expect)
 		if err != nil {
 			return fail("baseline: fetching %s: %v", u, err)
 		}
-		srv, addr, err := serveBaseline(body, ctype)
+		srv, addr, err := serveBaseline("127.0.0.1:0", body, ctype)
 		if err != nil {
 			return fail("baseline: %v", err)
 		}
@@ -240,10 +265,10 @@ func fetchOnce(c *http.Client, method, target string, hdr http.Header, expect in
 	return body, resp.Header.Get("Content-Type"), nil
 }
 
-// serveBaseline serves body for every request on a free 127.0.0.1 port, with
+// serveBaseline serves body for every request on addr (port 0: a free one), with
 // the headers cpauth's JSON envelopes carry.
-func serveBaseline(body []byte, ctype string) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func serveBaseline(addr string, body []byte, ctype string) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}
