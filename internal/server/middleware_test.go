@@ -3,14 +3,19 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/logs"
 )
 
 func TestMiddleware(t *testing.T) {
@@ -75,5 +80,44 @@ func TestRecordContext(t *testing.T) {
 	case <-child.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("cancelling the request's context did not reach a context made from the record's")
+	}
+}
+
+// A request's decisions reach the audit stream in the order they were
+// made, the last one with the request's other lines; a decision outside
+// a request is written on its own.
+func TestDecisionsInOrder(t *testing.T) {
+	l := logs.Open(t.TempDir(), logs.Options{FlushEvery: time.Hour})
+	defer l.Close()
+	s := &Server{Log: slog.New(slog.DiscardHandler), Logs: l}
+	p := Port{Service: core.ServiceCPanel}
+	h := s.middleware(p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.decision(r, p, "success", "bob", core.MethodPassword, "", core.Principal{})
+		s.decision(r, p, "failure", "bob", core.MethodTwoFactor, "two-factor code incorrect", core.Principal{})
+		s.decision(r, p, "success", "bob", core.MethodTwoFactor, "", core.Principal{})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	r := httptest.NewRequest(http.MethodPost, "/login/", nil)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	s.decision(httptest.NewRequest(http.MethodGet, "/x", nil), p, "failure", "eve", core.MethodPassword, "user password incorrect", core.Principal{})
+	l.Flush()
+	b, err := os.ReadFile(filepath.Join(l.Dir(), logs.AuditLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for line := range strings.Lines(string(b)) {
+		var d logs.Decision
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		got = append(got, d.User+" "+d.Method+" "+d.Result)
+		if d.RequestID == "" && d.User == "bob" || d.Address == "" || d.Path == "" {
+			t.Errorf("a field of the request is missing: %s", line)
+		}
+	}
+	want := []string{"bob password success", "bob 2fa failure", "bob 2fa success", "eve password failure"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit lines:\n got %q\nwant %q", got, want)
 	}
 }
