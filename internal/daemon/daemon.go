@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -108,15 +109,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 			data.Close()
 			return nil, fmt.Errorf("listening for %s (tls=%v): %w", p.Service.App(), p.TLS, err)
 		}
-		hs := &http.Server{
-			Handler:           srv.Handler(p),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          errLog,
-		}
+		hs := NewHTTPServer(srv.Handler(p), errLog)
 		if p.TLS {
 			hs.TLSConfig = tlsConf.Clone()
 			ln = tls.NewListener(ln, hs.TLSConfig)
@@ -137,6 +130,20 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 	}
 	d.startPurge()
 	return d, nil
+}
+
+// NewHTTPServer is the http.Server of one port serving h: its timeouts
+// and header limit are those of every cpauth port.
+func NewHTTPServer(h http.Handler, errLog *stdlog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
 }
 
 // startPurge deletes long-expired API tokens and expired sessions now,

@@ -3,9 +3,7 @@ package server_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
@@ -26,13 +24,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fixed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		w.Write(body)
-	})
+	fixed := fixedBytes(body)
 	whm, cpanel := core.ServiceWHM, core.ServiceCPanel
 	for _, tc := range []struct {
 		name, target string
@@ -90,20 +82,8 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func BenchmarkBaselineExtras(b *testing.B) {
 	body := []byte(`{"data":{"version":"11.120.0.5"},"metadata":{"command":"version","reason":"OK","result":1,"version":1}}`)
 	plain := baselineServer(b, body)
-	h := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		w.Write(body)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(h))
-	// As internal/daemon sets them.
-	srv.Config.ReadHeaderTimeout = 10 * time.Second
-	srv.Config.ReadTimeout = 30 * time.Second
-	srv.Config.WriteTimeout = 60 * time.Second
-	srv.Config.IdleTimeout = 120 * time.Second
-	srv.Config.MaxHeaderBytes = 64 << 10
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = daemon.NewHTTPServer(fixedBytes(body), nil) // the daemon's settings
 	srv.Start()
 	b.Cleanup(srv.Close)
 	const token = "whm root:0123456789ABCDEFGHIJKLMNOPQRSTUV"

@@ -23,7 +23,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,13 +167,7 @@ func call(c *http.Client, url, authorization string, want int) ([]byte, error) {
 // plain httptest server, for any path.
 func baselineServer(b *testing.B, body []byte) string {
 	b.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		w.Write(body)
-	}))
+	srv := httptest.NewServer(fixedBytes(body))
 	b.Cleanup(srv.Close)
 	return srv.URL
 }

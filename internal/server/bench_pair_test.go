@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cpauth/cpauth/internal/daemon"
+)
+
+// BenchmarkPaired measures each authenticated call against its baseline
+// call by call: every iteration makes one baseline call and one
+// authenticated call (in alternating order) and times each, so that a
+// change of the machine's load, which on a shared VM moves a round trip by
+// tens of percent within seconds, weighs on both alike. The sequential
+// benchmarks (BenchmarkToken, BenchmarkSession) run the baseline and the
+// case seconds apart and cannot tell such a change from cpauth's cost.
+//
+// Metrics: base-ns/call and auth-ns/call, the mean round trip of each;
+// x-baseline, the authenticated calls' time over the baseline's; and
+// %-of-baseline, the authenticated call's throughput as a share of the
+// baseline's (100 / x-baseline). ns/op is the pair's.
+//
+// Two baselines: "plain" is an httptest server, as in the other
+// benchmarks; "daemon-server" serves the same bytes from an http.Server
+// with the daemon's own settings (daemon.NewHTTPServer: read, write and
+// idle timeouts, header limit), so that the difference is the daemon's
+// handler alone: middleware, authentication, the function, the envelope
+// and the log files.
+func BenchmarkPaired(b *testing.B) {
+	td := startTokenDaemon(b, 10)
+	sd := startBenchDaemon(b, 5000)
+	cookie, token := loginSession(b, sd)
+	vbody, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ubody, err := call(newClient(), td.cpanel+uapiPath, td.tpl.cpanel, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	baselines := map[string]func(body []byte) string{
+		"plain": func(body []byte) string { return baselineServer(b, body) },
+		"daemon-server": func(body []byte) string {
+			srv := httptest.NewUnstartedServer(nil)
+			srv.Config = daemon.NewHTTPServer(fixedBytes(body), nil)
+			srv.Start()
+			b.Cleanup(srv.Close)
+			return srv.URL
+		},
+	}
+	for _, base := range []string{"plain", "daemon-server"} {
+		vbase, ubase := baselines[base](vbody)+versionPath, baselines[base](ubody)+uapiPath
+		for _, tc := range []struct {
+			name, base, url, header, value string
+		}{
+			{"whm-token", vbase, td.whm + versionPath, "Authorization", td.tpl.whm},
+			{"cpanel-token", ubase, td.cpanel + uapiPath, "Authorization", td.tpl.cpanel},
+			{"session", vbase, sd.url + token + versionPath, "Cookie", cookie},
+		} {
+			b.Run(base+"/"+tc.name, func(b *testing.B) {
+				pairLoop(b, tc.base, tc.url, map[string]string{tc.header: tc.value})
+			})
+		}
+	}
+}
+
+// fixedBytes is the baselines' handler: body with the headers of a JSON
+// envelope.
+func fixedBytes(body []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", `application/json; charset="utf-8"`)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	})
+}
+
+// pairLoop times a baseline call and an authenticated call per iteration.
+func pairLoop(b *testing.B, baseURL, url string, header map[string]string) {
+	bc, ac := newClient(), newClient()
+	defer bc.CloseIdleConnections()
+	defer ac.CloseIdleConnections()
+	for range 100 { // warm up both connections and caches
+		if err := do(bc, http.MethodGet, baseURL, nil, "", http.StatusOK); err != nil {
+			b.Fatal(err)
+		}
+		if err := do(ac, http.MethodGet, url, header, "", http.StatusOK); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var baseT, authT time.Duration
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for k := range 2 {
+			start := time.Now()
+			var err error
+			if (i+k)%2 == 0 {
+				err = do(bc, http.MethodGet, baseURL, nil, "", http.StatusOK)
+				baseT += time.Since(start)
+			} else {
+				err = do(ac, http.MethodGet, url, header, "", http.StatusOK)
+				authT += time.Since(start)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		i++
+	}
+	if i > 0 && baseT > 0 {
+		b.ReportMetric(float64(baseT.Nanoseconds())/float64(i), "base-ns/call")
+		b.ReportMetric(float64(authT.Nanoseconds())/float64(i), "auth-ns/call")
+		b.ReportMetric(float64(authT)/float64(baseT), "x-baseline")
+		b.ReportMetric(100*float64(baseT)/float64(authT), "%-of-baseline")
+	}
+}
