@@ -20,7 +20,7 @@ import (
 
 func TestMiddleware(t *testing.T) {
 	var logs bytes.Buffer
-	s := &Server{Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	s := &Server{Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	h := s.middleware(Port{Service: core.ServiceWHM, TLS: true}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/panic" {
 			panic("boom")
@@ -53,7 +53,13 @@ func TestMiddleware(t *testing.T) {
 		t.Error("the access log contains a query string")
 	}
 	if strings.Count(out, "msg=access") != 2 {
-		t.Errorf("want one access line per request, got:\n%s", out)
+		t.Errorf("want one access line per request at debug level, got:\n%s", out)
+	}
+	var info bytes.Buffer
+	s.Log = slog.New(slog.NewTextHandler(&info, nil))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/fine", nil))
+	if info.Len() != 0 {
+		t.Errorf("at info level a request logged %q; access_log has it", info.String())
 	}
 }
 

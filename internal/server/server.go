@@ -174,7 +174,8 @@ func (c *recordContext) Value(key any) any {
 
 var requestSeq atomic.Uint64
 
-// middleware: recover, request id, body limit, access log.
+// middleware: recover, request id, body limit, the log files' lines and
+// the access line (at debug level).
 func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -197,10 +198,13 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 			}
 			ctx := r.Context()
 			s.fileAccess(r, p, rec, sw, start)
-			if !s.Log.Enabled(ctx, slog.LevelInfo) {
+			// access_log has every request; the slog line is for
+			// debugging (at info it would cost every request a
+			// formatted line and a write to stderr).
+			if !s.Log.Enabled(ctx, slog.LevelDebug) {
 				return
 			}
-			s.Log.LogAttrs(ctx, slog.LevelInfo, "access",
+			s.Log.LogAttrs(ctx, slog.LevelDebug, "access",
 				slog.String("request_id", rec.requestID()), slog.String("service", p.Service.App()), slog.Bool("tls", p.TLS),
 				slog.String("remote", remoteString(r)), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes), slog.String("user", rec.user), slog.String("auth", string(rec.method)),
