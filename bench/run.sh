@@ -15,7 +15,7 @@ DURATION=${DURATION:-10s}      # per case
 CONC=${CONC:-4}                # concurrent keep-alive connections
 HASH_ROUNDS=${HASH_ROUNDS:-50000}
 PORT_OFFSET=${PORT_OFFSET:-20000}
-LOG_LEVEL=${LOG_LEVEL:-info}   # the daemon's access log is part of its cost
+LOG_LEVEL=${LOG_LEVEL:-info}   # debug adds an slog line per request (access_log has them at any level)
 
 whm_port=$((2086 + PORT_OFFSET))
 url="http://127.0.0.1:$whm_port/json-api/version?api.version=1"
