@@ -44,8 +44,14 @@ func (e *Env) registerWHM(r *api.Registry) {
 	)
 }
 
+// versionResult is every version call's answer, built once: the version
+// is a constant. It is shared, so nothing may change it; nothing does (a
+// Result goes from its function to an encoder or an envelope, which only
+// read it; TestVersionResultUnchanged).
+var versionResult = &api.Result{Data: map[string]any{"version": CPanelVersion}}
+
 func (e *Env) version(ctx context.Context, c *api.Call) (*api.Result, error) {
-	return &api.Result{Data: map[string]any{"version": CPanelVersion}}, nil
+	return versionResult, nil
 }
 
 // applist lists the WHM API 1 functions the caller may call, sorted.
