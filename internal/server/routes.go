@@ -197,7 +197,7 @@ func cpanelTokenMayReach(p core.Principal, path string, args api.Args) bool {
 
 func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name, token string) {
 	name = strings.TrimSuffix(name, "/")
-	fail := func(status int, err error) { writeJSONBody(w, status, whmapi1.Encode(name, nil, err)) }
+	fail := func(status int, err error) { writeWHM1(w, status, name, nil, err) }
 	if p.Service != core.ServiceWHM {
 		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
 		return
@@ -214,11 +214,11 @@ func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name,
 	c := &api.Call{Flavour: api.WHM1, Func: name, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
 	res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
-	writeJSONBody(w, http.StatusOK, whmapi1.Encode(name, res, err))
+	writeWHM1(w, http.StatusOK, name, res, err)
 }
 
 func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest, token string) {
-	fail := func(status int, err error) { writeJSONBody(w, status, uapi.Encode(nil, err)) }
+	fail := func(status int, err error) { writeUAPI(w, status, nil, err) }
 	if p.Service == core.ServiceWHM {
 		fail(http.StatusNotFound, uapi.WrongPort()) // D3
 		return
@@ -231,7 +231,7 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest,
 	c := &api.Call{Flavour: api.UAPI, Module: module, Func: fn, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
 	res, err := functions.RunUAPI(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
-	writeJSONBody(w, http.StatusOK, uapi.Encode(res, err))
+	writeUAPI(w, http.StatusOK, res, err)
 }
 
 // serveCPanelProxy handles /json-api/cpanel: on WHM ports a root or reseller
