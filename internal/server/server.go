@@ -327,10 +327,10 @@ func forbiddenText(w http.ResponseWriter, msg string) {
 // authenticate runs the chain; on failure it writes D5 and returns false.
 // token is the request's security token ("" when the path has none): with
 // this service's session cookie and no Authorization header, it is a
-// session request.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string) (core.Principal, bool) {
+// session request. req is where the methods' request is made.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string, req *auth.Request) (core.Principal, bool) {
 	ctx := r.Context()
-	req := s.sessionRequest(r, p, r.Header.Get("Authorization"), token)
+	s.sessionRequest(req, r, p, r.Header.Get("Authorization"), token)
 	rec := recordOf(r)
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}
