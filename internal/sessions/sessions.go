@@ -224,8 +224,12 @@ func IDHash(k *secret.Key, id string) string {
 // the IDHash. It names a session to those allowed to see it and is no use
 // for anything else: neither a cookie nor a store key can be made from it.
 func Handle(idHash string) string {
-	sum := sha256.Sum256([]byte("cpauth session handle\x00" + idHash))
-	return hex.EncodeToString(sum[:8])
+	const prefix = "cpauth session handle\x00"
+	var in [len(prefix) + 2*32]byte // an IDHash fits: the input is not allocated
+	sum := sha256.Sum256(append(append(in[:0], prefix...), idHash...))
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // IsHandle reports whether s has the form of a Handle.
