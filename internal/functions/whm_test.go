@@ -16,7 +16,11 @@ import (
 // (the dispatch, every flavour's encoder and envelope, the local command's
 // printing) must leave it as it was built.
 func TestVersionResultUnchanged(t *testing.T) {
-	want := &api.Result{Data: map[string]any{"version": CPanelVersion}}
+	// The data writes the JSON of this map.
+	if got, want := string(api.JSON(versionData{})), string(api.JSON(map[string]any{"version": CPanelVersion})); got != want {
+		t.Fatalf("version data %s, want %s", got, want)
+	}
+	want := &api.Result{Data: versionData{}}
 	r := (&Env{}).Registry()
 	root := core.Principal{User: "root", Role: core.RoleRoot, ACLs: core.ACLSet{core.ACLAll: true}}
 	for range 2 {
