@@ -104,3 +104,14 @@ func TestGetUserInformationDomains(t *testing.T) {
 		})
 	}
 }
+
+// homeDir is filepath.Join of the data directory, "home" and the user.
+func TestHomeDir(t *testing.T) {
+	for _, dir := range []string{"", "/", "/var/lib/cpauth", "/var/lib/cpauth/", "data", "./data", "/a//b", "/a/./b", "/a/../b", ".", ".."} {
+		for _, user := range []string{"bob", "", ".", "..", "a/b", "/bob", "bob/", "..bob", "b.o.b", "info@bob.test", "é"} {
+			if got, want := (&Env{DataDir: dir}).homeDir(user), filepath.Join(dir, "home", user); got != want {
+				t.Errorf("homeDir(%q) in %q = %q, want %q", user, dir, got, want)
+			}
+		}
+	}
+}
