@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"path"
 	"strings"
 
 	"github.com/cpauth/cpauth/internal/api"
@@ -114,13 +113,22 @@ func fastRoute(r *http.Request) route {
 
 // isCleanPath reports whether the mux would serve p without redirecting it
 // to its cleaned form: p starts with a slash and path.Clean changes nothing
-// but a trailing slash, which the mux keeps.
+// but a trailing slash, which the mux keeps. That is: no segment is "." or
+// "..", and none is empty but the last.
 func isCleanPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return false
 	}
-	c := path.Clean(p) // allocates nothing for a clean path
-	return c == p || p[len(p)-1] == '/' && c != "/" && len(p) == len(c)+1 && strings.HasPrefix(p, c)
+	for rest := p[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if !more {
+			return seg != "." && seg != ".."
+		}
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		rest = after
+	}
 }
 
 // serveAPI handles /json-api/... and /execute/... (path without any
