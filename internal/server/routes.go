@@ -162,7 +162,7 @@ type apiRequest struct {
 // the flavour's error.
 func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, st *apiRequest, fail func(status int, err error)) bool {
 	st.call.Args = api.NewArgs(st.pairs[:0]...)
-	err := api.ParseRequestTo(&st.call.Args, r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+	err := api.ParseRequestTo(&st.call.Args, r.Method, r.URL.RawQuery, headerValue(r.Header, "Content-Type"), r.Body)
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, api.ErrBodyTooLarge) {

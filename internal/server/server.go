@@ -305,6 +305,15 @@ func writeUAPI(w http.ResponseWriter, status int, res *api.Result, err error) {
 	writeEncoded(w, status, func(dst []byte) []byte { return uapi.AppendEncode(dst, res, err) })
 }
 
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalising it again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // accessDenied writes D5: the same bytes for every authentication failure.
 func accessDenied(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", `text/plain; charset="utf-8"`)
@@ -330,7 +339,7 @@ func forbiddenText(w http.ResponseWriter, msg string) {
 // session request. req is where the methods' request is made.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string, req *auth.Request) (core.Principal, bool) {
 	ctx := r.Context()
-	s.sessionRequest(req, r, p, r.Header.Get("Authorization"), token)
+	s.sessionRequest(req, r, p, headerValue(r.Header, "Authorization"), token)
 	rec := recordOf(r)
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}

@@ -79,3 +79,15 @@ func TestWriteEncodedReusesBuffers(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderValue(t *testing.T) {
+	h := http.Header{}
+	h.Add("authorization", "whm root:x")
+	h.Add("Authorization", "second")
+	h["Content-Type"] = []string{}
+	for _, k := range []string{"Authorization", "Content-Type", "Cookie"} {
+		if got, want := headerValue(h, k), h.Get(k); got != want {
+			t.Errorf("headerValue(%s) = %q, want %q", k, got, want)
+		}
+	}
+}
