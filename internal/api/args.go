@@ -26,20 +26,29 @@ var ErrBodyTooLarge = errors.New("request body too large")
 // HEAD bodies are ignored.
 func ParseRequest(method, rawQuery, contentType string, body io.Reader) (Args, error) {
 	var a Args
-	if err := addQuery(&a, rawQuery); err != nil {
-		return a, err
+	err := ParseRequestTo(&a, method, rawQuery, contentType, body)
+	return a, err
+}
+
+// ParseRequestTo is ParseRequest adding the pairs to a, which may already
+// have room for them (NewArgs of an empty slice with capacity): a caller
+// that keeps that room in something it has allocated anyway allocates
+// nothing for a few arguments.
+func ParseRequestTo(a *Args, method, rawQuery, contentType string, body io.Reader) error {
+	if err := addQuery(a, rawQuery); err != nil {
+		return err
 	}
 	if body == nil || method == "GET" || method == "HEAD" {
-		return a, nil
+		return nil
 	}
 	data, err := io.ReadAll(io.LimitReader(body, MaxBodyBytes+1))
 	if err != nil {
-		return a, fmt.Errorf("reading body: %w", err)
+		return fmt.Errorf("reading body: %w", err)
 	}
 	if len(data) > MaxBodyBytes {
-		return a, ErrBodyTooLarge
+		return ErrBodyTooLarge
 	}
-	return a, ParseBody(&a, contentType, data)
+	return ParseBody(a, contentType, data)
 }
 
 // ParseBody adds the pairs of a request body to a.

@@ -374,6 +374,33 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
+// ParseRequestTo into Args with room for two pairs gives what ParseRequest
+// gives, whether the pairs fit in the room or not.
+func TestParseRequestTo(t *testing.T) {
+	for _, tc := range requestCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			newReq := func() *http.Request {
+				r := httptest.NewRequest(tc.method, tc.target, bytes.NewReader(tc.body))
+				if ct := tc.header(); ct != "" {
+					r.Header.Set("Content-Type", ct)
+				}
+				return r
+			}
+			want, wantErr := parse(newReq())
+			var room [2][2]string
+			got := api.NewArgs(room[:0]...)
+			r := newReq()
+			err := api.ParseRequestTo(&got, r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("error %v, want %v", err, wantErr)
+			}
+			if err == nil && (got.Len() != want.Len() || want.Len() > 0 && !reflect.DeepEqual(got.Pairs(), want.Pairs())) {
+				t.Errorf("pairs %q, want %q", got.Pairs(), want.Pairs())
+			}
+		})
+	}
+}
+
 func TestParseRequestNilBody(t *testing.T) {
 	for _, method := range []string{"POST", "GET"} {
 		t.Run(method, func(t *testing.T) {

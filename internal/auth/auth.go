@@ -32,9 +32,16 @@ type Request struct {
 
 // NewRequest parses the Authorization header once for every method.
 func NewRequest(svc core.Service, tls bool, remote netip.Addr, authorization string) *Request {
-	r := &Request{Service: svc, TLS: tls, Remote: remote, Authorization: authorization}
-	r.Cred, r.CredErr = ParseAuthorization(authorization)
+	r := new(Request)
+	r.Init(svc, tls, remote, authorization)
 	return r
+}
+
+// Init sets *r to what NewRequest returns, for a Request that lives in
+// something the caller has already allocated.
+func (r *Request) Init(svc core.Service, tls bool, remote netip.Addr, authorization string) {
+	*r = Request{Service: svc, TLS: tls, Remote: remote, Authorization: authorization}
+	r.Cred, r.CredErr = ParseAuthorization(authorization)
 }
 
 // Result is one of a method's three answers.

@@ -291,10 +291,17 @@ func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result,
 	if err != nil {
 		return nil, core.Internal(err)
 	}
-	info := &userInformation{
+	// The result, its data and (for a few domains) the domains' list in
+	// one allocation.
+	x := new(userInformationResult)
+	domains := x.domains[:0]
+	if len(doms) > len(x.domains) {
+		domains = make([]string, 0, len(doms))
+	}
+	x.info = userInformation{
 		user:         a.Username,
 		domain:       a.Domain,
-		domains:      make([]string, 0, len(doms)),
+		domains:      domains,
 		contactEmail: a.ContactEmail,
 		created:      a.Created.Unix(),
 		owner:        a.Owner,
@@ -303,6 +310,7 @@ func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result,
 		suspended:    fmtBool(a.Suspended),
 		isReseller:   fmtBool(a.Reseller),
 	}
+	info := &x.info
 	if info.plan == "" {
 		info.plan = "default"
 	}
@@ -318,5 +326,13 @@ func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result,
 		}
 		return &api.Result{Data: sel}, nil
 	}
-	return &api.Result{Data: info}, nil
+	x.res.Data = info
+	return &x.res, nil
+}
+
+// userInformationResult is get_user_information's result with its data.
+type userInformationResult struct {
+	res     api.Result
+	info    userInformation
+	domains [4]string
 }

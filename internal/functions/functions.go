@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
@@ -118,7 +119,20 @@ func (e *Env) managedAccount(ctx context.Context, p core.Principal, user string)
 
 // homeDir is where cPanel-format files of a user live (<data-dir>/home/<user>).
 func (e *Env) homeDir(user string) string {
+	// The common case (a clean data directory other than "", "/" or ".",
+	// and a plain name) needs no cleaning: join it directly, as
+	// get_user_information asks on every call. Only where the separator is
+	// '/': elsewhere volume names join differently.
+	if filepath.Separator == '/' && plainName(user) && e.DataDir != "" && e.DataDir != "/" && e.DataDir != "." && filepath.Clean(e.DataDir) == e.DataDir {
+		return e.DataDir + "/home/" + user
+	}
 	return filepath.Join(e.DataDir, "home", user)
+}
+
+// plainName reports whether a path element is a name that filepath.Join
+// keeps as it is: not empty, not "." or "..", without a '/'.
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.Contains(s, "/")
 }
 
 // Impersonate checks that a WHM caller may act as the cPanel account user

@@ -1,11 +1,17 @@
 package functions
 
 import (
+	"context"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/store"
 )
 
 // userInformation writes what JSON writes for its map, directly, through
@@ -47,4 +53,65 @@ func FuzzUserInformationJSON(f *testing.F) {
 			created: created, owner: owner, plan: plan, home: home, suspended: fmtBool(suspended), isReseller: fmtBool(reseller)}
 		checkUserInformation(t, u)
 	})
+}
+
+// infoStore answers the two reads of get_user_information.
+type infoStore struct {
+	store.Store
+	doms []store.Domain
+}
+
+func (s infoStore) GetAccount(_ context.Context, user string) (store.Account, error) {
+	return store.Account{Username: user, Domain: "bob.example", Owner: "root", ContactEmail: "bob@example.net", Created: time.Unix(1_700_000_000, 0)}, nil
+}
+
+func (s infoStore) ListDomains(context.Context, string) ([]store.Domain, error) { return s.doms, nil }
+
+// get_user_information lists every domain, however many the account has
+// (its result keeps room for the first few).
+func TestGetUserInformationDomains(t *testing.T) {
+	for _, n := range []int{0, 1, 4, 5, 9} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			var doms []store.Domain
+			names := []string{}
+			for i := range n {
+				name := "d" + strconv.Itoa(i) + ".example"
+				doms = append(doms, store.Domain{Name: name, Account: "bob"})
+				names = append(names, name)
+			}
+			e := &Env{Store: infoStore{doms: doms}, DataDir: "/data"}
+			want := string(api.JSON(map[string]any{
+				"user": "bob", "domain": "bob.example", "domains": names, "contact_email": "bob@example.net",
+				"created": 1_700_000_000, "owner": "root", "plan": "default", "home": filepath.Join("/data", "home", "bob"),
+				"suspended": 0, "is_reseller": 0, "lang": "english", "locale": "en", "theme": "jupiter",
+			}))
+			var results []*api.Result
+			for range 2 {
+				res, err := e.getUserInformation(context.Background(), &api.Call{Principal: core.Principal{User: "bob", Account: "bob"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				results = append(results, res)
+			}
+			if results[0] == results[1] {
+				t.Fatal("two calls share a result")
+			}
+			for _, res := range results {
+				if got := string(api.JSON(res.Data)); got != want {
+					t.Errorf("got  %s\nwant %s", got, want)
+				}
+			}
+		})
+	}
+}
+
+// homeDir is filepath.Join of the data directory, "home" and the user.
+func TestHomeDir(t *testing.T) {
+	for _, dir := range []string{"", "/", "/var/lib/cpauth", "/var/lib/cpauth/", "data", "./data", "/a//b", "/a/./b", "/a/../b", ".", ".."} {
+		for _, user := range []string{"bob", "", ".", "..", "a/b", "/bob", "bob/", "..bob", "b.o.b", "info@bob.test", "é"} {
+			if got, want := (&Env{DataDir: dir}).homeDir(user), filepath.Join(dir, "home", user); got != want {
+				t.Errorf("homeDir(%q) in %q = %q, want %q", user, dir, got, want)
+			}
+		}
+	}
 }

@@ -44,8 +44,27 @@ func (e *Env) registerWHM(r *api.Registry) {
 	)
 }
 
+// versionResult is every version call's answer, built once: the version
+// is a constant. It is shared, so nothing may change it: its data has no
+// state at all, and nothing changes a Result (one goes from its function
+// to an encoder or an envelope, which only read it;
+// TestVersionResultUnchanged).
+var versionResult = &api.Result{Data: versionData{}}
+
+// versionData is version's data, {"version": CPanelVersion}, written
+// without building and sorting a map.
+type versionData struct{}
+
+const versionJSON = `{"version":"` + CPanelVersion + `"}`
+
+// AppendJSON appends the data's JSON.
+func (versionData) AppendJSON(dst []byte) []byte { return append(dst, versionJSON...) }
+
+// MarshalJSON is AppendJSON for encoding/json (envelopes built as maps).
+func (versionData) MarshalJSON() ([]byte, error) { return []byte(versionJSON), nil }
+
 func (e *Env) version(ctx context.Context, c *api.Call) (*api.Result, error) {
-	return &api.Result{Data: map[string]any{"version": CPanelVersion}}, nil
+	return versionResult, nil
 }
 
 // applist lists the WHM API 1 functions the caller may call, sorted.

@@ -434,7 +434,6 @@ func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	if st.deny.contains(addr) {
 		return false, "address on the cPHulk deny list"
 	}
-	now := r.now()
 	k := AddrKey(addr)
 	user := clipUser(a.User)
 	r.bmu.RLock()
@@ -444,6 +443,10 @@ func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 		userUntil = r.usTill[user]
 	}
 	r.bmu.RUnlock()
+	if ipUntil.IsZero() && userUntil.IsZero() {
+		return true, "" // no block to compare with the clock
+	}
+	now := r.now()
 	if ipUntil.After(now) {
 		return false, "address blocked by cPHulk until " + ipUntil.UTC().Format(time.RFC3339)
 	}

@@ -3,13 +3,13 @@ package server
 import (
 	"errors"
 	"net/http"
-	"path"
 	"strings"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/api/api2"
 	"github.com/cpauth/cpauth/internal/api/uapi"
 	"github.com/cpauth/cpauth/internal/api/whmapi1"
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/sessions"
@@ -113,13 +113,22 @@ func fastRoute(r *http.Request) route {
 
 // isCleanPath reports whether the mux would serve p without redirecting it
 // to its cleaned form: p starts with a slash and path.Clean changes nothing
-// but a trailing slash, which the mux keeps.
+// but a trailing slash, which the mux keeps. That is: no segment is "." or
+// "..", and none is empty but the last.
 func isCleanPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return false
 	}
-	c := path.Clean(p) // allocates nothing for a clean path
-	return c == p || p[len(p)-1] == '/' && c != "/" && len(p) == len(c)+1 && strings.HasPrefix(p, c)
+	for rest := p[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if !more {
+			return seg != "." && seg != ".."
+		}
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		rest = after
+	}
 }
 
 // serveAPI handles /json-api/... and /execute/... (path without any
@@ -132,44 +141,59 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p Port, path, 
 	case path == "/json-api/cpanel" || path == "/json-api/cpanel/":
 		s.serveCPanelProxy(w, r, p, token)
 	case strings.HasPrefix(path, "/json-api/"):
-		s.serveWHM1(w, r, p, strings.TrimPrefix(path, "/json-api/"), token)
+		s.serveWHM1(w, r, p, path, token)
 	case strings.HasPrefix(path, "/execute/"):
-		s.serveUAPI(w, r, p, strings.TrimPrefix(path, "/execute/"), token)
+		s.serveUAPI(w, r, p, path, token)
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-// parseArgs reads the arguments; on bad input it writes the flavour's error.
-func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, fail func(status int, err error)) (api.Args, bool) {
-	args, err := api.ParseRequest(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+// apiRequest is what an API call keeps per request, in one allocation: the
+// request the authentication methods look at, the call, and room for its
+// first few arguments.
+type apiRequest struct {
+	auth  auth.Request
+	call  api.Call
+	pairs [4][2]string
+}
+
+// parseArgs reads the arguments into st.call.Args; on bad input it writes
+// the flavour's error.
+func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, st *apiRequest, fail func(status int, err error)) bool {
+	st.call.Args = api.NewArgs(st.pairs[:0]...)
+	err := api.ParseRequestTo(&st.call.Args, r.Method, r.URL.RawQuery, headerValue(r.Header, "Content-Type"), r.Body)
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, api.ErrBodyTooLarge) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		fail(status, core.Errorf(core.KindInvalid, "The request could not be read: %s.", err.Error()))
-		return args, false
+		return false
 	}
-	return args, true
+	return true
 }
 
-// admit reads the arguments and authenticates the caller; when either fails,
-// or the credential may not reach this API path, it has written the answer
-// and returns ok=false. path is the API path without any /cpsess prefix.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, token string, fail func(int, error)) (api.Args, core.Principal, bool) {
-	args, ok := s.parseArgs(w, r, fail)
-	if !ok {
-		return args, core.Principal{}, false
+// admit reads the arguments into st.call.Args and authenticates the caller
+// into st.call.Principal; when either fails, or the credential may not
+// reach this API path, it has written the answer and returns false. path
+// is the API path without any /cpsess prefix.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, token string, st *apiRequest, fail func(int, error)) bool {
+	if !s.parseArgs(w, r, st, fail) {
+		return false
 	}
-	principal, ok := s.authenticate(w, r, p, token)
-	if ok && !cpanelTokenMayReach(principal, path, args) {
+	principal, ok := s.authenticate(w, r, p, token, &st.auth)
+	if !ok {
+		return false
+	}
+	if !cpanelTokenMayReach(principal, path, st.call.Args) {
 		s.Log.Warn("cPanel API token refused on a path other than UAPI or API 2",
 			"request_id", requestID(r.Context()), "user", principal.User, "token_name", principal.TokenName, "path", path)
 		forbiddenText(w, cpanelTokenForbidden)
-		return args, core.Principal{}, false
+		return false
 	}
-	return args, principal, ok
+	st.call.Principal = principal
+	return true
 }
 
 // cpanelTokenForbidden is cpsrvd's answer to a cPanel API token used
@@ -195,43 +219,48 @@ func cpanelTokenMayReach(p core.Principal, path string, args api.Args) bool {
 	return false
 }
 
-func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, name, token string) {
-	name = strings.TrimSuffix(name, "/")
-	fail := func(status int, err error) { writeJSONBody(w, status, whmapi1.Encode(name, nil, err)) }
+// serveWHM1 serves path, /json-api/<name>.
+func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, path, token string) {
+	name := strings.TrimSuffix(strings.TrimPrefix(path, "/json-api/"), "/")
+	fail := func(status int, err error) { writeWHM1(w, status, name, nil, err) }
 	if p.Service != core.ServiceWHM {
 		fail(http.StatusForbidden, whmapi1.WrongPort()) // D2
 		return
 	}
-	args, principal, ok := s.admit(w, r, p, "/json-api/"+name, token, fail)
-	if !ok {
+	st := new(apiRequest)
+	// The path as the name makes it: without a trailing slash.
+	if !s.admit(w, r, p, path[:len("/json-api/")+len(name)], token, st, fail) {
 		return
 	}
-	if v := args.Get("api.version"); v != "1" {
+	c := &st.call
+	if v := c.Args.Get("api.version"); v != "1" {
 		// WHM API 0 is not served; say so in the words cPanel uses.
 		fail(http.StatusOK, core.Errorf(core.KindNotFound, "Unknown app (%s) requested for this version (0) of the API. cpauth serves WHM API 1: add api.version=1.", name))
 		return
 	}
-	c := &api.Call{Flavour: api.WHM1, Func: name, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
+	c.Flavour, c.Func, c.Remote, c.Host = api.WHM1, name, remoteAddr(r), r.Host
 	res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
-	writeJSONBody(w, http.StatusOK, whmapi1.Encode(name, res, err))
+	writeWHM1(w, http.StatusOK, name, res, err)
 }
 
-func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, rest, token string) {
-	fail := func(status int, err error) { writeJSONBody(w, status, uapi.Encode(nil, err)) }
+// serveUAPI serves path, /execute/<Module>/<func>.
+func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, path, token string) {
+	fail := func(status int, err error) { writeUAPI(w, status, nil, err) }
 	if p.Service == core.ServiceWHM {
 		fail(http.StatusNotFound, uapi.WrongPort()) // D3
 		return
 	}
-	module, fn, _ := strings.Cut(strings.TrimSuffix(rest, "/"), "/")
-	args, principal, ok := s.admit(w, r, p, "/execute/"+rest, token, fail)
-	if !ok {
+	module, fn, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(path, "/execute/"), "/"), "/")
+	st := new(apiRequest)
+	if !s.admit(w, r, p, path, token, st, fail) {
 		return
 	}
-	c := &api.Call{Flavour: api.UAPI, Module: module, Func: fn, Args: args, Principal: principal, Remote: remoteAddr(r), Host: r.Host}
+	c := &st.call
+	c.Flavour, c.Module, c.Func, c.Remote, c.Host = api.UAPI, module, fn, remoteAddr(r), r.Host
 	res, err := functions.RunUAPI(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
-	writeJSONBody(w, http.StatusOK, uapi.Encode(res, err))
+	writeUAPI(w, http.StatusOK, res, err)
 }
 
 // serveCPanelProxy handles /json-api/cpanel: on WHM ports a root or reseller
@@ -248,10 +277,11 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 		}
 		writeJSON(w, status, env)
 	}
-	args, principal, ok := s.admit(w, r, p, "/json-api/cpanel", token, failProxy)
-	if !ok {
+	st := new(apiRequest)
+	if !s.admit(w, r, p, "/json-api/cpanel", token, st, failProxy) {
 		return
 	}
+	args, principal := st.call.Args, st.call.Principal
 	user := args.Get("cpanel_jsonapi_user")
 	module, fn := args.Get("cpanel_jsonapi_module"), args.Get("cpanel_jsonapi_func")
 	if v := args.Get("cpanel_jsonapi_apiversion"); v != "" {

@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"strings"
 	"testing"
 )
 
@@ -85,6 +87,26 @@ func TestIsCleanPath(t *testing.T) {
 			t.Errorf("isCleanPath(%q) = %v, want %v", p, got, want)
 		}
 	}
+}
+
+// isCleanPathByClean is isCleanPath by its definition.
+func isCleanPathByClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	return c == p || p[len(p)-1] == '/' && c != "/" && len(p) == len(c)+1 && strings.HasPrefix(p, c)
+}
+
+func FuzzIsCleanPath(f *testing.F) {
+	for _, s := range []string{"/", "//", "/a/", "/a//", "/./", "/../", "/a/.", "/a/..", "/a/...", "/.a/", "", "a", "/a/b/c/", "/json-api/version"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if got, want := isCleanPath(p), isCleanPathByClean(p); got != want {
+			t.Fatalf("isCleanPath(%q) = %v, want %v", p, got, want)
+		}
+	})
 }
 
 // FuzzFastRoute: whatever the path, fastRoute never picks a route the mux

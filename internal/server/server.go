@@ -12,11 +12,14 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/api/api2"
+	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/api/whmapi1"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
@@ -257,17 +260,80 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeJSONBody writes an envelope already encoded.
 func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
-	// Header.Set for each, with the three values in one allocation (the
-	// keys are canonical; each value slice is capped, so an Add elsewhere
-	// copies rather than overwrites its neighbour).
-	v := make([]string, 3)
-	v[0], v[1], v[2] = api.JSONContentType, strconv.Itoa(len(body)), "no-store"
+	// The keys are canonical. Every value slice is capped, so that an Add
+	// elsewhere copies it rather than writing past it; nothing writes into
+	// a header's values (Set replaces the slice, net/http clones the map
+	// before it changes anything), so the constant ones are shared.
 	h := w.Header()
-	h["Content-Type"] = v[0:1:1]
-	h["Content-Length"] = v[1:2:2]
-	h["Cache-Control"] = v[2:3:3]
+	h["Content-Type"] = jsonContentType[:1:1]
+	h["Content-Length"] = contentLength(len(body))
+	h["Cache-Control"] = noStore[:1:1]
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// The values of writeJSONBody's constant headers, shared by every response.
+var (
+	jsonContentType = []string{api.JSONContentType}
+	noStore         = []string{"no-store"}
+)
+
+// contentLengths holds the Content-Length values of the body sizes below
+// its length, each made on first use and shared from then on (envelopes
+// are mostly small, and of few sizes).
+var contentLengths [4096]atomic.Pointer[[]string]
+
+// contentLength returns the (capped) header value of a body of n bytes.
+func contentLength(n int) []string {
+	if n < 0 || n >= len(contentLengths) {
+		return []string{strconv.Itoa(n)}
+	}
+	if v := contentLengths[n].Load(); v != nil {
+		return *v
+	}
+	v := []string{strconv.Itoa(n)}
+	contentLengths[n].Store(&v) // a race stores an equal value
+	return v
+}
+
+// bodies are the buffers API envelopes are encoded into: the body is
+// written (net/http copies it into its own buffer) and the buffer comes
+// back, cleared, for the next response.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBody bounds the buffers bodies keeps.
+const maxPooledBody = 64 << 10
+
+// writeEncoded writes the envelope that encode appends to a pooled buffer.
+func writeEncoded(w http.ResponseWriter, status int, encode func(dst []byte) []byte) {
+	bp := bodies.Get().(*[]byte)
+	b := encode((*bp)[:0])
+	writeJSONBody(w, status, b)
+	if cap(b) > maxPooledBody {
+		return
+	}
+	clear(b) // responses carry secrets (new tokens): none stays in the pool
+	*bp = b[:0]
+	bodies.Put(bp)
+}
+
+// writeWHM1 writes a WHM API 1 envelope.
+func writeWHM1(w http.ResponseWriter, status int, command string, res *api.Result, err error) {
+	writeEncoded(w, status, func(dst []byte) []byte { return whmapi1.AppendEncode(dst, command, res, err) })
+}
+
+// writeUAPI writes a UAPI envelope.
+func writeUAPI(w http.ResponseWriter, status int, res *api.Result, err error) {
+	writeEncoded(w, status, func(dst []byte) []byte { return uapi.AppendEncode(dst, res, err) })
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalising it again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // accessDenied writes D5: the same bytes for every authentication failure.
@@ -292,10 +358,10 @@ func forbiddenText(w http.ResponseWriter, msg string) {
 // authenticate runs the chain; on failure it writes D5 and returns false.
 // token is the request's security token ("" when the path has none): with
 // this service's session cookie and no Authorization header, it is a
-// session request.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string) (core.Principal, bool) {
+// session request. req is where the methods' request is made.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, token string, req *auth.Request) (core.Principal, bool) {
 	ctx := r.Context()
-	req := s.sessionRequest(r, p, r.Header.Get("Authorization"), token)
+	s.sessionRequest(req, r, p, headerValue(r.Header, "Authorization"), token)
 	rec := recordOf(r)
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}

@@ -381,7 +381,8 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		w.WriteHeader(http.StatusSeeOther)
 		return
 	}
-	req := s.sessionRequest(r, p, "", token)
+	req := new(auth.Request)
+	s.sessionRequest(req, r, p, "", token)
 	ctx := r.Context()
 	// A page's credential is the session cookie: the regulator is asked
 	// first and told the result, as for every other credential. A refused
@@ -463,11 +464,11 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 	s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, code)
 }
 
-// sessionRequest is the auth.Request of a request: the Authorization header
-// (pages pass ""), this service's session cookie and the security token.
-func (s *Server) sessionRequest(r *http.Request, p Port, authorization, token string) *auth.Request {
-	req := auth.NewRequest(p.Service, p.TLS, remoteAddr(r), authorization)
+// sessionRequest makes req the auth.Request of a request: the
+// Authorization header (pages pass ""), this service's session cookie and
+// the security token.
+func (s *Server) sessionRequest(req *auth.Request, r *http.Request, p Port, authorization, token string) {
+	req.Init(p.Service, p.TLS, remoteAddr(r), authorization)
 	req.SessionCookie, req.HasSessionCookie = cookieValue(r, p)
 	req.SecurityToken = token
-	return req
 }

@@ -151,17 +151,14 @@ func ParseCookie(v string) (id, user string, ok bool) {
 
 // unescape undoes percent-encoding ('+' stays '+').
 func unescape(s string) (string, bool) {
-	if !strings.Contains(s, "%") {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
 		return s, true
 	}
 	var out strings.Builder // one allocation: String does not copy
 	out.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '%' {
-			out.WriteByte(c)
-			continue
-		}
+	for i >= 0 {
+		out.WriteString(s[:i]) // the run before the escape
 		if i+2 >= len(s) {
 			return "", false
 		}
@@ -171,8 +168,10 @@ func unescape(s string) (string, bool) {
 			return "", false
 		}
 		out.WriteByte(hi<<4 | lo)
-		i += 2
+		s = s[i+3:]
+		i = strings.IndexByte(s, '%')
 	}
+	out.WriteString(s)
 	return out.String(), true
 }
 
@@ -205,9 +204,10 @@ func isLowerHex(s string) bool {
 	return true
 }
 
+// isRandPart reports whether every byte of s is one of randChars.
 func isRandPart(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(randChars, s[i]) < 0 {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
 			return false
 		}
 	}
@@ -224,8 +224,12 @@ func IDHash(k *secret.Key, id string) string {
 // the IDHash. It names a session to those allowed to see it and is no use
 // for anything else: neither a cookie nor a store key can be made from it.
 func Handle(idHash string) string {
-	sum := sha256.Sum256([]byte("cpauth session handle\x00" + idHash))
-	return hex.EncodeToString(sum[:8])
+	const prefix = "cpauth session handle\x00"
+	var in [len(prefix) + 2*32]byte // an IDHash fits: the input is not allocated
+	sum := sha256.Sum256(append(append(in[:0], prefix...), idHash...))
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // IsHandle reports whether s has the form of a Handle.

@@ -2,6 +2,8 @@ package sessions_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -188,6 +190,14 @@ func TestHandle(t *testing.T) {
 	for _, bad := range []string{"", "0123456789abcde", "0123456789ABCDEF", "0123456789abcdef0"} {
 		if sessions.IsHandle(bad) {
 			t.Errorf("IsHandle(%q)", bad)
+		}
+	}
+	// Handles name sessions in stored logs and in what clients keep: the
+	// function may not change.
+	for _, id := range []string{"", "abc", strings.Repeat("0123456789abcdef", 4), strings.Repeat("f", 65), strings.Repeat("é", 100)} {
+		sum := sha256.Sum256([]byte("cpauth session handle\x00" + id))
+		if got, want := sessions.Handle(id), hex.EncodeToString(sum[:8]); got != want {
+			t.Errorf("Handle(%q) = %s, want %s", id, got, want)
 		}
 	}
 }

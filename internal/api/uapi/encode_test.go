@@ -19,5 +19,8 @@ func TestEncodeMatchesEnvelope(t *testing.T) {
 		if got := string(Encode(c.Res, c.Err)); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", c.Name, got, want)
 		}
+		if got := string(AppendEncode([]byte("x"), c.Res, c.Err)); got != "x"+want {
+			t.Errorf("%s: AppendEncode:\n got %s\nwant x%s", c.Name, got, want)
+		}
 	}
 }

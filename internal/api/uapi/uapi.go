@@ -74,7 +74,12 @@ func Status(env map[string]any) bool { return fmt.Sprint(env["status"]) == "1" }
 // would write it, without building the envelope's map: the keys are written
 // in the sorted order JSON gives a map, the values encoded by JSON.
 func Encode(res *api.Result, err error) []byte {
-	b := make([]byte, 0, 512)
+	return AppendEncode(make([]byte, 0, 512), res, err)
+}
+
+// AppendEncode appends what Encode returns to dst.
+func AppendEncode(dst []byte, res *api.Result, err error) []byte {
+	b := dst
 	if err != nil {
 		b = append(b, `{"data":null,"errors":[`...)
 		b = api.AppendJSONString(b, core.Message(err))
@@ -93,24 +98,25 @@ func Encode(res *api.Result, err error) []byte {
 	if len(res.Metadata) > 0 {
 		metadata = res.Metadata
 	}
+	start := len(dst)
 	var jerr error
 	b = append(b, `{"data":`...)
 	if b, jerr = api.AppendJSON(b, data); jerr != nil {
-		return api.EncodeFailed()
+		return append(b[:start], api.EncodeFailed()...)
 	}
 	b = append(b, `,"errors":null,"messages":`...)
 	if b, jerr = api.AppendJSON(b, messages); jerr != nil {
-		return api.EncodeFailed()
+		return append(b[:start], api.EncodeFailed()...)
 	}
 	b = append(b, `,"metadata":`...)
 	if metadata == nil {
 		b = append(b, `{}`...)
 	} else if b, jerr = api.AppendJSON(b, metadata); jerr != nil {
-		return api.EncodeFailed()
+		return append(b[:start], api.EncodeFailed()...)
 	}
 	b = append(b, `,"status":1,"warnings":`...)
 	if b, jerr = api.AppendJSON(b, warnings); jerr != nil {
-		return api.EncodeFailed()
+		return append(b[:start], api.EncodeFailed()...)
 	}
 	return append(b, '}')
 }

@@ -21,6 +21,9 @@ func TestEncodeMatchesEnvelope(t *testing.T) {
 			if got := string(Encode(cmd, c.Res, c.Err)); got != want {
 				t.Errorf("%s/%q:\n got %s\nwant %s", c.Name, cmd, got, want)
 			}
+			if got := string(AppendEncode([]byte("x"), cmd, c.Res, c.Err)); got != "x"+want {
+				t.Errorf("%s/%q: AppendEncode:\n got %s\nwant x%s", c.Name, cmd, got, want)
+			}
 		}
 	}
 }

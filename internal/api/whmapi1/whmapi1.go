@@ -67,11 +67,16 @@ func Result(env map[string]any) bool {
 // extra metadata, warnings or messages) are written directly, keys in the
 // sorted order JSON gives a map; the rest go through Envelope.
 func Encode(command string, res *api.Result, err error) []byte {
+	return AppendEncode(make([]byte, 0, 256), command, res, err)
+}
+
+// AppendEncode appends what Encode returns to dst.
+func AppendEncode(dst []byte, command string, res *api.Result, err error) []byte {
 	if err == nil && res != nil && (len(res.Metadata) > 0 || len(res.Warnings) > 0 || len(res.Messages) > 0) {
-		return api.JSON(Envelope(command, res, err))
+		return append(dst, api.JSON(Envelope(command, res, err))...)
 	}
-	b := make([]byte, 0, 256)
-	b = append(b, '{')
+	start := len(dst)
+	b := append(dst, '{')
 	result, reason := "1", "OK"
 	if err != nil {
 		result, reason = "0", core.Message(err)
@@ -83,7 +88,7 @@ func Encode(command string, res *api.Result, err error) []byte {
 			b = append(b, `"data":`...)
 			var jerr error
 			if b, jerr = api.AppendJSON(b, res.Data); jerr != nil {
-				return api.EncodeFailed()
+				return append(b[:start], api.EncodeFailed()...)
 			}
 			b = append(b, ',')
 		}
