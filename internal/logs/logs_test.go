@@ -363,3 +363,67 @@ func checkRequestLines(t *testing.T, r Request) {
 		}
 	}
 }
+
+// Requests queued while flushes run, many of them finding the queue empty,
+// are each written once and whole (run with -race: a flush must never
+// read a slice that requests append to).
+func TestQueueConcurrentFlushes(t *testing.T) {
+	l := newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }})
+	defer l.Close()
+	const writers, each = 4, 2000
+	stop := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				l.Flush()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				l.Request(&Request{Address: netip.MustParseAddr("192.0.2.1"), App: "whostmgrd", Method: "GET", Path: fmt.Sprintf("/w%d/%d", w, i), Proto: "HTTP/1.1",
+					Status: 200, User: "root", Token: true, TokenName: "ci", Audit: true, Decision: Decision{Service: "whostmgrd", User: "root", Result: "success", Reason: "ok"}})
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-flushed
+	l.Flush()
+	for _, name := range batched {
+		if n := len(CheckFile(t, filepath.Join(l.Dir(), name))); n != writers*each {
+			t.Errorf("%s: %d lines, want %d", name, n, writers*each)
+		}
+	}
+}
+
+// After any sequence of flushes, empty ones included, the slice requests
+// append to is never the one a flush will hand out as the next spare.
+func TestQueueSpareNotShared(t *testing.T) {
+	l := newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }})
+	defer l.Close()
+	req := &Request{Address: netip.MustParseAddr("192.0.2.1"), App: "whostmgrd", Method: "GET", Path: "/", Proto: "HTTP/1.1", Status: 200}
+	for i, step := range []string{"request", "flush", "flush", "request", "flush", "flush", "flush", "request", "request", "flush", "request"} {
+		switch step {
+		case "request":
+			l.Request(req)
+		case "flush":
+			l.Flush()
+		}
+		l.q.mu.Lock()
+		entries, spare := l.q.entries, l.q.spare
+		l.q.mu.Unlock()
+		if cap(entries) > 0 && cap(spare) > 0 && &entries[:1][0] == &spare[:1][0] {
+			t.Fatalf("after step %d (%s) the queue and the spare share their array", i, step)
+		}
+	}
+}

@@ -131,11 +131,14 @@ func (l *Logs) Flush() {
 	defer l.flushMu.Unlock()
 	l.q.mu.Lock()
 	entries := l.q.entries
-	l.q.entries = l.q.spare[:0]
-	l.q.mu.Unlock()
 	if len(entries) == 0 {
+		l.q.mu.Unlock()
 		return
 	}
+	// The requests append to the spare slice from now on; nothing else
+	// refers to it until this flush hands entries back as the next spare.
+	l.q.entries, l.q.spare = l.q.spare[:0], nil
+	l.q.mu.Unlock()
 	for i := range l.bufs {
 		l.bufs[i] = l.bufs[i][:0]
 	}
