@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,10 @@ type Store struct {
 	store.Store
 	live atomic.Bool
 
-	mu       sync.RWMutex
-	gen      uint64
+	mu sync.RWMutex
+	// gen counts the changes the cache was told of (written under mu,
+	// read without it by settingsView's readers).
+	gen      atomic.Uint64
 	accounts map[string]entry[store.Account]
 	// domains are ListDomains' answers by account. Domain rows change only
 	// with their account (CreateAccount, UpdateAccount, DeleteAccount), and
@@ -35,6 +38,9 @@ type Store struct {
 	boxes    map[string]entry[store.Mailbox]
 	hashes   map[string]entry[store.AccessHash]
 	settings map[string]entry[string]
+	// view is a copy of settings and the generation it was taken at,
+	// read without the lock: every plain-port request reads a setting.
+	view     atomic.Pointer[settingsView]
 	tokens   tokenCache
 	sessions sessionCache
 	// twoFactor holds two-factor configurations by login name, found or
@@ -193,7 +199,7 @@ func (s *Store) sync() {
 	}
 	s.mu.Lock()
 	if v != s.seen.Load() {
-		s.gen++
+		s.gen.Add(1)
 		s.reset()
 		s.seen.Store(v)
 	}
@@ -208,7 +214,7 @@ func (s *Store) Run(ctx context.Context, w store.Watcher) error {
 // SetLive turns caching on or off; either way everything is forgotten.
 func (s *Store) SetLive(live bool) {
 	s.mu.Lock()
-	s.gen++
+	s.gen.Add(1)
 	s.reset()
 	s.live.Store(live)
 	s.mu.Unlock()
@@ -227,7 +233,7 @@ func (s *Store) Invalidate(c store.Change) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++
+	s.gen.Add(1)
 	switch c.Kind {
 	case store.ChangeAccount:
 		// An account's change (deletion, suspension, domain) reaches its
@@ -267,7 +273,7 @@ func read[T any](s *Store, m func() map[string]entry[T], key string, load func()
 		s.sync()
 		s.mu.RLock()
 		e, ok := m()[key]
-		gen := s.gen
+		gen := s.gen.Load()
 		s.mu.RUnlock()
 		if ok {
 			s.hits.Add(1)
@@ -277,7 +283,7 @@ func read[T any](s *Store, m func() map[string]entry[T], key string, load func()
 		v, err := load()
 		if err == nil || errors.Is(err, store.ErrNotFound) {
 			s.mu.Lock()
-			if s.gen == gen && s.live.Load() {
+			if s.gen.Load() == gen && s.live.Load() {
 				m()[key] = entry[T]{v, err}
 			}
 			s.mu.Unlock()
@@ -319,9 +325,33 @@ func (s *Store) GetAccessHash(ctx context.Context, username string) (store.Acces
 }
 
 func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
-	return read(s, func() map[string]entry[string] { return s.settings }, key, func() (string, error) {
+	if s.live.Load() {
+		s.sync()
+		if v := s.view.Load(); v != nil && v.gen == s.gen.Load() {
+			if e, ok := v.m[key]; ok {
+				s.hits.Add(1)
+				return e.v, e.err
+			}
+		}
+	}
+	v, err := read(s, func() map[string]entry[string] { return s.settings }, key, func() (string, error) {
 		return s.Store.GetSetting(ctx, key)
 	})
+	if s.live.Load() {
+		s.mu.RLock()
+		view := &settingsView{gen: s.gen.Load(), m: maps.Clone(s.settings)}
+		s.mu.RUnlock()
+		s.view.Store(view)
+	}
+	return v, err
+}
+
+// settingsView is the settings remembered at generation gen. A view of an
+// older generation is never read: every change the cache is told of moves
+// the generation.
+type settingsView struct {
+	gen uint64
+	m   map[string]entry[string]
 }
 
 // GetTokenByMAC is read for every token-authenticated request; absence is
@@ -334,7 +364,7 @@ func (s *Store) GetTokenByMAC(ctx context.Context, mac string) (store.Token, err
 	s.mu.RLock()
 	t, found := s.tokens.byMAC[mac]
 	_, absent := s.tokens.absent[mac]
-	gen := s.gen
+	gen := s.gen.Load()
 	s.mu.RUnlock()
 	switch {
 	case found:
@@ -348,7 +378,7 @@ func (s *Store) GetTokenByMAC(ctx context.Context, mac string) (store.Token, err
 	t, err := s.Store.GetTokenByMAC(ctx, mac)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		s.mu.Lock()
-		if s.gen == gen && s.live.Load() {
+		if s.gen.Load() == gen && s.live.Load() {
 			if err == nil {
 				s.tokens.put(cloneToken(t))
 			} else {
@@ -440,7 +470,7 @@ func (s *Store) DeleteToken(ctx context.Context, service, username, name string)
 func (s *Store) forgetToken(service, username, name, mac string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++
+	s.gen.Add(1)
 	s.tokens.dropNamed(service, username, name)
 	if mac != "" {
 		s.tokens.drop(mac)
@@ -455,7 +485,7 @@ func (s *Store) TouchToken(ctx context.Context, mac string, when time.Time, ip s
 	err := s.Store.TouchToken(ctx, mac, when, ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++ // a read racing with the touch is not remembered
+	s.gen.Add(1) // a read racing with the touch is not remembered
 	if t, ok := s.tokens.byMAC[mac]; ok {
 		if err != nil {
 			s.tokens.drop(mac)
@@ -479,7 +509,7 @@ func (s *Store) PurgeExpiredTokens(ctx context.Context, before time.Time) (int, 
 	n, err := s.Store.PurgeExpiredTokens(ctx, before)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++
+	s.gen.Add(1)
 	s.tokens.dropExpired(before)
 	return n, err
 }

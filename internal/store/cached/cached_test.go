@@ -472,7 +472,19 @@ func TestSharedCounter(t *testing.T) {
 			t.Fatalf("step %d, cached: suspended=%v, want %v", i, got, want)
 		}
 	}
-	if hits, _ := c.Stats(); hits < 3 {
+	// Settings are read from a copy without the lock: another process's
+	// change reaches it too.
+	for _, v := range []string{"1", "0", "1"} {
+		if err := cliSide.SetSetting(ctx, "requiressl", v); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second from memory
+			if got, err := c.GetSetting(ctx, "requiressl"); err != nil || got != v {
+				t.Fatalf("requiressl = %q, %v after another process set %q", got, err, v)
+			}
+		}
+	}
+	if hits, _ := c.Stats(); hits < 6 {
 		t.Errorf("%d cache hits: the cache was not used", hits)
 	}
 }

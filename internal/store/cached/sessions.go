@@ -121,7 +121,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 	s.mu.RLock()
 	e, found := s.sessions.byID[idHash]
 	_, absent := s.sessions.absent[idHash]
-	gen := s.gen
+	gen := s.gen.Load()
 	s.mu.RUnlock()
 	switch {
 	case found && now.Sub(e.loaded) < sessionTTL:
@@ -135,7 +135,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 	ss, err := s.Store.GetSession(ctx, idHash)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		s.mu.Lock()
-		if s.gen == gen && s.live.Load() {
+		if s.gen.Load() == gen && s.live.Load() {
 			if err == nil {
 				s.sessions.put(ss, now)
 			} else {
@@ -152,7 +152,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 func (s *Store) forgetSessions(drop func(*sessionCache)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++
+	s.gen.Add(1)
 	drop(&s.sessions)
 }
 
@@ -194,7 +194,7 @@ func (s *Store) TouchSession(ctx context.Context, idHash string, lastSeen time.T
 	err := s.Store.TouchSession(ctx, idHash, lastSeen)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gen++ // a read racing with the touch is not remembered
+	s.gen.Add(1) // a read racing with the touch is not remembered
 	if e, ok := s.sessions.byID[idHash]; ok {
 		if err != nil {
 			s.sessions.drop(idHash)
