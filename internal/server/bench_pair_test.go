@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -29,8 +30,18 @@ import (
 // idle timeouts, header limit), so that the difference is the daemon's
 // handler alone: middleware, authentication, the function, the envelope
 // and the log files.
+//
+// The token cases run for every -token-counts store size (a daemon each);
+// the session case does not depend on them.
+//
+//	go test -run='^$' -bench=BenchmarkPaired -benchtime=3s -count=2 ./internal/server -args -token-counts=10
 func BenchmarkPaired(b *testing.B) {
-	td := startTokenDaemon(b, 10)
+	counts := tokenCounts(b)
+	tds := map[int]*tokenDaemon{}
+	for _, n := range counts {
+		tds[n] = startTokenDaemon(b, n)
+	}
+	td := tds[counts[0]]
 	sd := startBenchDaemon(b, 5000)
 	cookie, token := loginSession(b, sd)
 	vbody, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
@@ -51,15 +62,20 @@ func BenchmarkPaired(b *testing.B) {
 			return srv.URL
 		},
 	}
+	type pairCase struct {
+		name, base, url, header, value string
+	}
 	for _, base := range []string{"plain", "daemon-server"} {
 		vbase, ubase := baselines[base](vbody)+versionPath, baselines[base](ubody)+uapiPath
-		for _, tc := range []struct {
-			name, base, url, header, value string
-		}{
-			{"whm-token", vbase, td.whm + versionPath, "Authorization", td.tpl.whm},
-			{"cpanel-token", ubase, td.cpanel + uapiPath, "Authorization", td.tpl.cpanel},
-			{"session", vbase, sd.url + token + versionPath, "Cookie", cookie},
-		} {
+		var cases []pairCase
+		for _, n := range counts {
+			d := tds[n]
+			cases = append(cases,
+				pairCase{fmt.Sprintf("whm-token/tokens=%d", n), vbase, d.whm + versionPath, "Authorization", d.tpl.whm},
+				pairCase{fmt.Sprintf("cpanel-token/tokens=%d", n), ubase, d.cpanel + uapiPath, "Authorization", d.tpl.cpanel})
+		}
+		cases = append(cases, pairCase{"session", vbase, sd.url + token + versionPath, "Cookie", cookie})
+		for _, tc := range cases {
 			b.Run(base+"/"+tc.name, func(b *testing.B) {
 				pairLoop(b, tc.base, tc.url, map[string]string{tc.header: tc.value})
 			})
