@@ -155,7 +155,7 @@ func (l *Logs) Flush() {
 	}
 	clear(entries) // what the requests referred to may go
 	l.q.mu.Lock()
-	if cap(entries) <= maxEntries {
+	if cap(entries) <= 2*maxEntries { // append may have grown it past maxEntries
 		l.q.spare = entries
 	}
 	l.q.mu.Unlock()
