@@ -975,7 +975,7 @@ func TestSessionListKill(t *testing.T) {
 		}
 		want := map[string]string{
 			"session": sessions.Handle(ss.IDHash), "account": ss.Account, "method": "password", "origin": "127.0.0.1", "kind": "normal",
-			"creator": ss.Username, "idle_timeout": "1800", "current": "0",
+			"creator": ss.Username, "idle_timeout": "1800", "current": "0", "tfa_verified": "0",
 		}
 		for k, v := range want {
 			if str(x[k]) != v {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/totp"
@@ -438,8 +439,29 @@ func TestTwoFactorLogin(t *testing.T) {
 		}
 		s := sessionOf(t, p2083, r)
 		uapiOK(t, e.do(t, s.api("/execute/Variables/get_user_information")))
-		if st, err := e.storedSession(t, s); err != nil || !st.TFAVerified {
+		st, err := e.storedSession(t, s)
+		if err != nil || !st.TFAVerified {
 			t.Fatalf("session after a right code: %+v, %v", st, err)
+		}
+		// list_sessions says so (and 0 for a session without the code).
+		plain := e.login(t, p2087, "root", e.rootPass)
+		plainSt, err := e.storedSession(t, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{sessions.Handle(st.IDHash): "1", sessions.Handle(plainSt.IDHash): "0"}
+		m := whmOK(t, e.do(t, request{port: p2087, path: "/json-api/list_sessions?api.version=1", auth: e.authFor(t, "root")}))
+		for _, x := range dig(m, "data", "sessions").([]any) {
+			x := x.(map[string]any)
+			if w, ok := want[str(x["session"])]; ok {
+				if got := str(x["tfa_verified"]); got != w {
+					t.Errorf("%s's session: tfa_verified %q, want %q", str(x["user"]), got, w)
+				}
+				delete(want, str(x["session"]))
+			}
+		}
+		if len(want) != 0 {
+			t.Errorf("sessions not listed: %v", want)
 		}
 	})
 	t.Run("two steps", func(t *testing.T) {

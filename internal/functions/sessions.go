@@ -128,6 +128,7 @@ func SessionInfo(s store.Session, current string) map[string]any {
 		"expires":      s.Expires.Unix(),
 		"idle_timeout": int64(s.IdleTimeout / time.Second),
 		"current":      fmtBool(current != "" && s.IDHash == current),
+		"tfa_verified": fmtBool(s.TFAVerified),
 	}
 }
 
