@@ -54,6 +54,10 @@ type Config struct {
 	SSOIdleTimeout time.Duration `yaml:"sso-idle-timeout"`
 	LogLevel       string        `yaml:"log-level"`
 	LogFormat      string        `yaml:"log-format"`
+	// LogMaxSizeMB is the size in MiB at which a file of <data-dir>/logs
+	// is rotated; LogKeep how many rotated files of each are kept.
+	LogMaxSizeMB int `yaml:"log-max-size-mb"`
+	LogKeep      int `yaml:"log-keep"`
 }
 
 // Bounds of session-idle-timeout and session-lifetime. A session's last use
@@ -71,6 +75,7 @@ func Default() Config {
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
 		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
+		LogMaxSizeMB: 10, LogKeep: 5,
 	}
 }
 
@@ -99,6 +104,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SSOIdleTimeout, "sso-idle-timeout", c.SSOIdleTimeout, "end a browser session made by a single sign-on or hand-off URL after this long without use")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.IntVar(&c.LogMaxSizeMB, "log-max-size-mb", c.LogMaxSizeMB, "rotate a file of <data-dir>/logs when it would pass this many MiB")
+	fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated files kept of each log file")
 }
 
 // Load builds the configuration from defaults, the config file (if path is
@@ -226,6 +233,12 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log-format must be text or json, got %q", c.LogFormat))
+	}
+	if c.LogMaxSizeMB < 1 || c.LogMaxSizeMB > 1<<20 {
+		errs = append(errs, fmt.Errorf("log-max-size-mb must be between 1 and %d, got %d", 1<<20, c.LogMaxSizeMB))
+	}
+	if c.LogKeep < 1 || c.LogKeep > 1000 {
+		errs = append(errs, fmt.Errorf("log-keep must be between 1 and 1000, got %d", c.LogKeep))
 	}
 	return errors.Join(errs...)
 }

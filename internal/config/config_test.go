@@ -78,6 +78,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "session times out of bounds", args: []string{"--session-idle-timeout", "1m", "--session-lifetime", "9000h"},
 			want: []string{"session-idle-timeout", "session-lifetime"}},
 		{name: "session lifetime zero", file: "session-lifetime: 0s\n", want: []string{"session-lifetime"}},
+		{name: "log rotation out of bounds", args: []string{"--log-max-size-mb", "0", "--log-keep", "0"}, want: []string{"log-max-size-mb", "log-keep"}},
+		{name: "log keep too many", file: "log-keep: 5000\n", want: []string{"log-keep"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

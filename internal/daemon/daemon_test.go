@@ -19,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/testutil"
 )
@@ -230,5 +231,29 @@ func TestOptionsClock(t *testing.T) {
 	tok, _, err := d.Data.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
 	if err != nil || !tok.Created.Equal(fixed) {
 		t.Fatalf("created %v, %v; want the injected time", tok.Created, err)
+	}
+}
+
+// log-max-size-mb and log-keep reach the log files: a file rotates at the
+// configured size and only log-keep rotated files stay.
+func TestLogRotationSettings(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.LogMaxSizeMB, cfg.LogKeep = 1, 1
+	d := start(t, cfg, io.Discard)
+	line := logs.Login{App: "whostmgrd", Address: "192.0.2.1", User: "root", Request: "GET / HTTP/1.1", Status: "FAILED LOGIN", Reason: strings.Repeat("x", 900)}
+	for range 12000 { // about 3 MiB (the reason is clipped to 128 bytes): two rotations
+		d.Data.Logs.Login(line)
+	}
+	dir := filepath.Join(cfg.DataDir, "logs")
+	for name, want := range map[string]bool{logs.LoginLog: true, logs.LoginLog + ".1": true, logs.LoginLog + ".2": false} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case want && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case want && st.Size() > 1<<20:
+			t.Errorf("%s: %d bytes, over the 1 MiB limit", name, st.Size())
+		case !want && err == nil:
+			t.Errorf("%s kept, but log-keep is 1", name)
+		}
 	}
 }

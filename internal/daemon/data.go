@@ -163,7 +163,8 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	if stderr == nil {
 		stderr = os.Stderr
 	}
-	d.Logs = logs.Open(filepath.Join(dir, "logs"), logs.Options{Stderr: stderr, Now: d.Now})
+	d.Logs = logs.Open(filepath.Join(dir, "logs"), logs.Options{Stderr: stderr, Now: d.Now,
+		MaxSize: int64(cfg.LogMaxSizeMB) << 20, Keep: cfg.LogKeep})
 	d.Hulk = &hulk.Regulator{Store: sq, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
 	d.Hulk.OnBlock = func(b store.HulkBlock) { logBlock(d.Logs, d.Hulk.Config(), b) }
 	if err := d.Hulk.Load(ctx); err != nil {
