@@ -109,7 +109,9 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 			data.Close()
 			return nil, fmt.Errorf("listening for %s (tls=%v): %w", p.Service.App(), p.TLS, err)
 		}
-		hs := NewHTTPServer(srv.Handler(p), errLog)
+		hp := p // the handler's copy knows its port number; p names the listener
+		hp.Number = ln.Addr().(*net.TCPAddr).Port
+		hs := NewHTTPServer(srv.Handler(hp), errLog)
 		if p.TLS {
 			hs.TLSConfig = tlsConf.Clone()
 			ln = tls.NewListener(ln, hs.TLSConfig)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/testutil"
@@ -101,6 +103,9 @@ func TestLogFiles(t *testing.T) {
 		e.do(t, request{port: p2087, path: version1, auth: basic("root", g)})
 	}
 	assertD5(t, e.do(t, request{port: p2087, path: version1, auth: e.authFor(t, "root")}))
+	// The lines name the port each request came in on.
+	_, cpanelPort, _ := net.SplitHostPort(e.d.Addr(core.ServiceCPanel, false))
+	_, whmTLSPort, _ := net.SplitHostPort(e.d.Addr(core.ServiceWHM, true))
 	e.stop(t) // everything written and closed
 
 	dir := filepath.Join(e.dir, "logs")
@@ -131,6 +136,10 @@ func TestLogFiles(t *testing.T) {
 		{logs.SessionLog, " PURGE bob:" + changedHandle + " password_change\n"},
 		{logs.SessionLog, "] info [whostmgrd] - PURGE root:" + idleHandle + " expired\n"},
 		{logs.AccessLog, `127.0.0.1 - bob [`},
+		{logs.AccessLog, `"GET /execute/Variables/get_user_information HTTP/1.1" 200 `},
+		{logs.AccessLog, `"s" "-" ` + whmTLSPort + "\n"},
+		{logs.AccessLog, `"-" "-" ` + cpanelPort + "\n"},
+		{logs.AuditLog, `"service":"whostmgrd","port":` + whmTLSPort + `,"tls":true,`},
 		{logs.AccessLog, `"GET /cpsessXXXXXXXXXX/json-api/version HTTP/1.1" 200 `},
 		{logs.APITokensLog, `Host: ['127.0.0.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']`},
 		{logs.CPHulkLog, `Login Blocked: IP reached maximum auth failures [Service]=[whostmgrd] [Remote IP Address]=[127.0.0.1] [Authentication Database]=[cpauth] [Username]=[root] (5/5 failures)`},

@@ -15,7 +15,10 @@ import (
 // (internal/logs), next to its slog output.
 
 // localPort is the port number the request came in on.
-func localPort(r *http.Request) int {
+func localPort(r *http.Request, p Port) int {
+	if p.Number != 0 {
+		return p.Number
+	}
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
 		return a.Port
 	}
@@ -46,7 +49,7 @@ func (s *Server) decision(r *http.Request, p Port, result, user string, method c
 		return
 	}
 	d := logs.Decision{
-		Service: p.Service.App(), Port: localPort(r), TLS: p.TLS,
+		Service: p.Service.App(), Port: localPort(r, p), TLS: p.TLS,
 		User: user, Method: string(method), Result: result,
 		Reason: logs.ReasonCode(result, reason), Detail: reason, TokenName: pr.TokenName,
 	}
@@ -83,7 +86,7 @@ func (s *Server) fileAccess(r *http.Request, p Port, rec *record, sw *statusWrit
 		return
 	}
 	e := logs.Request{
-		Time: start, Address: remoteAddr(r), App: p.Service.App(), TLS: p.TLS, Port: localPort(r),
+		Time: start, Address: remoteAddr(r), App: p.Service.App(), TLS: p.TLS, Port: localPort(r, p),
 		Method: r.Method, Path: r.URL.Path, Proto: r.Proto, Status: sw.status, Bytes: sw.bytes,
 		User: rec.user, Referer: r.Referer(), UserAgent: r.UserAgent(),
 		Token: rec.method == core.MethodToken, TokenName: rec.tokenName,

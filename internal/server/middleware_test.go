@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,5 +126,29 @@ func TestDecisionsInOrder(t *testing.T) {
 	want := []string{"bob password success", "bob 2fa failure", "bob 2fa success", "eve password failure"}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit lines:\n got %q\nwant %q", got, want)
+	}
+}
+
+// The port the logs name: the listener's number when the port knows it,
+// else the request's local address.
+func TestLocalPort(t *testing.T) {
+	withAddr := httptest.NewRequest(http.MethodGet, "/", nil)
+	withAddr = withAddr.WithContext(context.WithValue(withAddr.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 12087}))
+	tests := []struct {
+		name string
+		r    *http.Request
+		p    Port
+		want int
+	}{
+		{"the port's number", withAddr, Port{Service: core.ServiceWHM, Number: 2087}, 2087},
+		{"the local address", withAddr, Port{Service: core.ServiceWHM}, 12087},
+		{"neither", httptest.NewRequest(http.MethodGet, "/", nil), Port{}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := localPort(tc.r, tc.p); got != tc.want {
+				t.Errorf("localPort = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

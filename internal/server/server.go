@@ -68,6 +68,9 @@ func (s *Server) guard() auth.Guard {
 type Port struct {
 	Service core.Service
 	TLS     bool
+	// Number is the port number the listener accepts on, for the logs;
+	// 0: each request's local address says.
+	Number int
 }
 
 // Handler returns the handler of one port, wrapped in the middleware.
