@@ -27,6 +27,9 @@ type sessionRow struct {
 	Expires  time.Time
 	Idle     time.Duration
 	Current  bool
+	// TFA: its holder gave the second factor (a code at login, or a
+	// single sign-on).
+	TFA bool
 }
 
 type sessionsData struct {
@@ -100,6 +103,7 @@ func (s *Server) showSessions(w http.ResponseWriter, r *http.Request, v Visit, s
 			Expires:  x.Expires,
 			Idle:     x.IdleTimeout,
 			Current:  x.IDHash == v.Session.IDHash,
+			TFA:      x.TFAVerified,
 		})
 	}
 	if r.URL.Query().Get("ended") == "1" && status == http.StatusOK {

@@ -625,6 +625,26 @@ func handleOf(t *testing.T, body string, created time.Time) string {
 	return ""
 }
 
+// A session whose holder gave the second factor says so on the page.
+func TestSessionsTwoFactorTag(t *testing.T) {
+	f := newFixture(t)
+	bob := f.visit("bob", core.ServiceCPanel)
+	verified := bob.Session
+	verified.IDHash, verified.SecurityToken, verified.TFAVerified = fmt.Sprintf("%064x", 999), "/cpsess1999999999", true
+	verified.Created = verified.Created.Add(-time.Hour)
+	if err := f.data.Store.CreateSession(context.Background(), verified); err != nil {
+		t.Fatal(err)
+	}
+	res, body := f.page(bob, http.MethodGet, "/sessions/", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("sessions: %d", res.StatusCode)
+	}
+	checkHTML(t, "sessions", res, body)
+	if n := strings.Count(body, `<span class="tag ok">two-factor</span>`); n != 1 {
+		t.Errorf("%d sessions tagged two-factor, want 1 (of 2):\n%s", n, body)
+	}
+}
+
 func TestSessions(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
