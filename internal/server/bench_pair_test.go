@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,5 +190,80 @@ func BenchmarkPairedFloor(b *testing.B) {
 		{"header", base}, {"keyed-hash", keyed}, {"chain", chain}, {"daemon", td.whm},
 	} {
 		b.Run(tc.name, func(b *testing.B) { pairLoop(b, base+versionPath, tc.url+versionPath, authz) })
+	}
+}
+
+// BenchmarkPairedParallel is BenchmarkPaired's throughput with
+// GOMAXPROCS clients: each iteration loads the baseline for a phase of
+// 100 ms, then the authenticated call for 100 ms (in alternating order),
+// each from GOMAXPROCS keep-alive connections, and counts the calls
+// answered. %-of-baseline is the authenticated calls' count over the
+// baseline's; base-calls/s and auth-calls/s are their rates. Run it with
+// -benchtime=Nx (N phases of each).
+//
+//	go test -run='^$' -bench=BenchmarkPairedParallel -benchtime=30x -count=2 ./internal/server -args -token-counts=10
+func BenchmarkPairedParallel(b *testing.B) {
+	td := startTokenDaemon(b, 10)
+	sd := startBenchDaemon(b, 5000)
+	cookie, token := loginSession(b, sd)
+	vbody, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ubody, err := call(newClient(), td.cpanel+uapiPath, td.tpl.cpanel, http.StatusOK)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vbase, ubase := baselineServer(b, vbody)+versionPath, baselineServer(b, ubody)+uapiPath
+	for _, tc := range []struct{ name, base, url, header, value string }{
+		{"whm-token", vbase, td.whm + versionPath, "Authorization", td.tpl.whm},
+		{"cpanel-token", ubase, td.cpanel + uapiPath, "Authorization", td.tpl.cpanel},
+		{"session", vbase, sd.url + token + versionPath, "Cookie", cookie},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			header := map[string]string{tc.header: tc.value}
+			n := runtime.GOMAXPROCS(0)
+			bc, ac := newClient(), newClient()
+			defer bc.CloseIdleConnections()
+			defer ac.CloseIdleConnections()
+			phase := func(c *http.Client, url string, header map[string]string) int64 {
+				var count atomic.Int64
+				var wg sync.WaitGroup
+				deadline := time.Now().Add(100 * time.Millisecond)
+				for range n {
+					wg.Go(func() {
+						for time.Now().Before(deadline) {
+							if err := do(c, http.MethodGet, url, header, "", http.StatusOK); err != nil {
+								b.Error(err)
+								return
+							}
+							count.Add(1)
+						}
+					})
+				}
+				wg.Wait()
+				return count.Load()
+			}
+			phase(bc, tc.base, nil) // warm up
+			phase(ac, tc.url, header)
+			var baseN, authN int64
+			i := 0
+			for b.Loop() {
+				if i%2 == 0 {
+					baseN += phase(bc, tc.base, nil)
+					authN += phase(ac, tc.url, header)
+				} else {
+					authN += phase(ac, tc.url, header)
+					baseN += phase(bc, tc.base, nil)
+				}
+				i++
+			}
+			if baseN > 0 && i > 0 {
+				secs := float64(i) * 0.1
+				b.ReportMetric(float64(baseN)/secs, "base-calls/s")
+				b.ReportMetric(float64(authN)/secs, "auth-calls/s")
+				b.ReportMetric(100*float64(authN)/float64(baseN), "%-of-baseline")
+			}
+		})
 	}
 }
