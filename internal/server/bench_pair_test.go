@@ -50,14 +50,7 @@ func BenchmarkPaired(b *testing.B) {
 	td := tds[counts[0]]
 	sd := startBenchDaemon(b, 5000)
 	cookie, token := loginSession(b, sd)
-	vbody, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ubody, err := call(newClient(), td.cpanel+uapiPath, td.tpl.cpanel, http.StatusOK)
-	if err != nil {
-		b.Fatal(err)
-	}
+	vbody, ubody := tokenBodies(b, td)
 	baselines := map[string]func(body []byte) string{
 		"plain": func(body []byte) string { return baselineServer(b, body) },
 		"daemon-server": func(body []byte) string {
@@ -153,10 +146,7 @@ func pairLoop(b *testing.B, baseURL, url string, header map[string]string) {
 // line or runs the function.
 func BenchmarkPairedFloor(b *testing.B) {
 	td := startTokenDaemon(b, 10)
-	vbody, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
-	if err != nil {
-		b.Fatal(err)
-	}
+	vbody, _ := tokenBodies(b, td)
 	base := baselineServer(b, vbody)
 	fixed := fixedBytes(vbody)
 	data := td.d.Data
@@ -206,15 +196,7 @@ func BenchmarkPairedParallel(b *testing.B) {
 	td := startTokenDaemon(b, 10)
 	sd := startBenchDaemon(b, 5000)
 	cookie, token := loginSession(b, sd)
-	vbody, err := call(newClient(), td.whm+versionPath, td.tpl.whm, http.StatusOK)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ubody, err := call(newClient(), td.cpanel+uapiPath, td.tpl.cpanel, http.StatusOK)
-	if err != nil {
-		b.Fatal(err)
-	}
-	vbase, ubase := baselineServer(b, vbody)+versionPath, baselineServer(b, ubody)+uapiPath
+	vbase, ubase := tokenBaselines(b, td)
 	for _, tc := range []struct{ name, base, url, header, value string }{
 		{"whm-token", vbase, td.whm + versionPath, "Authorization", td.tpl.whm},
 		{"cpanel-token", ubase, td.cpanel + uapiPath, "Authorization", td.tpl.cpanel},

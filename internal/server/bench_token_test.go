@@ -367,6 +367,14 @@ func startTokenDaemon(b *testing.B, n int) *tokenDaemon {
 // bytes of a real version call and of a real get_user_information call.
 func tokenBaselines(b *testing.B, d *tokenDaemon) (version, uapi string) {
 	b.Helper()
+	vbody, ubody := tokenBodies(b, d)
+	return baselineServer(b, vbody) + versionPath, baselineServer(b, ubody) + uapiPath
+}
+
+// tokenBodies are d's answers to version by root's WHM token and to
+// get_user_information by bob's cPanel token.
+func tokenBodies(b *testing.B, d *tokenDaemon) (version, uapi []byte) {
+	b.Helper()
 	c := newClient()
 	defer c.CloseIdleConnections()
 	vbody, err := call(c, d.whm+versionPath, d.tpl.whm, http.StatusOK)
@@ -380,7 +388,7 @@ func tokenBaselines(b *testing.B, d *tokenDaemon) (version, uapi string) {
 	if !strings.Contains(string(ubody), `"user":"bob"`) {
 		b.Fatalf("get_user_information answered %.300s", ubody)
 	}
-	return baselineServer(b, vbody) + versionPath, baselineServer(b, ubody) + uapiPath
+	return vbody, ubody
 }
 
 // reportRate adds requests/s (1e9 / ns/op) to a parallel benchmark.
