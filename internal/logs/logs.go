@@ -165,16 +165,6 @@ func (l *Logs) Close() error {
 // reportEvery bounds the stderr reports of one file's error.
 const reportEvery = time.Minute
 
-// write appends one line to the file name: at once, or for a batched
-// file through the queue.
-func (l *Logs) write(name string, line []byte) {
-	if slices.Contains(batched, name) {
-		l.enqueue(entry{kind: entryLine, file: name, line: line})
-		return
-	}
-	l.writeNow(name, line)
-}
-
 // writeNow writes whole lines to the file name; lines that cannot be
 // written go to stderr, and the failure to the health report.
 func (l *Logs) writeNow(name string, lines []byte) {
@@ -278,7 +268,7 @@ func (l *Logs) Login(e Login) {
 	if l == nil {
 		return
 	}
-	l.write(LoginLog, []byte(fmtLogin(l, e)))
+	l.writeNow(LoginLog, []byte(fmtLogin(l, e)))
 }
 
 func fmtLogin(l *Logs, e Login) string {
@@ -305,7 +295,7 @@ func (l *Logs) SessionNew(app, address, name string, kv map[string]string) {
 		b.WriteString(k + "=" + strings.NewReplacer(",", "_", "=", "_").Replace(word(kv[k])))
 	}
 	line := fmt.Sprintf("[%s] info [%s] %s NEW %s %s\n", cpanelTime(l.now()), app, word(address), word(name), b.String())
-	l.write(SessionLog, []byte(line))
+	l.writeNow(SessionLog, []byte(line))
 }
 
 // SessionPurge writes session_log's PURGE line (reason: logout, expired,
@@ -315,11 +305,11 @@ func (l *Logs) SessionPurge(app, address, name, reason string) {
 		return
 	}
 	line := fmt.Sprintf("[%s] info [%s] %s PURGE %s %s\n", cpanelTime(l.now()), app, word(address), word(name), word(reason))
-	l.write(SessionLog, []byte(line))
+	l.writeNow(SessionLog, []byte(line))
 }
 
-// Access is one access_log line.
-type Access struct {
+// accessLine is the facts of one access_log line.
+type accessLine struct {
 	Address   string
 	User      string
 	Time      time.Time
@@ -332,17 +322,9 @@ type Access struct {
 	Port      int
 }
 
-// Access writes an access_log line:
+// appendAccess appends e's access_log line:
 // 192.0.2.1 - root [11/29/2026:12:00:00 -0000] "GET /json-api/version HTTP/1.1" 200 83 "-" "curl/8.0" "s" "-" 2087
-func (l *Logs) Access(e Access) {
-	if l == nil {
-		return
-	}
-	l.write(AccessLog, appendAccess(make([]byte, 0, 256), e))
-}
-
-// appendAccess appends e's access_log line.
-func appendAccess(b []byte, e Access) []byte {
+func appendAccess(b []byte, e accessLine) []byte {
 	s := "-"
 	if e.TLS {
 		s = "s"
@@ -369,16 +351,8 @@ func appendAccess(b []byte, e Access) []byte {
 	return append(b, '\n')
 }
 
-// APIToken writes an api_tokens_log line for a token-authenticated
-// request: [date] info [whostmgrd] Host: ['192.0.2.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']
-func (l *Logs) APIToken(app, address string, status int, user, tokenName, request string) {
-	if l == nil {
-		return
-	}
-	l.write(APITokensLog, appendAPIToken(make([]byte, 0, 256), l.now(), app, address, status, user, tokenName, request))
-}
-
-// appendAPIToken appends an api_tokens_log line written at t.
+// appendAPIToken appends an api_tokens_log line written at t, for a
+// token-authenticated request: [date] info [whostmgrd] Host: ['192.0.2.1'] HTTP Status: ['200'], User: ['root'], Token Name: ['ci'], Request: ['GET /json-api/version HTTP/1.1']
 func appendAPIToken(b []byte, t time.Time, app, address string, status int, user, tokenName, request string) []byte {
 	b = append(b, '[')
 	b = appendCPanelTime(b, t)
@@ -416,7 +390,7 @@ func (l *Logs) CPHulk(b Block) {
 	}
 	line := fmt.Sprintf("[%s] info [cPhulkd] Login Blocked: %s [Service]=[%s] [Remote IP Address]=[%s] [Authentication Database]=[cpauth] [Username]=[%s] (%d/%d failures) (blocked until [%s])\n",
 		cpanelTime(l.now()), b.Reason, field(b.App), field(b.Address), field(b.User), b.Failures, b.Max, cpanelTime(b.Until))
-	l.write(CPHulkLog, []byte(line))
+	l.writeNow(CPHulkLog, []byte(line))
 }
 
 // Decision is one authentication decision of the audit stream.

@@ -51,10 +51,9 @@ func TestLineFormats(t *testing.T) {
 		Status: "FAILED LOGIN", Reason: "invalid user"})
 	l.SessionNew("whostmgrd", "192.0.2.1", "root:0123456789abcdef", map[string]string{"method": "password", "app": "whostmgrd", "address": "192.0.2.1", "creator": "root", "path": "form", "possessed": "0"})
 	l.SessionPurge("whostmgrd", "192.0.2.1", "root:0123456789abcdef", "logout")
-	l.Access(Access{Address: "192.0.2.1", User: "root", Time: fixed, Request: RequestLine("GET", "/json-api/version", "HTTP/1.1"),
-		Status: 200, Bytes: 83, UserAgent: "curl/8.0", TLS: true, Port: 2087})
-	l.Access(Access{Address: "192.0.2.1", Time: fixed, Request: RequestLine("GET", "/", "HTTP/1.1"), Status: 200, Port: 2082})
-	l.APIToken("whostmgrd", "192.0.2.1", 200, "root", "ci", RequestLine("GET", "/json-api/version", "HTTP/1.1"))
+	l.Request(&Request{Address: netip.MustParseAddr("192.0.2.1"), App: "whostmgrd", User: "root", Time: fixed, Method: "GET", Path: "/json-api/version", Proto: "HTTP/1.1",
+		Status: 200, Bytes: 83, UserAgent: "curl/8.0", TLS: true, Port: 2087, Token: true, TokenName: "ci"})
+	l.Request(&Request{Address: netip.MustParseAddr("192.0.2.1"), Time: fixed, Method: "GET", Path: "/", Proto: "HTTP/1.1", Status: 200, Port: 2082})
 	l.CPHulk(Block{Reason: "IP reached maximum auth failures", App: "whostmgrd", Address: "192.0.2.1", User: "root", Failures: 5, Max: 5, Until: fixed.Add(15 * time.Minute)})
 	l.Audit(Decision{Service: "whostmgrd", Address: "192.0.2.1", User: "root", Method: "password", Result: "failure", Reason: ReasonCode("failure", "user password incorrect")})
 	want := map[string]string{
@@ -88,7 +87,7 @@ func TestFieldsCannotForgeLines(t *testing.T) {
 	l := open(t, Options{})
 	evil := "root\r\n[2026-11-29 12:00:00 +0000] info [whostmgrd] 6.6.6.6 - admin \"GET / HTTP/1.1\" "
 	l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: evil, Request: RequestLine("GET", "/a\"b\nc", "HTTP/1.1"), Status: "FAILED LOGIN", Reason: "x\ny"})
-	l.Access(Access{Address: "192.0.2.1", User: evil, Time: fixed, Request: "GET /\" 200 HTTP/1.1", Status: 403, Referer: "\"", UserAgent: "a\"b", Port: 2087})
+	l.Request(&Request{Address: netip.MustParseAddr("192.0.2.1"), User: evil, Time: fixed, Method: "GET", Path: "/\" 200", Proto: "HTTP/1.1", Status: 403, Referer: "\"", UserAgent: "a\"b", Port: 2087})
 	l.Flush()
 	for _, n := range []string{LoginLog, AccessLog} {
 		if lines := CheckFile(t, filepath.Join(l.Dir(), n)); len(lines) != 1 {
@@ -185,7 +184,7 @@ func TestNilLogs(t *testing.T) {
 // reaches the file whole and in order.
 func TestBatchedFiles(t *testing.T) {
 	access := func(l *Logs, i int) {
-		l.Access(Access{Address: "192.0.2.1", User: "root", Time: fixed, Request: RequestLine("GET", fmt.Sprintf("/n/%d", i), "HTTP/1.1"), Status: 200, Port: 2087})
+		l.Request(&Request{Address: netip.MustParseAddr("192.0.2.1"), User: "root", Time: fixed, Method: "GET", Path: fmt.Sprintf("/n/%d", i), Proto: "HTTP/1.1", Status: 200, Port: 2087})
 	}
 	size := func(l *Logs, name string) int64 {
 		st, err := os.Stat(filepath.Join(l.Dir(), name))
@@ -285,8 +284,8 @@ func TestBatchedWriteFailure(t *testing.T) {
 	}
 }
 
-// requestCases are requests whose lines Request must write exactly as
-// Access, APIToken and Audit write them from the same facts.
+// requestCases are requests whose lines Request must write as the
+// formatters make them of the same facts.
 var requestCases = []struct {
 	name string
 	r    Request
@@ -321,27 +320,32 @@ func FuzzRequestLines(f *testing.F) {
 	})
 }
 
-// checkRequestLines writes r with Request in one directory and the same
-// facts with Access, APIToken and Audit in another, and compares the files.
+// checkRequestLines writes r with Request and compares each file with the
+// lines the formatters make of the same facts, assembled here.
 func checkRequestLines(t *testing.T, r Request) {
 	t.Helper()
 	r.Time = fixed
-	byRequest, byLine := newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }}), newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }})
-	defer byRequest.Close()
-	defer byLine.Close()
-	byRequest.Request(&r)
+	l := newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }})
+	defer l.Close()
+	l.Request(&r)
+	l.Flush()
 	path := r.Path
 	if r.Masked {
 		path = MaskedToken + path
 	}
 	line := RequestLine(r.Method, path, r.Proto)
-	byLine.Access(Access{Address: r.Address.String(), User: r.User, Time: r.Time, Request: line, Status: r.Status, Bytes: r.Bytes,
-		Referer: r.Referer, UserAgent: r.UserAgent, TLS: r.TLS, Port: r.Port})
+	want := map[string][]byte{
+		AccessLog: appendAccess(nil, accessLine{Address: r.Address.String(), User: r.User, Time: r.Time, Request: line, Status: r.Status, Bytes: r.Bytes,
+			Referer: r.Referer, UserAgent: r.UserAgent, TLS: r.TLS, Port: r.Port}),
+	}
 	if r.Token {
-		byLine.APIToken(r.App, r.Address.String(), r.Status, r.User, r.TokenName, line)
+		want[APITokensLog] = appendAPIToken(nil, fixed, r.App, r.Address.String(), r.Status, r.User, r.TokenName, line)
 	}
 	if r.Audit {
 		d := r.Decision
+		if d.Time.IsZero() {
+			d.Time = fixed
+		}
 		if d.RequestID == "" {
 			d.RequestID = string(AppendRequestID(nil, r.IDSeq, r.IDNano))
 		}
@@ -351,79 +355,12 @@ func checkRequestLines(t *testing.T, r Request) {
 		if d.Path == "" {
 			d.Path = path
 		}
-		byLine.Audit(d)
+		want[AuditLog] = appendAuditLine(nil, d)
 	}
-	byRequest.Flush()
-	byLine.Flush()
 	for _, name := range batched {
-		got, _ := os.ReadFile(filepath.Join(byRequest.Dir(), name))
-		want, _ := os.ReadFile(filepath.Join(byLine.Dir(), name))
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
-		}
-	}
-}
-
-// Requests queued while flushes run, many of them finding the queue empty,
-// are each written once and whole (run with -race: a flush must never
-// read a slice that requests append to).
-func TestQueueConcurrentFlushes(t *testing.T) {
-	l := newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }})
-	defer l.Close()
-	const writers, each = 4, 2000
-	stop := make(chan struct{})
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				l.Flush()
-			}
-		}
-	}()
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				l.Request(&Request{Address: netip.MustParseAddr("192.0.2.1"), App: "whostmgrd", Method: "GET", Path: fmt.Sprintf("/w%d/%d", w, i), Proto: "HTTP/1.1",
-					Status: 200, User: "root", Token: true, TokenName: "ci", Audit: true, Decision: Decision{Service: "whostmgrd", User: "root", Result: "success", Reason: "ok"}})
-			}
-		}()
-	}
-	wg.Wait()
-	close(stop)
-	<-flushed
-	l.Flush()
-	for _, name := range batched {
-		if n := len(CheckFile(t, filepath.Join(l.Dir(), name))); n != writers*each {
-			t.Errorf("%s: %d lines, want %d", name, n, writers*each)
-		}
-	}
-}
-
-// After any sequence of flushes, empty ones included, the slice requests
-// append to is never the one a flush will hand out as the next spare.
-func TestQueueSpareNotShared(t *testing.T) {
-	l := newLogs(t.TempDir(), Options{Now: func() time.Time { return fixed }})
-	defer l.Close()
-	req := &Request{Address: netip.MustParseAddr("192.0.2.1"), App: "whostmgrd", Method: "GET", Path: "/", Proto: "HTTP/1.1", Status: 200}
-	for i, step := range []string{"request", "flush", "flush", "request", "flush", "flush", "flush", "request", "request", "flush", "request"} {
-		switch step {
-		case "request":
-			l.Request(req)
-		case "flush":
-			l.Flush()
-		}
-		l.q.mu.Lock()
-		entries, spare := l.q.entries, l.q.spare
-		l.q.mu.Unlock()
-		if cap(entries) > 0 && cap(spare) > 0 && &entries[:1][0] == &spare[:1][0] {
-			t.Fatalf("after step %d (%s) the queue and the spare share their array", i, step)
+		got, _ := os.ReadFile(filepath.Join(l.Dir(), name))
+		if !bytes.Equal(got, want[name]) {
+			t.Errorf("%s:\n got %q\nwant %q", name, got, want[name])
 		}
 	}
 }

@@ -68,15 +68,12 @@ type entryKind uint8
 const (
 	entryRequest entryKind = iota // req: its access line, token line and audit line
 	entryAudit                    // req.Decision alone
-	entryLine                     // line, a whole line of file
 )
 
 type entry struct {
 	kind entryKind
 	at   time.Time // when it was queued: the time of the token line
 	req  Request
-	file string
-	line []byte
 }
 
 // queue is the entries that wait; spare is the slice the last flush
@@ -174,12 +171,6 @@ const (
 // format appends e's lines to the flush's buffers.
 func (l *Logs) format(e *entry) {
 	switch e.kind {
-	case entryLine:
-		for i, name := range batched {
-			if name == e.file {
-				l.bufs[i] = append(l.bufs[i], e.line...)
-			}
-		}
 	case entryAudit:
 		l.bufs[bufAudit] = appendAuditLine(l.bufs[bufAudit], e.req.Decision)
 	case entryRequest:
@@ -187,7 +178,7 @@ func (l *Logs) format(e *entry) {
 		addr := r.Address.String()
 		l.scratch = appendRequestLine(l.scratch[:0], r)
 		line := string(l.scratch)
-		l.bufs[bufAccess] = appendAccess(l.bufs[bufAccess], Access{Address: addr, User: r.User, Time: r.Time, Request: line,
+		l.bufs[bufAccess] = appendAccess(l.bufs[bufAccess], accessLine{Address: addr, User: r.User, Time: r.Time, Request: line,
 			Status: r.Status, Bytes: r.Bytes, Referer: r.Referer, UserAgent: r.UserAgent, TLS: r.TLS, Port: r.Port})
 		if r.Token {
 			l.bufs[bufToken] = appendAPIToken(l.bufs[bufToken], e.at, r.App, addr, r.Status, r.User, r.TokenName, line)
