@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/core"
@@ -38,19 +39,64 @@ func TestRegisterPanics(t *testing.T) {
 	}{
 		{
 			name:      "duplicate in one call",
-			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, Handler: okHandler}, {Flavour: api.WHM1, Name: "version", Access: api.RootOnly, Handler: okHandler}},
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, Mints: api.MintNothing, Handler: okHandler}, {Flavour: api.WHM1, Name: "version", Access: api.RootOnly, Mints: api.MintNothing, Handler: okHandler}},
 			wantInMsg: "version registered twice",
 		},
 		{
 			name:      "duplicate across calls",
-			existing:  []*api.Func{{Flavour: api.UAPI, Module: "Tokens", Name: "list", Access: api.Account, Handler: okHandler}},
-			add:       []*api.Func{{Flavour: api.UAPI, Module: "Tokens", Name: "list", Access: api.Account, Handler: okHandler}},
+			existing:  []*api.Func{{Flavour: api.UAPI, Module: "Tokens", Name: "list", Access: api.Account, Mints: api.MintNothing, Handler: okHandler}},
+			add:       []*api.Func{{Flavour: api.UAPI, Module: "Tokens", Name: "list", Access: api.Account, Mints: api.MintNothing, Handler: okHandler}},
 			wantInMsg: "Tokens::list registered twice",
 		},
 		{
 			name:      "NeedACL without ACL",
-			add:       []*api.Func{{Flavour: api.WHM1, Name: "listaccts", Access: api.NeedACL, Handler: okHandler}},
-			wantInMsg: "listaccts needs an ACL name",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "listaccts", Access: api.NeedACL, Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "listaccts: needs an ACL name",
+		},
+		{
+			name:      "no Access",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "version: declares no Access",
+		},
+		{
+			name:      "no Mints",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, Handler: okHandler}},
+			wantInMsg: "version: declares no Mints",
+		},
+		{
+			name:      "no handler",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, Mints: api.MintNothing}},
+			wantInMsg: "version: no handler",
+		},
+		{
+			name:      "an ACL it does not need",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, ACL: "list-accts", Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "names an ACL",
+		},
+		{
+			name:      "cPanel access on a WHM function",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "x", Access: api.Account, Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "does not fit its API",
+		},
+		{
+			name:      "WHM access on a UAPI function",
+			add:       []*api.Func{{Flavour: api.UAPI, Module: "M", Name: "x", Access: api.RootOnly, Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "does not fit its API",
+		},
+		{
+			name:      "InAccount on a UAPI function",
+			add:       []*api.Func{{Flavour: api.UAPI, Module: "M", Name: "x", Access: api.Account, InAccount: true, Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "InAccount is for WHM functions",
+		},
+		{
+			name:      "webmail-safe WHM function",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "x", Access: api.AnyWHM, WebmailSafe: true, Mints: api.MintNothing, Handler: okHandler}},
+			wantInMsg: "never run inside Webmail",
+		},
+		{
+			name:      "read-only function that mints",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "accesshash", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintAccessHash, Handler: okHandler}},
+			wantInMsg: "not read-only",
 		},
 	}
 	for _, tc := range tests {
@@ -69,11 +115,11 @@ func TestRegisterDistinctKeys(t *testing.T) {
 	// Same name in different flavours or modules is not a duplicate.
 	r := api.NewRegistry()
 	fs := []*api.Func{
-		{Flavour: api.WHM1, Name: "list", Access: api.AnyWHM, Handler: okHandler},
-		{Flavour: api.UAPI, Module: "Tokens", Name: "list", Access: api.Account, Handler: okHandler},
-		{Flavour: api.UAPI, Module: "Email", Name: "list", Access: api.Account, Handler: okHandler},
-		{Flavour: api.API2, Module: "Email", Name: "list", Access: api.Account, Handler: okHandler},
-		{Flavour: api.WHM1, Name: "listaccts", Access: api.NeedACL, ACL: "list-accts", Handler: okHandler},
+		{Flavour: api.WHM1, Name: "list", Access: api.AnyWHM, Mints: api.MintNothing, Handler: okHandler},
+		{Flavour: api.UAPI, Module: "Tokens", Name: "list", Access: api.Account, Mints: api.MintNothing, Handler: okHandler},
+		{Flavour: api.UAPI, Module: "Email", Name: "list", Access: api.Account, Mints: api.MintNothing, Handler: okHandler},
+		{Flavour: api.API2, Module: "Email", Name: "list", Access: api.Account, Mints: api.MintNothing, Handler: okHandler},
+		{Flavour: api.WHM1, Name: "listaccts", Access: api.NeedACL, ACL: "list-accts", Mints: api.MintNothing, Handler: okHandler},
 	}
 	r.Register(fs...)
 
@@ -209,6 +255,115 @@ func TestPermitted(t *testing.T) {
 			}
 			if k := core.KindOf(err); k != core.KindPermission {
 				t.Fatalf("error kind = %v, want permission", k)
+			}
+		})
+	}
+}
+
+// token is a WHM API token principal of role with the given effective
+// ACLs and bounds.
+func token(role core.Role, b core.Bounds, acls ...string) core.Principal {
+	p := principal(role, acls...)
+	p.Method, p.TokenName, p.Bounds = core.MethodToken, "t", b
+	return p
+}
+
+// TestPermittedBounds: what a call through an API token may reach (D24,
+// D25), whatever its role and ACLs allow.
+func TestPermittedBounds(t *testing.T) {
+	fn := func(m api.Mint, inAccount bool) *api.Func {
+		return &api.Func{Flavour: api.WHM1, Name: "f", Access: api.AnyWHM, InAccount: inAccount, Mints: m}
+	}
+	uapiFn := func(m api.Mint) *api.Func {
+		return &api.Func{Flavour: api.UAPI, Module: "M", Name: "f", Access: api.Account, Mints: m}
+	}
+	var (
+		soon       = core.Bounds{Expires: time.Unix(2e9, 0)}
+		listed     = core.Bounds{Addresses: []string{"192.0.2.1"}}
+		otp        = core.Bounds{RequireOTP: true}
+		narrowed   = core.Bounds{Narrowed: true}
+		rootPass   = principal(core.RoleRoot, core.ACLAll)
+		rootAll    = token(core.RoleRoot, core.Bounds{}, core.ACLAll)
+		rootSoon   = token(core.RoleRoot, soon, core.ACLAll)
+		rootListed = token(core.RoleRoot, listed, core.ACLAll)
+		rootOTP    = token(core.RoleRoot, otp, core.ACLAll)
+		rootNarrow = token(core.RoleRoot, narrowed, "list-accts", "passwd", "create-user-session")
+		resFull    = token(core.RoleReseller, core.Bounds{}, "list-accts", "passwd")
+		resNarrow  = token(core.RoleReseller, narrowed, "list-accts")
+		cpToken    = token(core.RoleCPanel, soon)
+	)
+	tests := []struct {
+		name string
+		f    *api.Func
+		p    core.Principal
+		ok   bool
+	}{
+		{"access hash: root by password", fn(api.MintAccessHash, false), rootPass, true},
+		{"access hash: root token without limits", fn(api.MintAccessHash, false), rootAll, true},
+		{"access hash: root token that expires", fn(api.MintAccessHash, false), rootSoon, false},
+		{"access hash: root token with an address list", fn(api.MintAccessHash, false), rootListed, false},
+		{"access hash: root token that needs OTP", fn(api.MintAccessHash, false), rootOTP, false},
+		{"access hash: narrowed root token", fn(api.MintAccessHash, false), rootNarrow, false},
+		{"access hash: full reseller token without all", fn(api.MintAccessHash, false), resFull, false},
+
+		{"two-factor: root token that expires", fn(api.MintTwoFactor, false), rootSoon, true},
+		{"two-factor: narrowed root token", fn(api.MintTwoFactor, false), rootNarrow, false},
+		{"two-factor: full reseller token", fn(api.MintTwoFactor, false), resFull, true},
+		{"two-factor: narrowed reseller token", fn(api.MintTwoFactor, false), resNarrow, false},
+		{"password: narrowed root token", fn(api.MintPassword, false), rootNarrow, false},
+		{"password: root token with an address list", fn(api.MintPassword, false), rootListed, true},
+		{"session: narrowed root token", fn(api.MintSession, false), rootNarrow, false},
+		{"session: root token that expires", fn(api.MintSession, false), rootSoon, true},
+		{"token: narrowed root token (bounded by the function)", fn(api.MintToken, false), rootNarrow, true},
+		{"new account: narrowed root token", fn(api.MintAccount, false), rootNarrow, true},
+		{"nothing: narrowed root token", fn(api.MintNothing, false), rootNarrow, true},
+
+		{"inside an account: root by password", fn(api.MintNothing, true), rootPass, true},
+		{"inside an account: root token with limits but all", fn(api.MintNothing, true), rootSoon, true},
+		{"inside an account: narrowed root token", fn(api.MintNothing, true), rootNarrow, false},
+		{"inside an account: full reseller token", fn(api.MintNothing, true), resFull, true},
+		{"inside an account: narrowed reseller token", fn(api.MintNothing, true), resNarrow, false},
+
+		{"cPanel token that expires: password", uapiFn(api.MintPassword), cpToken, true},
+		{"cPanel token that expires: session", uapiFn(api.MintSession), cpToken, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.f.Permitted(tc.p)
+			if tc.ok != (err == nil) {
+				t.Fatalf("Permitted = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && core.KindOf(err) != core.KindPermission {
+				t.Fatalf("error kind = %v, want permission", core.KindOf(err))
+			}
+			if err != nil && tc.p.Method == core.MethodToken && !strings.Contains(err.Error(), "“t”") {
+				t.Fatalf("refusal %q does not name the token", err)
+			}
+		})
+	}
+}
+
+// TestPermittedWebmail: D4's words, per API, for a function that is not
+// webmail-safe, for a webmail user and for a cPanel account on a Webmail
+// port.
+func TestPermittedWebmail(t *testing.T) {
+	u := &api.Func{Flavour: api.UAPI, Module: "Email", Name: "add_pop", Access: api.Account, Mints: api.MintAccount}
+	a2 := &api.Func{Flavour: api.API2, Module: "Email", Name: "listpops", Access: api.Account, ReadOnly: true, Mints: api.MintNothing}
+	cpOnWebmail := principal(core.RoleCPanel)
+	cpOnWebmail.Service = core.ServiceWebmail
+	for _, tc := range []struct {
+		name string
+		f    *api.Func
+		p    core.Principal
+		want string
+	}{
+		{"UAPI, cPanel account on Webmail", u, cpOnWebmail, "Execution of Email::add_pop (api version:3) is not permitted inside of webmail"},
+		{"API 2, cPanel account on Webmail", a2, cpOnWebmail, "Execution of Email::listpops (api version:2) is not permitted inside of webmail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.f.Permitted(tc.p)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("Permitted = %v, want %q", err, tc.want)
 			}
 		})
 	}

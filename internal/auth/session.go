@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
@@ -116,6 +117,11 @@ func (m *Session) Authenticate(ctx context.Context, r *Request) Outcome {
 	if !OriginMatches(mode, s.Origin, r.Remote) {
 		return sessionFail(user, CodeChangedIP, "session made from "+s.Origin+", used from "+r.Remote.String()+" (cookieipvalidation="+mode+")")
 	}
+	if !AddressAllowed(s.AllowedIPs, r.Remote) {
+		// Made through an API token with an address list (D24), whatever
+		// cookieipvalidation says.
+		return sessionFail(user, CodeChangedIP, "session made through an API token that works only from "+strings.Join(s.AllowedIPs, ", ")+", used from "+r.Remote.String())
+	}
 	if !secret.Equal(r.SecurityToken, s.SecurityToken) {
 		return sessionFail(user, CodeTokenIncorrect, "security token incorrect")
 	}
@@ -131,6 +137,10 @@ func (m *Session) Authenticate(ctx context.Context, r *Request) Outcome {
 		return sessionFail(user, CodeInvalid, "session of another account ("+s.Account+")")
 	}
 	p.Method, p.Service, p.Session = core.MethodSession, r.Service, idHash
+	if s.NotAfter != (time.Time{}) || len(s.AllowedIPs) > 0 || s.RequireOTP {
+		// What the session makes is held within the token it came from.
+		p.Bounds = core.Bounds{Expires: s.NotAfter, Addresses: s.AllowedIPs, RequireOTP: s.RequireOTP}
+	}
 	if m.Touches != nil {
 		m.Touches.Use(idHash, s.LastSeen, now)
 	}

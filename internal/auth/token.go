@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -99,10 +100,13 @@ func (m *Token) Authenticate(ctx context.Context, r *Request) Outcome {
 	if !whm && p.Role != core.RoleCPanel && p.Role != core.RoleReseller {
 		return fail(core.MethodToken, user, "cPanel API token of an account without cPanel")
 	}
+	narrowed := t.ReadOnly
 	if whm {
+		narrowed = Narrows(p.ACLs, t.ACLs)
 		p.ACLs = EffectiveACLs(p.ACLs, t.ACLs)
 	}
 	p.Method, p.Service, p.TokenName, p.ReadOnly = core.MethodToken, r.Service, t.Name, t.ReadOnly
+	p.Bounds = core.Bounds{Expires: t.ExpiresAt, Addresses: t.WhitelistIPs, RequireOTP: t.RequireOTP, Narrowed: narrowed}
 	if m.Uses != nil {
 		m.Uses.Record(mac, now, r.Remote)
 	}
@@ -133,6 +137,26 @@ func EffectiveACLs(user core.ACLSet, token []string) core.ACLSet {
 		}
 	}
 	return out
+}
+
+// Narrows reports whether a token's ACL list (nil: not limited) leaves out
+// one of its owner's privileges: a root token without "all", a reseller
+// token missing one of the reseller's ACLs (D25).
+func Narrows(user core.ACLSet, token []string) bool {
+	if token == nil || slices.Contains(token, core.ACLAll) {
+		return false
+	}
+	if user[core.ACLAll] {
+		return true
+	}
+	// Both lists are short (at most every known ACL): no set is built on
+	// the request path.
+	for n, ok := range user {
+		if ok && !slices.Contains(token, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // AddressAllowed reports whether addr lies in one of the allow-list's

@@ -155,9 +155,11 @@ func (t *TwoFactor) Needed(ctx context.Context, out Outcome) (bool, error) {
 		if out.Session.TFAVerified {
 			return false, nil
 		}
-		on, err := policy(ctx, t.Store, settings.TwoFactorPolicy)
-		if err != nil || !on {
-			return false, err
+		if !out.Session.RequireOTP { // made through a require_otp token: asked whatever the policy
+			on, err := policy(ctx, t.Store, settings.TwoFactorPolicy)
+			if err != nil || !on {
+				return false, err
+			}
 		}
 	case core.MethodPassword:
 		on, err := policy(ctx, t.Store, settings.TwoFactorPolicy)

@@ -141,7 +141,7 @@ func tokenCreate(ctx context.Context, env *Env, d *daemon.Data, f tokenFlags) in
 	if f.requireOTP {
 		args.Add("require_otp", "1")
 	}
-	t, raw, err := d.Env.CreateToken(ctx, "root", auth.PrincipalFor(f.owner), f.service, name, args)
+	t, raw, err := d.Env.CreateToken(ctx, "root", core.Principal{User: "root", Role: core.RoleRoot, Method: core.MethodLocal}, auth.PrincipalFor(f.owner), f.service, name, args)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "cpauth: %s\n", core.Message(err))
 		return 1

@@ -5,6 +5,8 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Service is one of the three cpsrvd applications a port belongs to.
@@ -122,6 +124,69 @@ type Principal struct {
 	// ("" for every other method), so that a password change made through
 	// a session can keep that one session.
 	Session string
+	// Bounds are the limits of the API token that authenticated the
+	// request (the zero value for every other method): whatever the
+	// request makes is held within them (D24, D25).
+	Bounds Bounds
+}
+
+// Bounds are what narrows an API token below its owner: an expiry, an
+// address list, a two-factor requirement, and ACLs (WHM) or read-only
+// (cPanel) that do not cover everything its owner may do. A principal
+// acting inside an account for a WHM caller carries its caller's bounds.
+type Bounds struct {
+	// Expires is when the token stops working (zero: never).
+	Expires time.Time
+	// Addresses are the addresses and CIDR ranges the token works from
+	// (nil: any). Shared with the token's record: read-only.
+	Addresses []string
+	// RequireOTP: the owner's two-factor code is needed with the token.
+	RequireOTP bool
+	// Narrowed: the token's ACLs lack one of its owner's privileges, or it
+	// is a read-only cPanel token.
+	Narrowed bool
+}
+
+// Limited reports whether anything bounds the credential.
+func (b Bounds) Limited() bool {
+	return !b.Expires.IsZero() || len(b.Addresses) > 0 || b.RequireOTP || b.Narrowed
+}
+
+// Lacks lists, in words for a refusal, the limits a credential has that
+// one without any limit would not: "an expiry", "an address list", ...
+func (b Bounds) Lacks() string {
+	var parts []string
+	if b.Narrowed {
+		parts = append(parts, "does not carry every privilege of its owner")
+	}
+	if !b.Expires.IsZero() {
+		parts = append(parts, "expires")
+	}
+	if len(b.Addresses) > 0 {
+		parts = append(parts, "is limited to an address list")
+	}
+	if b.RequireOTP {
+		parts = append(parts, "requires a two-factor code")
+	}
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// Credential names, for a refusal, the credential that authenticated the
+// request: its API token, or the session made through one.
+func (p Principal) Credential() string {
+	switch {
+	case p.TokenName != "":
+		return "The API token “" + p.TokenName + "”"
+	case p.Method == MethodSession:
+		return "This session, made through an API token,"
+	}
+	return "This credential"
 }
 
 // HasACL reports whether the principal holds a WHM privilege.

@@ -194,7 +194,7 @@ func TestCloseFlushesTokenUses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := d.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
+	tok, _, err := d.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestOptionsClock(t *testing.T) {
 	}
 	ctx := context.Background()
 	root, _ := d.Data.Store.GetAccount(ctx, "root")
-	tok, _, err := d.Data.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
+	tok, _, err := d.Data.Env.CreateToken(ctx, "root", auth.PrincipalFor(root), auth.PrincipalFor(root), store.TokenWHM, "t", api.Args{})
 	if err != nil || !tok.Created.Equal(fixed) {
 		t.Fatalf("created %v, %v; want the injected time", tok.Created, err)
 	}

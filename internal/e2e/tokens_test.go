@@ -47,7 +47,7 @@ func (e *testEnv) mkToken(t testing.TB, service, user, name string, kv ...string
 	if err != nil {
 		t.Fatalf("fixture token %s of %s: %v", name, user, err)
 	}
-	_, raw, err := e.d.Data.Env.CreateToken(ctx, "root", auth.PrincipalFor(a), service, name, pairs(kv))
+	_, raw, err := e.d.Data.Env.CreateToken(ctx, "root", auth.PrincipalFor(a), auth.PrincipalFor(a), service, name, pairs(kv))
 	if err != nil {
 		t.Fatalf("fixture token %s of %s: %v", name, user, err)
 	}

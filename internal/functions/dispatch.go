@@ -7,7 +7,6 @@ import (
 	"github.com/cpauth/cpauth/internal/api/api2"
 	"github.com/cpauth/cpauth/internal/api/uapi"
 	"github.com/cpauth/cpauth/internal/api/whmapi1"
-	"github.com/cpauth/cpauth/internal/core"
 )
 
 // RunWHM1 finds and runs a WHM API 1 function.
@@ -25,9 +24,6 @@ func RunAPI2(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, er
 	if !ok {
 		return nil, api2.UnknownFunction(c.Module, c.Func)
 	}
-	if inWebmail(c.Principal) && !f.WebmailSafe {
-		return nil, core.Errorf(core.KindPermission, "Execution of %s::%s (api version:2) is not permitted inside of webmail", c.Module, c.Func)
-	}
 	return f.Call(ctx, c)
 }
 
@@ -44,10 +40,7 @@ func RunUAPI(ctx context.Context, r *api.Registry, c *api.Call) (*api.Result, er
 		}
 		return nil, uapi.UnknownFunction(c.Module, c.Func)
 	}
-	if inWebmail(c.Principal) && !f.WebmailSafe {
-		return nil, uapi.NotInWebmail(c.Module, c.Func)
-	}
-	return f.Call(ctx, c)
+	return f.Call(ctx, c) // Permitted says D4's words for Webmail
 }
 
 // validName reports whether s matches ^[A-Za-z_][A-Za-z0-9_]{0,63}$ (a
@@ -62,10 +55,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-// inWebmail reports whether a call runs inside Webmail: a webmail user
-// anywhere, or a cPanel account that logged in on a Webmail port (D4).
-func inWebmail(p core.Principal) bool {
-	return p.Role == core.RoleWebmail || p.Service == core.ServiceWebmail
 }

@@ -14,23 +14,25 @@ import (
 )
 
 func (e *Env) registerUAPI(r *api.Registry) {
-	u := func(module, name string, webmailSafe, readOnly bool, h api.Handler) *api.Func {
-		return &api.Func{Flavour: api.UAPI, Module: module, Name: name, Access: api.Account, WebmailSafe: webmailSafe, ReadOnly: readOnly, Handler: h}
+	u := func(module, name string, webmailSafe, readOnly bool, m api.Mint, h api.Handler) *api.Func {
+		return &api.Func{Flavour: api.UAPI, Module: module, Name: name, Access: api.Account, WebmailSafe: webmailSafe, ReadOnly: readOnly, Mints: m, Handler: h}
 	}
 	r.Register(
-		u("Email", "add_pop", false, false, e.addPop),
-		u("Email", "delete_pop", false, false, e.deletePop),
-		u("Email", "passwd_pop", true, false, e.passwdPop),
-		u("Email", "list_pops", false, true, e.listPops),
-		u("Variables", "get_user_information", true, true, e.getUserInformation),
-		&api.Func{Flavour: api.WHM1, Name: "uapi_cpanel", Access: api.AnyWHM, Handler: func(ctx context.Context, c *api.Call) (*api.Result, error) {
+		u("Email", "add_pop", false, false, api.MintAccount, e.addPop),
+		u("Email", "delete_pop", false, false, api.MintNothing, e.deletePop),
+		u("Email", "passwd_pop", true, false, api.MintPassword, e.passwdPop),
+		u("Email", "list_pops", false, true, api.MintNothing, e.listPops),
+		u("Variables", "get_user_information", true, true, api.MintNothing, e.getUserInformation),
+		// The function it runs is checked for the account, with the
+		// caller's bounds (Impersonate).
+		&api.Func{Flavour: api.WHM1, Name: "uapi_cpanel", Access: api.AnyWHM, InAccount: true, Mints: api.MintNothing, Handler: func(ctx context.Context, c *api.Call) (*api.Result, error) {
 			return e.uapiCPanel(ctx, r, c)
 		}},
 	)
 }
 
 func (e *Env) registerAPI2(r *api.Registry) {
-	r.Register(&api.Func{Flavour: api.API2, Module: "Email", Name: "listpops", Access: api.Account, ReadOnly: true, Handler: e.listpops2})
+	r.Register(&api.Func{Flavour: api.API2, Module: "Email", Name: "listpops", Access: api.Account, ReadOnly: true, Mints: api.MintNothing, Handler: e.listpops2})
 }
 
 // uapiCPanel runs a UAPI function as a cPanel account for a WHM caller; the

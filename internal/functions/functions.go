@@ -155,11 +155,20 @@ func (e *Env) Impersonate(ctx context.Context, caller core.Principal, user strin
 	if !(caller.Role == core.RoleRoot || a.Owner == caller.User || a.Username == caller.User || caller.IsRootLike()) {
 		return core.Principal{}, core.Errorf(core.KindPermission, "Access Denied to %s", user)
 	}
+	if err := api.ActInside(caller, user); err != nil {
+		return core.Principal{}, err // D25
+	}
 	role := core.RoleCPanel
 	if a.Reseller {
 		role = core.RoleReseller
 	}
-	return core.Principal{User: a.Username, Role: role, Account: a.Username, Method: caller.Method, Service: core.ServiceCPanel, ACLs: core.ACLSet{}}, nil
+	// The account's principal carries the caller's credential: its method,
+	// token and bounds, so that what the cPanel function makes is held
+	// within them (D24).
+	return core.Principal{
+		User: a.Username, Role: role, Account: a.Username, Method: caller.Method, Service: core.ServiceCPanel, ACLs: core.ACLSet{},
+		TokenName: caller.TokenName, Bounds: caller.Bounds,
+	}, nil
 }
 
 // writePrivate writes a file readable only by its owner, creating parents

@@ -22,7 +22,7 @@ import (
 
 func (e *Env) registerHulk(r *api.Registry) {
 	fn := func(name string, h api.Handler, readOnly bool) *api.Func {
-		return &api.Func{Flavour: api.WHM1, Name: name, Access: api.RootOnly, ReadOnly: readOnly, Handler: h}
+		return &api.Func{Flavour: api.WHM1, Name: name, Access: api.RootOnly, ReadOnly: readOnly, Mints: api.MintNothing, Handler: h}
 	}
 	r.Register(
 		fn("cphulk_status", e.cphulkStatus, true),

@@ -31,8 +31,8 @@ import (
 
 func (e *Env) registerSessions(r *api.Registry) {
 	r.Register(
-		&api.Func{Flavour: api.WHM1, Name: "list_sessions", Access: api.AnyWHM, ReadOnly: true, Handler: e.listSessions},
-		&api.Func{Flavour: api.WHM1, Name: "kill_session", Access: api.AnyWHM, Handler: e.killSession},
+		&api.Func{Flavour: api.WHM1, Name: "list_sessions", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintNothing, Handler: e.listSessions},
+		&api.Func{Flavour: api.WHM1, Name: "kill_session", Access: api.AnyWHM, Mints: api.MintNothing, Handler: e.killSession},
 	)
 }
 

@@ -32,10 +32,10 @@ const ACLCreateUserSession = "create-user-session"
 
 func (e *Env) registerSSO(r *api.Registry) {
 	u := func(name string, h api.Handler) *api.Func {
-		return &api.Func{Flavour: api.UAPI, Module: "Session", Name: name, Access: api.Account, Handler: h}
+		return &api.Func{Flavour: api.UAPI, Module: "Session", Name: name, Access: api.Account, Mints: api.MintSession, Handler: h}
 	}
 	r.Register(
-		&api.Func{Flavour: api.WHM1, Name: "create_user_session", Access: api.NeedACL, ACL: ACLCreateUserSession, Handler: e.createUserSession},
+		&api.Func{Flavour: api.WHM1, Name: "create_user_session", Access: api.NeedACL, ACL: ACLCreateUserSession, InAccount: true, Mints: api.MintSession, Handler: e.createUserSession},
 		u("create_webmail_session_for_self", e.webmailSessionForSelf),
 		u("create_webmail_session_for_mail_user", func(ctx context.Context, c *api.Call) (*api.Result, error) {
 			return e.webmailSessionForMailUser(ctx, c, false)
@@ -172,7 +172,7 @@ func (e *Env) createUserSession(ctx context.Context, c *api.Call) (*api.Result, 
 
 	n, err := e.Sessions.CreateOneTime(ctx, sessions.OneTime{
 		User: target.User, Account: sessions.AccountOf(target), Service: req.service, Tag: sessions.TagSSO, Method: sessions.MethodSSO,
-		Creator: creatorOf(c), Bind: req.bind, Locale: req.locale, GotoURI: req.app,
+		Creator: creatorOf(c), Bind: req.bind, Locale: req.locale, GotoURI: req.app, Bounds: c.Principal.Bounds,
 	})
 	if err != nil {
 		return nil, core.Internal(err)
@@ -435,7 +435,7 @@ func (e *Env) webmailSession(ctx context.Context, c *api.Call, user, account, ta
 	}
 	n, err := e.Sessions.CreateOneTime(ctx, sessions.OneTime{
 		User: user, Account: account, Service: core.ServiceWebmail, Tag: tag, Method: sessions.MethodHandoff,
-		Creator: creatorOf(c), Bind: bind, Locale: locale,
+		Creator: creatorOf(c), Bind: bind, Locale: locale, Bounds: c.Principal.Bounds,
 	})
 	if err != nil {
 		return nil, core.Internal(err)

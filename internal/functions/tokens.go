@@ -37,23 +37,24 @@ const (
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,50}$`)
 
 func (e *Env) registerTokens(r *api.Registry) {
-	whm := func(name string, readOnly bool, h api.Handler) *api.Func {
-		return &api.Func{Flavour: api.WHM1, Name: name, Access: api.NeedACL, ACL: ACLManageTokens, ReadOnly: readOnly, Handler: h}
+	whm := func(name string, readOnly bool, m api.Mint, h api.Handler) *api.Func {
+		return &api.Func{Flavour: api.WHM1, Name: name, Access: api.NeedACL, ACL: ACLManageTokens, ReadOnly: readOnly, Mints: m, Handler: h}
 	}
-	u := func(name string, readOnly bool, h api.Handler) *api.Func {
-		return &api.Func{Flavour: api.UAPI, Module: "Tokens", Name: name, Access: api.Account, ReadOnly: readOnly, Handler: h}
+	u := func(name string, readOnly bool, m api.Mint, h api.Handler) *api.Func {
+		return &api.Func{Flavour: api.UAPI, Module: "Tokens", Name: name, Access: api.Account, ReadOnly: readOnly, Mints: m, Handler: h}
 	}
 	r.Register(
-		whm("api_token_create", false, e.apiTokenCreate),
-		whm("api_token_list", true, e.apiTokenList),
-		whm("api_token_update", false, e.apiTokenUpdate),
-		whm("api_token_revoke", false, e.apiTokenRevoke),
-		whm("api_token_get_details", true, e.apiTokenGetDetails),
-		whm("api_token_introspect", true, e.apiTokenIntrospect),
-		u("create_full_access", false, e.tokensCreateFullAccess),
-		u("list", true, e.tokensList),
-		u("rename", false, e.tokensRename),
-		u("revoke", false, e.tokensRevoke),
+		whm("api_token_create", false, api.MintToken, e.apiTokenCreate),
+		whm("api_token_list", true, api.MintNothing, e.apiTokenList),
+		whm("api_token_update", false, api.MintToken, e.apiTokenUpdate),
+		whm("api_token_revoke", false, api.MintNothing, e.apiTokenRevoke),
+		whm("api_token_get_details", true, api.MintNothing, e.apiTokenGetDetails),
+		whm("api_token_introspect", true, api.MintNothing, e.apiTokenIntrospect),
+		u("create_full_access", false, api.MintToken, e.tokensCreateFullAccess),
+		u("list", true, api.MintNothing, e.tokensList),
+		// A new name changes nothing a token can do.
+		u("rename", false, api.MintNothing, e.tokensRename),
+		u("revoke", false, api.MintNothing, e.tokensRevoke),
 	)
 }
 
@@ -279,8 +280,9 @@ func (e *Env) tokenOwner(ctx context.Context, user, service string) (store.Accou
 // CreateToken creates an API token for owner (whose privileges in force
 // bound a WHM token's ACLs) from the arguments acl, expires_at, whitelist_ip,
 // readonly and require_otp, and returns it with the token itself. actor is
-// who asked (for the accounting log).
-func (e *Env) CreateToken(ctx context.Context, actor string, owner core.Principal, service, name string, args api.Args) (store.Token, string, error) {
+// who asked (for the accounting log); via is the principal of the request,
+// whose API token (if one made the request) bounds the new one (D24).
+func (e *Env) CreateToken(ctx context.Context, actor string, via, owner core.Principal, service, name string, args api.Args) (store.Token, string, error) {
 	if name == "" {
 		return store.Token{}, "", required(map[string]string{store.TokenWHM: "token_name", store.TokenCPanel: "name"}[service])
 	}
@@ -302,6 +304,12 @@ func (e *Env) CreateToken(ctx context.Context, actor string, owner core.Principa
 		if o.acls, err = defaultTokenACLs(owner); err != nil {
 			return store.Token{}, "", err
 		}
+	}
+	// Every bound applies: a token left without an expiry (or an address
+	// list, or OTP) is one that has none.
+	o.hasExpires, o.hasWhitelist, o.hasRequireOTP = true, true, true
+	if err := o.within(via); err != nil {
+		return store.Token{}, "", err
 	}
 	raw, err := secret.RandomString(TokenLength, secret.UpperAlnum)
 	if err != nil {
@@ -362,12 +370,89 @@ func (e *Env) storeNewToken(ctx context.Context, actor string, t store.Token) er
 	return nil
 }
 
-// updateToken applies a rename and options to a token.
-func (e *Env) updateToken(ctx context.Context, actor, service, user, name, newName string, o tokenOptions) (store.Token, error) {
+// within checks the options a call sets against the API token the call
+// came through (D24): a token made or changed through a token expires no
+// later, works from no address outside its list, and asks for the OTP when
+// it does. ACLs are held within the caller's effective ones when they are
+// parsed. Only what the call sets is checked: a change that leaves a bound
+// as it was makes nothing stronger.
+func (o tokenOptions) within(via core.Principal) error {
+	b := via.Bounds
+	if !b.Limited() {
+		return nil
+	}
+	refuse := func(format string, args ...any) error {
+		return core.Errorf(core.KindPermission, "%s %s", via.Credential(), fmt.Sprintf(format, args...))
+	}
+	if o.hasExpires && !b.Expires.IsZero() && (o.expires.IsZero() || o.expires.After(b.Expires)) {
+		return refuse("expires at %d: a token made or changed through it must expire no later (give expires_at).", b.Expires.Unix())
+	}
+	if o.hasWhitelist && len(b.Addresses) > 0 {
+		if len(o.whitelist) == 0 {
+			return refuse("works only from %s: a token made or changed through it must have an address list within that (give whitelist_ip).", strings.Join(b.Addresses, ", "))
+		}
+		for _, a := range o.whitelist {
+			if !rangeWithin(a, b.Addresses) {
+				return refuse("works only from %s: “%s” is outside that list.", strings.Join(b.Addresses, ", "), a)
+			}
+		}
+	}
+	if o.hasRequireOTP && b.RequireOTP && !o.requireOTP {
+		return refuse("requires a two-factor code: a token made or changed through it must require one too (give require_otp=1).")
+	}
+	return nil
+}
+
+// rangeWithin reports whether an allow-list entry (an address or a CIDR
+// range, as NormalizeWhitelistEntry writes them) lies inside one of list's.
+func rangeWithin(entry string, list []string) bool {
+	p, ok := entryPrefix(entry)
+	if !ok {
+		return false
+	}
+	for _, l := range list {
+		q, ok := entryPrefix(l)
+		if ok && q.Addr().Is4() == p.Addr().Is4() && q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// entryPrefix reads an allow-list entry as a range: an address is the
+// range of itself alone.
+func entryPrefix(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		p = p.Masked()
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())), true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
+}
+
+// unmapBits is what a prefix length loses when its IPv4-mapped address is
+// unmapped.
+func unmapBits(a netip.Addr) int {
+	if a.Is4In6() {
+		return 96
+	}
+	return 0
+}
+
+// updateToken applies a rename and options to a token; via is the
+// principal of the request, whose API token bounds what the options set.
+func (e *Env) updateToken(ctx context.Context, actor string, via core.Principal, service, user, name, newName string, o tokenOptions) (store.Token, error) {
 	if newName != "" {
 		if err := ValidateTokenName(newName); err != nil {
 			return store.Token{}, err
 		}
+	}
+	if err := o.within(via); err != nil {
+		return store.Token{}, err
 	}
 	t, err := e.Store.UpdateToken(ctx, service, user, name, func(t store.Token) (store.Token, error) {
 		if newName != "" {
@@ -595,7 +680,7 @@ func cpanelTokenListEntry(t store.Token) map[string]any {
 // WHM API 1: the caller's own WHM tokens.
 
 func (e *Env) apiTokenCreate(ctx context.Context, c *api.Call) (*api.Result, error) {
-	t, raw, err := e.CreateToken(ctx, actorOf(c), c.Principal, store.TokenWHM, c.Args.Get("token_name"), c.Args)
+	t, raw, err := e.CreateToken(ctx, actorOf(c), c.Principal, c.Principal, store.TokenWHM, c.Args.Get("token_name"), c.Args)
 	if err != nil {
 		return nil, prefixed(failCreate, err)
 	}
@@ -632,7 +717,7 @@ func (e *Env) apiTokenUpdate(ctx context.Context, c *api.Call) (*api.Result, err
 	if newName == name {
 		newName = "" // renaming to itself changes nothing
 	}
-	t, err := e.updateToken(ctx, actorOf(c), store.TokenWHM, c.Principal.User, name, newName, o)
+	t, err := e.updateToken(ctx, actorOf(c), c.Principal, store.TokenWHM, c.Principal.User, name, newName, o)
 	if err != nil {
 		return nil, prefixed(failUpdate, err)
 	}
@@ -750,7 +835,7 @@ func (e *Env) apiTokenIntrospect(ctx context.Context, c *api.Call) (*api.Result,
 
 func (e *Env) tokensCreateFullAccess(ctx context.Context, c *api.Call) (*api.Result, error) {
 	owner := core.Principal{User: c.Principal.Account, Role: core.RoleCPanel, Account: c.Principal.Account}
-	t, raw, err := e.CreateToken(ctx, actorOf(c), owner, store.TokenCPanel, c.Args.Get("name"), c.Args)
+	t, raw, err := e.CreateToken(ctx, actorOf(c), c.Principal, owner, store.TokenCPanel, c.Args.Get("name"), c.Args)
 	if err != nil {
 		return nil, err
 	}
@@ -779,7 +864,7 @@ func (e *Env) tokensRename(ctx context.Context, c *api.Call) (*api.Result, error
 	case newName == name:
 		return nil, core.Errorf(core.KindInvalid, "“new_name” must be a different value from “name”.")
 	}
-	if _, err := e.updateToken(ctx, actorOf(c), store.TokenCPanel, c.Principal.Account, name, newName, tokenOptions{}); err != nil {
+	if _, err := e.updateToken(ctx, actorOf(c), c.Principal, store.TokenCPanel, c.Principal.Account, name, newName, tokenOptions{}); err != nil {
 		return nil, err
 	}
 	return &api.Result{}, nil

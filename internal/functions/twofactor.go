@@ -20,25 +20,26 @@ import (
 // and UAPI TwoFactorAuth. A configuration is made only once a code proves
 // that the user's app holds the secret (the secret of generate_* is not
 // stored); that code's step is burnt, and ten single-use recovery codes
-// are returned once. Removing a configuration takes a current code (or a
-// recovery code), except for root.
+// are returned once. Replacing or removing a configuration takes a current
+// code (or a recovery code) of it (D26), except for root (or a holder of
+// "all") acting on another user, and the command line.
 
 func (e *Env) registerTwoFactor(r *api.Registry) {
 	r.Register(
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_policy_status", Access: api.AnyWHM, ReadOnly: true, Handler: e.tfaPolicyStatus},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_enable_policy", Access: api.RootOnly, Handler: e.tfaSetPolicy(true)},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_disable_policy", Access: api.RootOnly, Handler: e.tfaSetPolicy(false)},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_generate_tfa_config", Access: api.AnyWHM, ReadOnly: true, Handler: e.tfaGenerateWHM},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_set_tfa_config", Access: api.AnyWHM, Handler: e.tfaSetWHM},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_remove_user_config", Access: api.AnyWHM, Handler: e.tfaRemoveWHM},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_get_user_configs", Access: api.AnyWHM, ReadOnly: true, Handler: e.tfaGetUserConfigs},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_get_issuer", Access: api.AnyWHM, ReadOnly: true, Handler: e.tfaGetIssuer},
-		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_set_issuer", Access: api.AnyWHM, Handler: e.tfaSetIssuer},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_policy_status", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintNothing, Handler: e.tfaPolicyStatus},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_enable_policy", Access: api.RootOnly, Mints: api.MintTwoFactor, Handler: e.tfaSetPolicy(true)},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_disable_policy", Access: api.RootOnly, Mints: api.MintTwoFactor, Handler: e.tfaSetPolicy(false)},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_generate_tfa_config", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintNothing, Handler: e.tfaGenerateWHM},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_set_tfa_config", Access: api.AnyWHM, Mints: api.MintTwoFactor, Handler: e.tfaSetWHM},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_remove_user_config", Access: api.AnyWHM, Mints: api.MintTwoFactor, Handler: e.tfaRemoveWHM},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_get_user_configs", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintNothing, Handler: e.tfaGetUserConfigs},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_get_issuer", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintNothing, Handler: e.tfaGetIssuer},
+		&api.Func{Flavour: api.WHM1, Name: "twofactorauth_set_issuer", Access: api.AnyWHM, Mints: api.MintNothing, Handler: e.tfaSetIssuer},
 
-		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "get_user_configuration", Access: api.Account, WebmailSafe: true, ReadOnly: true, Handler: e.tfaGetUAPI},
-		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "generate_user_configuration", Access: api.Account, WebmailSafe: true, ReadOnly: true, Handler: e.tfaGenerateUAPI},
-		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "set_user_configuration", Access: api.Account, WebmailSafe: true, Handler: e.tfaSetUAPI},
-		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "remove_user_configuration", Access: api.Account, WebmailSafe: true, Handler: e.tfaRemoveUAPI},
+		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "get_user_configuration", Access: api.Account, WebmailSafe: true, ReadOnly: true, Mints: api.MintNothing, Handler: e.tfaGetUAPI},
+		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "generate_user_configuration", Access: api.Account, WebmailSafe: true, ReadOnly: true, Mints: api.MintNothing, Handler: e.tfaGenerateUAPI},
+		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "set_user_configuration", Access: api.Account, WebmailSafe: true, Mints: api.MintTwoFactor, Handler: e.tfaSetUAPI},
+		&api.Func{Flavour: api.UAPI, Module: "TwoFactorAuth", Name: "remove_user_configuration", Access: api.Account, WebmailSafe: true, Mints: api.MintTwoFactor, Handler: e.tfaRemoveUAPI},
 	)
 }
 
@@ -155,16 +156,27 @@ func (e *Env) GenerateOwnTwoFactor(ctx context.Context, p core.Principal) (TwoFa
 }
 
 // setTwoFactor confirms secret with code and stores the configuration; it
-// returns the recovery codes. A session that made the call is two-factor
-// verified from then on: it has just given a right code.
-func (e *Env) setTwoFactor(ctx context.Context, c *api.Call, u tfaUser, sec, code string) ([]string, error) {
+// returns the recovery codes. A configuration that exists is replaced only
+// with a current code (or recovery code) of it, current (D26). A session
+// that made the call is two-factor verified from then on: it has just
+// given a right code.
+func (e *Env) setTwoFactor(ctx context.Context, c *api.Call, u tfaUser, sec, code, current string) ([]string, error) {
 	if code == "" {
 		return nil, core.Errorf(core.KindInvalid, msgNoCode)
 	}
-	if _, err := totp.NormalizeSecret(sec); err != nil {
+	norm, err := totp.NormalizeSecret(sec)
+	if err != nil {
 		return nil, core.Errorf(core.KindInvalid, "The secret must be 16 characters of base32 (A–Z and 2–7), as generate_user_configuration makes it.")
 	}
 	att := auth.Attempt{Service: c.Principal.Service, Remote: c.Remote, User: u.User}
+	if _, ok := totp.Match(norm, strings.TrimSpace(code), e.now(), -1); ok {
+		// Only once the new code is right is the current one spent: a
+		// wrong new code must not use up a recovery code. (A wrong one
+		// goes on to Enroll, which counts it.)
+		if err := e.proveCurrent(ctx, c, u, current); err != nil {
+			return nil, err
+		}
+	}
 	v, codes, err := e.twoFactor().Enroll(ctx, e.guard(), att, u.Account, sec, code)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -187,14 +199,54 @@ func (e *Env) setTwoFactor(ctx context.Context, c *api.Call, u tfaUser, sec, cod
 	return codes, nil
 }
 
-// removeTwoFactor removes u's configuration. Root-like callers need no
-// code; anyone else must give a current code (or a recovery code) of u.
-func (e *Env) removeTwoFactor(ctx context.Context, c *api.Call, u tfaUser, code string) error {
+// overridesTwoFactor reports whether the caller may replace or remove u's
+// configuration without a code of it (D26): root, or a holder of "all",
+// acting on another user; and the command line, run as root.
+func overridesTwoFactor(c *api.Call, u tfaUser) bool {
 	caller := c.Principal
 	if c.Caller != nil {
 		caller = *c.Caller
 	}
-	if !caller.IsRootLike() {
+	if caller.Method == core.MethodLocal {
+		return true
+	}
+	return caller.IsRootLike() && caller.User != u.User
+}
+
+// proveCurrent checks, when u has a configuration and the caller may not
+// override it, that code is a current code (or an unused recovery code)
+// of it: what replacing a configuration takes (D26).
+func (e *Env) proveCurrent(ctx context.Context, c *api.Call, u tfaUser, code string) error {
+	if overridesTwoFactor(c, u) {
+		return nil
+	}
+	on, err := e.twoFactor().Configured(ctx, u.User)
+	if err != nil {
+		return core.Internal(err)
+	}
+	if !on {
+		return nil
+	}
+	if code == "" {
+		return core.Errorf(core.KindPermission, "“%s” has two-factor authentication set up: a current security code of it (current_tfa_token), or a recovery code, is required to replace it.", clip(u.User))
+	}
+	att := auth.Attempt{Service: c.Principal.Service, Remote: c.Remote, User: u.User}
+	v, _, err := e.twoFactor().Verify(ctx, e.guard(), att, code, true)
+	switch {
+	case err != nil:
+		return core.Internal(err)
+	case v == auth.NotConfigured:
+		return nil // removed meanwhile: nothing to prove
+	case !v.OK():
+		return core.Errorf(core.KindInvalid, msgInvalidCode)
+	}
+	return nil
+}
+
+// removeTwoFactor removes u's configuration, with a current code (or a
+// recovery code) of it unless the caller may override it.
+func (e *Env) removeTwoFactor(ctx context.Context, c *api.Call, u tfaUser, code string) error {
+	if !overridesTwoFactor(c, u) {
 		if code == "" {
 			return core.Errorf(core.KindPermission, "A current security code (tfa_token) is required to remove two-factor authentication.")
 		}
@@ -278,7 +330,7 @@ func (e *Env) tfaSetWHM(ctx context.Context, c *api.Call) (*api.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	codes, err := e.setTwoFactor(ctx, c, u, c.Args.Get("secret"), c.Args.Get("tfa_token"))
+	codes, err := e.setTwoFactor(ctx, c, u, c.Args.Get("secret"), c.Args.Get("tfa_token"), c.Args.Get("current_tfa_token"))
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +479,7 @@ func (e *Env) tfaGenerateUAPI(ctx context.Context, c *api.Call) (*api.Result, er
 }
 
 func (e *Env) tfaSetUAPI(ctx context.Context, c *api.Call) (*api.Result, error) {
-	codes, err := e.setTwoFactor(ctx, c, ownTFAUser(c.Principal), c.Args.Get("secret"), c.Args.Get("tfa_token"))
+	codes, err := e.setTwoFactor(ctx, c, ownTFAUser(c.Principal), c.Args.Get("secret"), c.Args.Get("tfa_token"), c.Args.Get("current_tfa_token"))
 	if err != nil {
 		return nil, prefixed(failSetUAPI, err)
 	}
@@ -441,9 +493,10 @@ func (e *Env) tfaRemoveUAPI(ctx context.Context, c *api.Call) (*api.Result, erro
 	return &api.Result{Data: map[string]any{"tfa_removed": 1}}, nil
 }
 
-// SetOwnTwoFactor is set_user_configuration for the pages.
+// SetOwnTwoFactor is set_user_configuration for the pages (which offer it
+// only while none is set up: replacing one takes removing it first).
 func (e *Env) SetOwnTwoFactor(ctx context.Context, c *api.Call, sec, code string) ([]string, error) {
-	return e.setTwoFactor(ctx, c, ownTFAUser(c.Principal), sec, code)
+	return e.setTwoFactor(ctx, c, ownTFAUser(c.Principal), sec, code, "")
 }
 
 // RemoveOwnTwoFactor is remove_user_configuration for the pages.

@@ -19,22 +19,23 @@ import (
 
 func (e *Env) registerWHM(r *api.Registry) {
 	whm := func(name string, access api.Access, acl string, readOnly bool, h api.Handler) *api.Func {
-		return &api.Func{Flavour: api.WHM1, Name: name, Access: access, ACL: acl, ReadOnly: readOnly, Handler: h}
+		return &api.Func{Flavour: api.WHM1, Name: name, Access: access, ACL: acl, ReadOnly: readOnly, Mints: api.MintNothing, Handler: h}
 	}
+	minting := func(f *api.Func, m api.Mint) *api.Func { f.Mints = m; return f }
 	r.Register(
 		whm("version", api.AnyWHM, "", true, e.version),
 		whm("applist", api.AnyWHM, "", true, func(ctx context.Context, c *api.Call) (*api.Result, error) {
 			return e.applist(r, c)
 		}),
 		whm("myprivs", api.AnyWHM, "", true, e.myprivs),
-		whm("accesshash", api.AnyWHM, "", false, e.accesshash),
-		whm("createacct", api.NeedACL, "create-acct", false, e.createacct),
+		minting(whm("accesshash", api.AnyWHM, "", false, e.accesshash), api.MintAccessHash),
+		minting(whm("createacct", api.NeedACL, "create-acct", false, e.createacct), api.MintAccount),
 		whm("removeacct", api.NeedACL, "kill-acct", false, e.removeacct),
 		whm("suspendacct", api.NeedACL, "suspend-acct", false, e.suspendacct),
 		whm("unsuspendacct", api.NeedACL, "suspend-acct", false, e.unsuspendacct),
 		whm("listaccts", api.NeedACL, "list-accts", true, e.listaccts),
 		whm("accountsummary", api.NeedACL, "acct-summary", true, e.accountsummary),
-		whm("passwd", api.NeedACL, "passwd", false, e.passwd),
+		minting(whm("passwd", api.NeedACL, "passwd", false, e.passwd), api.MintPassword),
 		whm("setupreseller", api.RootOnly, "", false, e.setupreseller),
 		whm("unsetupreseller", api.RootOnly, "", false, e.unsetupreseller),
 		whm("setacls", api.RootOnly, "", false, e.setacls),

@@ -187,6 +187,9 @@ func (s *Server) redeem(ctx context.Context, p Port, remote netip.Addr, token st
 	case !now.Before(ss.Expires):
 		return redeemed{}, "session expired"
 	}
+	if !auth.AddressAllowed(ss.AllowedIPs, remote) {
+		return redeemed{}, "session made through an API token that works only from " + strings.Join(ss.AllowedIPs, ", ") + ", redeemed from " + remote.String()
+	}
 	if oneTime {
 		if ss.Origin != "" && ss.Origin != remote.Unmap().String() {
 			return redeemed{}, "session bound to " + ss.Origin + ", redeemed from " + remote.String()
@@ -215,7 +218,8 @@ func (s *Server) redeem(ctx context.Context, p Port, remote netip.Addr, token st
 	}
 	next := sessions.Successor{
 		Principal: pr, Service: p.Service, Origin: remote, SecurityToken: ss.SecurityToken,
-		Method: ss.Method, Creator: ss.Creator, TFAVerified: true, Locale: ss.Locale,
+		Method: ss.Method, Creator: ss.Creator, TFAVerified: !ss.RequireOTP, Locale: ss.Locale,
+		AllowedIPs: ss.AllowedIPs, NotAfter: ss.NotAfter, RequireOTP: ss.RequireOTP,
 	}
 	if !oneTime {
 		// Handed over, not redeemed: the session is as verified as it was.

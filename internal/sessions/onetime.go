@@ -135,6 +135,12 @@ type OneTime struct {
 	Bind    netip.Addr
 	Locale  string
 	GotoURI string
+	// Bounds are those of the API token the session was made through
+	// (D24): the session, and the one its redemption makes, is used only
+	// from the token's addresses, ends by its expiry, and asks for the
+	// user's second factor when the token did. Narrowed is not kept: a
+	// narrowed token makes no session (api.MayMint).
+	Bounds core.Bounds
 }
 
 // CreateOneTime makes and stores a one-time session: its id goes into the
@@ -152,12 +158,15 @@ func (m *Manager) CreateOneTime(ctx context.Context, o OneTime) (New, error) {
 		Creator:     o.Creator,
 		Origin:      addrText(o.Bind),
 		Method:      o.Method,
-		TFAVerified: true,
+		TFAVerified: !o.Bounds.RequireOTP,
 		Locale:      o.Locale,
 		GotoURI:     o.GotoURI,
 		Created:     now,
 		LastSeen:    now,
-		Expires:     now.Add(OneTimeLifetime),
+		Expires:     capAt(now.Add(OneTimeLifetime), o.Bounds.Expires),
+		AllowedIPs:  o.Bounds.Addresses,
+		NotAfter:    o.Bounds.Expires,
+		RequireOTP:  o.Bounds.RequireOTP,
 	}, func() (string, error) { return NewOneTimeID(o.User, o.Tag) })
 	if errors.Is(err, store.ErrExists) {
 		return New{}, fmt.Errorf("sessions: no free one-time session id or security token after %d tries: %w", createTries, err)
@@ -179,6 +188,19 @@ type Successor struct {
 	Creator       string
 	TFAVerified   bool
 	Locale        string
+	// The redeemed session's bounds, which the new one keeps (see
+	// store.Session).
+	AllowedIPs []string
+	NotAfter   time.Time
+	RequireOTP bool
+}
+
+// capAt is t, or limit when limit is set and earlier.
+func capAt(t, limit time.Time) time.Time {
+	if !limit.IsZero() && limit.Before(t) {
+		return limit
+	}
+	return t
 }
 
 // CreateSuccessor makes and stores the normal session that replaces a
@@ -211,7 +233,10 @@ func (m *Manager) CreateSuccessor(ctx context.Context, s Successor) (New, error)
 		Created:       now,
 		LastSeen:      now,
 		IdleTimeout:   idle,
-		Expires:       now.Add(life),
+		Expires:       capAt(now.Add(life), s.NotAfter),
+		AllowedIPs:    s.AllowedIPs,
+		NotAfter:      s.NotAfter,
+		RequireOTP:    s.RequireOTP,
 	}, func() (string, error) { return NewID(p.User) })
 	if errors.Is(err, store.ErrExists) {
 		return New{}, fmt.Errorf("sessions: creating the redeemed session: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -135,7 +136,7 @@ func TestCreateOneTimeAndSuccessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != n.Session || got.Kind != store.SessionOneTime || !got.TFAVerified || got.Origin != "192.0.2.9" || got.Creator != "root" ||
+	if !reflect.DeepEqual(got, n.Session) || got.Kind != store.SessionOneTime || !got.TFAVerified || got.Origin != "192.0.2.9" || got.Creator != "root" ||
 		got.Locale != "fr" || got.GotoURI != "/tokens/" || !got.Expires.Equal(now.Add(sessions.OneTimeLifetime)) {
 		t.Errorf("stored %+v\nreturned %+v", got, n.Session)
 	}

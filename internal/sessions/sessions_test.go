@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -263,7 +264,7 @@ func TestManagerCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != n.Session {
+	if !reflect.DeepEqual(got, n.Session) {
 		t.Errorf("stored %+v\nreturned %+v", got, n.Session)
 	}
 	if got.Origin != "192.0.2.7" || got.Service != "cpaneld" || got.Kind != store.SessionNormal || got.Method != "password" ||

@@ -240,6 +240,17 @@ type Session struct {
 	// ends it regardless of use.
 	IdleTimeout time.Duration
 	Expires     time.Time
+	// The bounds of a session made through an API token (single sign-on,
+	// Webmail hand-off): it is never stronger than the token (D24), and a
+	// session made by redeeming it inherits them. AllowedIPs are the
+	// token's addresses and CIDR ranges, the only ones the session is
+	// redeemed and used from (nil: any); NotAfter the token's expiry,
+	// which no session made from this one outlives (zero: none);
+	// RequireOTP asks for the user's second factor before the session
+	// reaches anything, whatever the two-factor policy says.
+	AllowedIPs []string
+	NotAfter   time.Time
+	RequireOTP bool
 }
 
 // SessionStore is the session part of a Store.

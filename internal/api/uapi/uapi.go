@@ -55,11 +55,6 @@ func IllegalName(fn string) error {
 	return core.Errorf(core.KindInvalid, "Illegal function name: %s", fn)
 }
 
-// NotInWebmail is D4's error for a function that is not webmail-safe.
-func NotInWebmail(module, fn string) error {
-	return core.Errorf(core.KindPermission, "Execution of %s::%s (api version:3) is not permitted inside of webmail", module, fn)
-}
-
 // WrongPort is D3's error for UAPI on a WHM port.
 func WrongPort() error {
 	cp, cpTLS := core.ServiceCPanel.Ports()

@@ -25,7 +25,7 @@ import (
 //     TouchSession (see there); a bulk delete announces each session, or
 //     store.ChangeAll past purgeAnnounceEach.
 
-const sessionCols = `id_hash, kind, username, account, service, security_token, creator, origin, method, tfa_verified, locale, goto_uri, created, last_seen, idle_timeout, expires`
+const sessionCols = `id_hash, kind, username, account, service, security_token, creator, origin, method, tfa_verified, locale, goto_uri, created, last_seen, idle_timeout, expires, allowed_ips, not_after, require_otp`
 
 // sessionWhat names a session in errors. The IDHash is not secret, but
 // there is no need to spread it through logs either.
@@ -94,34 +94,64 @@ func checkSession(s store.Session) error {
 	for _, f := range []struct {
 		name string
 		t    time.Time
-	}{{"Created", s.Created}, {"LastSeen", s.LastSeen}, {"Expires", s.Expires}} {
+	}{{"Created", s.Created}, {"LastSeen", s.LastSeen}, {"Expires", s.Expires}, {"NotAfter", s.NotAfter}} {
 		if !validTime(f.t) {
 			return invalid(sessionWhat, "%s is outside the years 1 to 9999", f.name)
 		}
 	}
+	if !s.NotAfter.IsZero() && s.NotAfter.UnixMicro() == 0 {
+		return invalid(sessionWhat, "NotAfter is the Unix epoch, which the store keeps as none")
+	}
+	for _, a := range s.AllowedIPs {
+		if a == "" || !validText(a) {
+			return invalid(sessionWhat, "AllowedIPs holds an empty or invalid entry")
+		}
+	}
 	return nil
+}
+
+// notAfterDB is NotAfter as stored: unix microseconds, 0 for none.
+func notAfterDB(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return toDBTime(t)
+}
+
+func notAfterFromDB(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromDBTime(v)
 }
 
 func toDBDuration(d time.Duration) int64   { return d.Microseconds() }
 func fromDBDuration(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
 
 func sessionArgs(s store.Session) []any {
+	ips, _ := encodeIPs(s.AllowedIPs) // plain strings: encoding cannot fail
 	return []any{s.IDHash, s.Kind, s.Username, s.Account, s.Service, s.SecurityToken, s.Creator, s.Origin,
 		s.Method, s.TFAVerified, s.Locale, s.GotoURI, toDBTime(s.Created), toDBTime(s.LastSeen),
-		toDBDuration(s.IdleTimeout), toDBTime(s.Expires)}
+		toDBDuration(s.IdleTimeout), toDBTime(s.Expires), ips, notAfterDB(s.NotAfter), s.RequireOTP}
 }
 
 func scanSession(sc scanner) (store.Session, error) {
 	var (
 		s                       store.Session
 		created, lastSeen, idle int64
-		expires                 int64
+		expires, notAfter       int64
+		ips                     string
 	)
 	err := sc.Scan(&s.IDHash, &s.Kind, &s.Username, &s.Account, &s.Service, &s.SecurityToken, &s.Creator,
-		&s.Origin, &s.Method, &s.TFAVerified, &s.Locale, &s.GotoURI, &created, &lastSeen, &idle, &expires)
+		&s.Origin, &s.Method, &s.TFAVerified, &s.Locale, &s.GotoURI, &created, &lastSeen, &idle, &expires,
+		&ips, &notAfter, &s.RequireOTP)
 	if err != nil {
 		return store.Session{}, err
 	}
+	if s.AllowedIPs, err = decodeIPs(ips); err != nil {
+		return store.Session{}, err
+	}
+	s.NotAfter = notAfterFromDB(notAfter)
 	s.Created = fromDBTime(created)
 	s.LastSeen = fromDBTime(lastSeen)
 	s.IdleTimeout = fromDBDuration(idle)
@@ -135,6 +165,10 @@ func normSession(s store.Session) store.Session {
 	s.LastSeen = roundTime(s.LastSeen)
 	s.IdleTimeout = fromDBDuration(toDBDuration(s.IdleTimeout))
 	s.Expires = roundTime(s.Expires)
+	s.NotAfter = notAfterFromDB(notAfterDB(s.NotAfter))
+	if len(s.AllowedIPs) == 0 {
+		s.AllowedIPs = nil
+	}
 	return s
 }
 
@@ -156,7 +190,7 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
 	// A missing account is a foreign key violation (ErrNotFound), a taken
 	// IDHash or security token a unique one (ErrExists).
 	_, err := s.execChange(ctx, sessionChange(ss.IDHash),
-		s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		sessionArgs(ss)...)
 	return s.dbErr(err, sessionWhat)
 }
@@ -229,6 +263,10 @@ func (s *Store) UpdateSession(ctx context.Context, idHash string, fn func(store.
 		}
 		if ss.IDHash != old.IDHash || ss.Username != old.Username || ss.Account != old.Account || ss.Service != old.Service {
 			return invalid(sessionWhat, "the updater may not change the IDHash, Username, Account or Service")
+		}
+		if !slices.Equal(ss.AllowedIPs, old.AllowedIPs) || !ss.NotAfter.Equal(old.NotAfter) || ss.RequireOTP != old.RequireOTP {
+			// What a token bounded a session by stays with it (D24).
+			return invalid(sessionWhat, "the updater may not change the bounds (AllowedIPs, NotAfter, RequireOTP)")
 		}
 		if err := checkSession(ss); err != nil {
 			return err

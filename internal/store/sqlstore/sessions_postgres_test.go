@@ -141,7 +141,7 @@ func TestPostgresSessionChanges(t *testing.T) {
 	must(err)
 	for i := range purgeAnnounceEach + 1 {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
-			VALUES ($1, 'normal', $2, $2, 'cpaneld', $1, '', '', '', false, '', '', 0, 0, 0, 5)`, fmt.Sprint(p, "bulk", i), carol)
+			VALUES ($1, 'normal', $2, $2, 'cpaneld', $1, '', '', '', false, '', '', 0, 0, 0, 5, '[]', 0, false)`, fmt.Sprint(p, "bulk", i), carol)
 		must(err)
 	}
 	must(tx.Commit())

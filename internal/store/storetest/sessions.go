@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,10 @@ func oneTimeSession(id string, n int, username, account, service string) store.S
 	ss.GotoURI = "/frontend/jupiter/filemanager/index.html?dir=%2F"
 	ss.IdleTimeout = 15 * time.Minute
 	ss.Expires = ss.Created.Add(300 * time.Second)
+	// Made through an API token with every bound (D24).
+	ss.AllowedIPs = []string{"192.0.2.0/24", "2001:0db8:0000:0000:0000:0000:0000:0001"}
+	ss.NotAfter = atMicro(100+3600, 654321)
+	ss.RequireOTP = true
 	return ss
 }
 
@@ -109,6 +114,11 @@ func checkSession(t *testing.T, what string, got, want store.Session) {
 		diffTime("LastSeen", got.LastSeen, want.LastSeen),
 		diffField("IdleTimeout", got.IdleTimeout, want.IdleTimeout),
 		diffTime("Expires", got.Expires, want.Expires),
+		diffField("AllowedIPs", fmt.Sprint(got.AllowedIPs), fmt.Sprint(want.AllowedIPs)),
+		diffField("AllowedIPs nil", got.AllowedIPs == nil, want.AllowedIPs == nil),
+		diffTime("NotAfter", got.NotAfter, want.NotAfter),
+		diffField("NotAfter zero", got.NotAfter.IsZero(), want.NotAfter.IsZero()),
+		diffField("RequireOTP", got.RequireOTP, want.RequireOTP),
 	)
 }
 
@@ -200,6 +210,7 @@ var sessionTextFields = []struct {
 	{"Method", func(s *store.Session, v string) { s.Method = v }, true, false},
 	{"Locale", func(s *store.Session, v string) { s.Locale = v }, true, false},
 	{"GotoURI", func(s *store.Session, v string) { s.GotoURI = v }, true, false},
+	{"AllowedIPs", func(s *store.Session, v string) { s.AllowedIPs = []string{"192.0.2.1", v} }, false, false},
 }
 
 func testSessionCreateGet(t *testing.T, s store.Store) {
@@ -381,6 +392,11 @@ func testSessionInvalid(t *testing.T, s store.Store) {
 			x.LastSeen = time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC)
 		},
 		"Expires far away": func(x *store.Session) { x.Expires = time.Unix(1<<60, 0) },
+		"NotAfter in year 10000": func(x *store.Session) {
+			x.NotAfter = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		},
+		"NotAfter at the epoch":     func(x *store.Session) { x.NotAfter = time.Unix(0, 0) },
+		"an empty AllowedIPs entry": func(x *store.Session) { x.AllowedIPs = []string{"192.0.2.1", ""} },
 	}
 	n := 0
 	for name, change := range cases {
@@ -679,6 +695,11 @@ func testSessionUpdate(t *testing.T, s store.Store) {
 		"Username": func(x *store.Session) { x.Username = "bob" },
 		"Account":  func(x *store.Session) { x.Account = "carol" },
 		"Service":  func(x *store.Session) { x.Service = svcCPanel },
+		// What a token bounded a session by stays with it (D24).
+		"AllowedIPs":         func(x *store.Session) { x.AllowedIPs = nil },
+		"AllowedIPs entries": func(x *store.Session) { x.AllowedIPs = []string{"0.0.0.0/0"} },
+		"NotAfter":           func(x *store.Session) { x.NotAfter = time.Time{} },
+		"RequireOTP":         func(x *store.Session) { x.RequireOTP = false },
 	} {
 		_, err := s.UpdateSession(ctx, orig.IDHash, func(x store.Session) (store.Session, error) {
 			change(&x)
@@ -986,7 +1007,7 @@ func testSessionPurge(t *testing.T, s store.Store) {
 		t.Errorf("PurgeSessions(now) = %d, %v; want %d", len(ended), err, want)
 	}
 	for _, e := range ended {
-		if w, ok := wantEnded[e.IDHash]; !ok || e != w {
+		if w, ok := wantEnded[e.IDHash]; !ok || !reflect.DeepEqual(e, w) {
 			t.Errorf("PurgeSessions(now) returned %+v; want %+v", e, w)
 		}
 		delete(wantEnded, e.IDHash)
