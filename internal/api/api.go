@@ -84,12 +84,13 @@ func (a Args) Multi(k string) []string {
 	}
 	var plain []string
 	var numbered []nv
+	dash := k + "-"
 	for _, p := range a.kv {
 		if p[0] == k {
 			plain = append(plain, p[1])
 			continue
 		}
-		if rest, ok := strings.CutPrefix(p[0], k+"-"); ok {
+		if rest, ok := strings.CutPrefix(p[0], dash); ok {
 			if n, err := strconv.Atoi(rest); err == nil && n >= 0 {
 				numbered = append(numbered, nv{n, p[1]})
 			}
@@ -100,6 +101,36 @@ func (a Args) Multi(k string) []string {
 		plain = append(plain, x.v)
 	}
 	return plain
+}
+
+// MultiAtMost is Multi for an argument that can meaningfully hold at most
+// max values: more are refused, with a reason, before any is collected
+// (each value may cost its function work, and a list longer than what it
+// can hold is a mistake or an attack).
+func (a Args) MultiAtMost(k string, max int) ([]string, error) {
+	n := 0
+	dash := k + "-"
+	for _, p := range a.kv {
+		if p[0] == k || strings.HasPrefix(p[0], dash) {
+			n++
+		}
+	}
+	if n > max {
+		return nil, core.Errorf(core.KindInvalid, "The “%s” argument was given %d times; it takes at most %d values.", k, n, max)
+	}
+	return a.Multi(k), nil
+}
+
+// CountPrefix is how many arguments have a name that begins with prefix
+// (setacls' acl-<name>=1, say).
+func (a Args) CountPrefix(prefix string) int {
+	n := 0
+	for _, p := range a.kv {
+		if strings.HasPrefix(p[0], prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // Pairs returns every key/value pair in order.

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/core"
 )
 
 type pairs = [][2]string
@@ -616,6 +618,52 @@ func TestArgsMulti(t *testing.T) {
 				t.Fatalf("Multi(%q) = %q, want %q", tc.key, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestArgsMultiAtMost(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      pairs
+		max     int
+		want    []string
+		wantErr string
+	}{
+		{"absent", pairs{{"x", "1"}}, 2, nil, ""},
+		{"at the limit", pairs{{"acl", "a"}, {"acl-0", "b"}}, 2, []string{"a", "b"}, ""},
+		{"over, plain", pairs{{"acl", "a"}, {"acl", "b"}, {"acl", "c"}}, 2, nil, "The “acl” argument was given 3 times; it takes at most 2 values."},
+		{"over, numbered", pairs{{"acl-0", "a"}, {"acl-1", "b"}, {"acl-2", "c"}}, 2, nil, "given 3 times"},
+		// Any acl-<suffix> counts, numbered or not: the bound is on work.
+		{"over, any suffix", pairs{{"acl", "a"}, {"acl-x", "b"}, {"acl-", "c"}}, 2, nil, "given 3 times"},
+		{"other keys do not count", pairs{{"acls", "a"}, {"xacl", "b"}, {"acl", "c"}}, 1, []string{"c"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := api.NewArgs(tc.in...).MultiAtMost("acl", tc.max)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || core.KindOf(err) != core.KindInvalid {
+					t.Fatalf("err = %v, want an invalid-argument error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(got) != len(tc.want) || len(got) > 0 && !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("MultiAtMost = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkMultiAtMost: a refused list costs one pass over the arguments,
+// whatever its length (the bound is checked before anything is collected).
+func BenchmarkMultiAtMost(b *testing.B) {
+	var a api.Args
+	for i := range 70000 {
+		a.Add("acl", strconv.Itoa(i))
+	}
+	for b.Loop() {
+		if _, err := a.MultiAtMost("acl", 68); err == nil {
+			b.Fatal("accepted")
+		}
 	}
 }
 

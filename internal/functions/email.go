@@ -284,6 +284,10 @@ func (e *Env) listpops2(ctx context.Context, c *api.Call) (*api.Result, error) {
 	return &api.Result{Data: out}, nil
 }
 
+// maxInfoNames bounds get_user_information's name list: more names than
+// the data has fields select nothing more.
+const maxInfoNames = 64
+
 func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result, error) {
 	a, err := e.account(ctx, c.Principal.Account)
 	if err != nil {
@@ -319,7 +323,11 @@ func (e *Env) getUserInformation(ctx context.Context, c *api.Call) (*api.Result,
 	for _, d := range doms {
 		info.domains = append(info.domains, d.Name)
 	}
-	if want := c.Args.Multi("name"); len(want) > 0 {
+	want, err := c.Args.MultiAtMost("name", maxInfoNames)
+	if err != nil {
+		return nil, err
+	}
+	if len(want) > 0 {
 		all, sel := info.fields(), map[string]any{}
 		for _, k := range want {
 			if v, ok := all[k]; ok {

@@ -177,12 +177,12 @@ func requester(h *hulk.Regulator, c *api.Call) (string, int) {
 
 // hulkIPs reads ip / ip-N (at least one).
 func hulkIPs(c *api.Call) ([]string, error) {
-	ips := c.Args.Multi("ip")
+	ips, err := c.Args.MultiAtMost("ip", MaxNamesPerCall)
+	if err != nil {
+		return nil, err
+	}
 	if len(ips) == 0 {
 		return nil, core.Errorf(core.KindInvalid, "Missing parameter: ip")
-	}
-	if len(ips) > 1000 {
-		return nil, core.Errorf(core.KindInvalid, "Give at most 1000 “ip” values at a time.")
 	}
 	return ips, nil
 }

@@ -34,6 +34,11 @@ const (
 	MaxTokenWhitelist = 100
 )
 
+// MaxNamesPerCall bounds the names one call may list (token_name of
+// api_token_revoke, user of twofactorauth_remove_user_config, ip of the
+// cPHulk record functions): each costs the call store work.
+const MaxNamesPerCall = 1000
+
 var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,50}$`)
 
 func (e *Env) registerTokens(r *api.Registry) {
@@ -154,7 +159,11 @@ func (e *Env) parseTokenOptions(args api.Args, owner core.Principal, service str
 // parseTokenACLs reads acl / acl-N. Each must be a known ACL that the owner
 // holds now (a token never exceeds its creator).
 func parseTokenACLs(args api.Args, owner core.Principal) ([]string, bool, error) {
-	given := args.Multi("acl")
+	// A list longer than every ACL there is holds nothing more.
+	given, err := args.MultiAtMost("acl", len(core.KnownACLs))
+	if err != nil {
+		return nil, true, err
+	}
 	if len(given) == 0 {
 		return nil, false, nil
 	}
@@ -220,8 +229,12 @@ func parseTokenExpiry(args api.Args, now time.Time) (time.Time, bool, error) {
 // parseTokenWhitelist reads whitelist_ip / whitelist_ip-N: up to 100
 // addresses or CIDR ranges, or the single word "any" for no restriction.
 func parseTokenWhitelist(args api.Args) ([]string, bool, error) {
+	raw, err := args.MultiAtMost("whitelist_ip", MaxTokenWhitelist)
+	if err != nil {
+		return nil, true, err
+	}
 	var given []string
-	for _, v := range args.Multi("whitelist_ip") {
+	for _, v := range raw {
 		if v = strings.TrimSpace(v); v != "" {
 			given = append(given, v)
 		}
@@ -725,9 +738,15 @@ func (e *Env) apiTokenUpdate(ctx context.Context, c *api.Call) (*api.Result, err
 }
 
 func (e *Env) apiTokenRevoke(ctx context.Context, c *api.Call) (*api.Result, error) {
+	given, err := c.Args.MultiAtMost("token_name", MaxNamesPerCall)
+	if err != nil {
+		return nil, prefixed(failRevoke, err)
+	}
 	var names []string
-	for _, n := range c.Args.Multi("token_name") {
-		if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
+	seen := make(map[string]bool, len(given))
+	for _, n := range given {
+		if n = strings.TrimSpace(n); n != "" && !seen[n] {
+			seen[n] = true
 			names = append(names, n)
 		}
 	}

@@ -338,7 +338,10 @@ func (e *Env) tfaSetWHM(ctx context.Context, c *api.Call) (*api.Result, error) {
 }
 
 func (e *Env) tfaRemoveWHM(ctx context.Context, c *api.Call) (*api.Result, error) {
-	users := c.Args.Multi("user")
+	users, err := c.Args.MultiAtMost("user", MaxNamesPerCall)
+	if err != nil {
+		return nil, err
+	}
 	if len(users) == 0 {
 		return nil, core.Errorf(core.KindInvalid, "No users specified.")
 	}

@@ -163,6 +163,10 @@ func (e *Env) AccessHashFile(user string) string {
 	return e.homeDir(user) + "/.accesshash"
 }
 
+// maxWantFields bounds listaccts' want: more names than an account record
+// has fields select nothing more.
+const maxWantFields = 64
+
 // accountInfo is one listaccts/accountsummary record.
 func accountInfo(a store.Account, mailboxes int) map[string]any {
 	reason := "not suspended"
@@ -204,6 +208,9 @@ func (e *Env) listaccts(ctx context.Context, c *api.Call) (*api.Result, error) {
 	}
 	var want []string
 	if w := c.Args.Get("want"); w != "" {
+		if n := strings.Count(w, ",") + 1; n > maxWantFields {
+			return nil, core.Errorf(core.KindInvalid, "The “want” argument names %d fields; an account has at most %d.", n, maxWantFields)
+		}
 		want = strings.Split(w, ",")
 	}
 	out := []map[string]any{}
@@ -602,6 +609,9 @@ func (e *Env) setacls(ctx context.Context, c *api.Call) (*api.Result, error) {
 	user, err := e.reseller(ctx, c.Args, "reseller")
 	if err != nil {
 		return nil, err
+	}
+	if n := c.Args.CountPrefix("acl-"); n > len(core.KnownACLs) {
+		return nil, core.Errorf(core.KindInvalid, "%d “acl-<name>” arguments were given; there are %d ACLs.", n, len(core.KnownACLs))
 	}
 	acls := []string{}
 	var bad []string
