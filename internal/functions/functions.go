@@ -88,11 +88,12 @@ func (e *Env) account(ctx context.Context, user string) (store.Account, error) {
 	return a, nil
 }
 
-// manages reports whether a WHM principal may act on account a: root-like
-// principals on any account, a reseller on the accounts it owns and on
-// itself.
+// manages reports whether a WHM principal may act on account a: root
+// (whatever its token's ACLs: they decide which functions it calls, not
+// which accounts) and root-like principals on any account, a reseller on
+// the accounts it owns and on itself.
 func manages(p core.Principal, a store.Account) bool {
-	if p.IsRootLike() {
+	if p.Role == core.RoleRoot || p.IsRootLike() {
 		return true
 	}
 	if p.Role != core.RoleReseller {
