@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -211,7 +212,8 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		}()
 	}
 	d.TwoFactor = &auth.TwoFactor{Store: st, Key: key, Now: d.Now}
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs,
+		Hostname: strings.ToLower(cfg.Hostname)}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)

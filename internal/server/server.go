@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -432,7 +431,10 @@ func clipUser(u string) string {
 }
 
 // redirectTLS answers plain-port requests with 301 to the TLS port when
-// requiressl is on (D15); it reports whether it did.
+// requiressl is on (D15); it reports whether it did. The target's host is
+// the request's only when it names this server (D29): a redirect must not
+// send a browser, with what it meant to post, to a host a forged Host
+// header chose.
 func (s *Server) redirectTLS(w http.ResponseWriter, r *http.Request, p Port) bool {
 	if p.TLS || s.TLSPort == nil {
 		return false
@@ -441,14 +443,8 @@ func (s *Server) redirectTLS(w http.ResponseWriter, r *http.Request, p Port) boo
 	if err != nil || v != "1" {
 		return false
 	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "" || strings.ContainsAny(host, "/\\@") {
-		host = "localhost"
-	}
-	target := "https://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(s.TLSPort(p.Service))) + r.URL.RequestURI()
+	host := s.Env.ServerHost(r.Context(), r.Host)
+	target := "https://" + net.JoinHostPort(host, strconv.Itoa(s.TLSPort(p.Service))) + r.URL.RequestURI()
 	http.Redirect(w, r, target, http.StatusMovedPermanently)
 	return true
 }
