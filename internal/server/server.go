@@ -97,7 +97,11 @@ type record struct {
 	remote     netip.Addr
 	remoteSet  bool
 	remoteText string
-	// tokenName names the API token that authenticated the request.
+	// token is set when an API token authenticated the request (its
+	// second factor included), and tokenName names it: api_tokens_log has
+	// those requests only. A token that failed is a failed login, in
+	// login_log and the audit stream.
+	token     bool
 	tokenName string
 	// decision is the request's authentication decision, written with
 	// its other log lines when it ends (hasDecision).
@@ -395,11 +399,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	}
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
-		rec.tokenName = out.Principal.TokenName
 		g.Succeeded(ctx, att)
 		if !s.secondFactor(w, r, p, req, out) {
 			return core.Principal{}, false
 		}
+		rec.token, rec.tokenName = out.Method == core.MethodToken, out.Principal.TokenName
 		s.decision(r, p, "success", out.Principal.User, out.Method, "", out.Principal)
 		return out.Principal, true
 	}
