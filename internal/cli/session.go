@@ -117,7 +117,7 @@ func runSessionCreate(ctx context.Context, env *Env, args []string) int {
 	fs, _, cfgPath := flagSet(env, "session create", sessionSynopsis)
 	user := fs.String("user", "", "the login name the session is for: root, a cPanel account, or an email address (webmail)")
 	service := fs.String("service", "", "cpanel, whm or webmail")
-	host := fs.String("host", "localhost", "host name or address the URL points at")
+	host := fs.String("host", "localhost", "host name or address the URL points at: the host name, a domain of an account, or an address of this machine")
 	app := fs.String("app", "", "page to land on (api_tokens, sessions)")
 	locale := fs.String("locale", "", "locale of the session")
 	bind := fs.String("bind-ip", "", "only this address may open the URL")
@@ -156,6 +156,10 @@ func runSessionCreate(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "cpauth: --host %q is neither a host name nor an IP address\n", *host)
 		return 2
 	}
+	// The host is root's choice, and checked like one: as preferred_domain,
+	// it must name this server (D29), or the URL is refused, not pointed
+	// elsewhere.
+	a.Add("preferred_domain", *host)
 	c := &api.Call{Flavour: api.WHM1, Func: "create_user_session", Args: a, Principal: root, Host: *host}
 	res, err := functions.RunWHM1(ctx, d.Registry, c)
 	if err != nil {

@@ -66,6 +66,17 @@ func TestSessionCreateAndLogmein(t *testing.T) {
 		mustCode(t, create("--user", "frank", "--service", "ftp"), 2)
 		mustCode(t, create("--service", "cpanel"), 2)
 		mustCode(t, create("--user", "frank", "--service", "cpanel", "--host", "a/b"), 2)
+		// D29: the URL points at this server or is not made.
+		r = create("--user", "frank", "--service", "cpanel", "--host", "evil.example")
+		mustCode(t, r, 1)
+		if !strings.Contains(r.stderr, "“evil.example”, is not a domain or IP address of this server") || r.stdout != "" {
+			t.Errorf("--host evil.example: stdout %q, stderr %s", r.stdout, r.stderr)
+		}
+		r = create("--user", "frank", "--service", "cpanel", "--host", "frank.test", "--port-cpanel-tls", cpanelPort)
+		mustCode(t, r, 0)
+		if u := strings.TrimSpace(r.stdout); !strings.HasPrefix(u, "https://frank.test:"+cpanelPort+"/cpsess") {
+			t.Errorf("--host frank.test printed %q", u)
+		}
 	})
 	t.Run("logmein, password on stdin", func(t *testing.T) {
 		r := run(t, nil, "Frank-Pass-1\n", "logmein", "--host", "127.0.0.1", "--port", cpanelPort, "--user", "frank", "--insecure")

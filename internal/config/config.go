@@ -7,17 +7,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cpauth/cpauth/internal/core"
 )
 
 // Config is everything `cpauth serve` (and the local CLI twins) need.
 type Config struct {
-	DataDir    string `yaml:"data-dir"`
+	DataDir string `yaml:"data-dir"`
+	// Hostname is this server's name: the absolute URLs cpauth builds
+	// (the requiressl redirect, single sign-on URLs, the Webmail hand-off)
+	// point at it when the request's Host does not name this server (D29),
+	// and the self-signed certificate is made for it.
+	Hostname   string `yaml:"hostname"`
 	Listen     string `yaml:"listen"`
 	PortOffset int    `yaml:"port-offset"`
 	// The six ports; 0 means any free port.
@@ -71,7 +79,7 @@ const (
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
-		DataDir: "./cpauth-data", PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
+		DataDir: "./cpauth-data", Hostname: defaultHostname(), PortCPanel: 2082, PortCPanelTLS: 2083, PortWHM: 2086, PortWHMTLS: 2087,
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
 		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
@@ -79,9 +87,31 @@ func Default() Config {
 	}
 }
 
+// defaultHostname is the system's host name, or localhost when it has
+// none that Validate would accept (so that the default never stops the
+// daemon from starting).
+func defaultHostname() string {
+	h, err := os.Hostname()
+	h = strings.ToLower(h)
+	if err != nil || !validHostname(h) {
+		return "localhost"
+	}
+	return h
+}
+
+// validHostname: a host name (RFC 1123, a single label included) or an IP
+// address without a zone.
+func validHostname(h string) bool {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	return core.ValidHostname(h)
+}
+
 // Flags registers every key on fs, writing into c.
 func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (also $CPAUTH_DATA_DIR)")
+	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "this server's host name: absolute URLs point at it unless the request's Host names this server (default: the system's host name)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address to listen on (default all interfaces)")
 	fs.IntVar(&c.PortOffset, "port-offset", c.PortOffset, "add N to all six ports")
 	fs.IntVar(&c.PortCPanel, "port-cpanel", c.PortCPanel, "cPanel plain-HTTP port (0: any free port)")
@@ -180,6 +210,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	if !validHostname(c.Hostname) {
+		errs = append(errs, fmt.Errorf("hostname must be a host name (letters, digits, hyphens and dots) or an IP address, got %q", c.Hostname))
 	}
 	names := []string{"port-cpanel", "port-cpanel-tls", "port-whm", "port-whm-tls", "port-webmail", "port-webmail-tls"}
 	seen := map[int]string{}

@@ -209,3 +209,47 @@ func TestKeyPath(t *testing.T) {
 		t.Errorf("key-file %q", got)
 	}
 }
+
+func TestHostname(t *testing.T) {
+	system, err := os.Hostname()
+	if err != nil || !validHostname(strings.ToLower(system)) {
+		system = "localhost"
+	}
+	tests := []struct {
+		name    string
+		file    string
+		args    []string
+		want    string
+		wantErr bool
+	}{
+		{name: "default: the system's host name", want: strings.ToLower(system)},
+		{name: "file", file: "hostname: host.example.com\n", want: "host.example.com"},
+		{name: "flag beats file", file: "hostname: a.example\n", args: []string{"--hostname", "b.example"}, want: "b.example"},
+		{name: "single label", args: []string{"--hostname", "myhost"}, want: "myhost"},
+		{name: "IPv4 address", args: []string{"--hostname", "192.0.2.1"}, want: "192.0.2.1"},
+		{name: "IPv6 address", args: []string{"--hostname", "2001:db8::1"}, want: "2001:db8::1"},
+		{name: "empty", args: []string{"--hostname", ""}, wantErr: true},
+		{name: "with a port", args: []string{"--hostname", "host.example.com:2087"}, wantErr: true},
+		{name: "with a path", file: "hostname: evil.example/x\n", wantErr: true},
+		{name: "underscore", args: []string{"--hostname", "my_host"}, wantErr: true},
+		{name: "bracketed address", args: []string{"--hostname", "[::1]"}, wantErr: true},
+		{name: "zoned address", args: []string{"--hostname", "fe80::1%eth0"}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "hostname") {
+					t.Fatalf("error %v, want one mentioning hostname", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Hostname != tc.want {
+				t.Errorf("Hostname = %q, want %q", c.Hostname, tc.want)
+			}
+		})
+	}
+}

@@ -80,7 +80,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 	if err != nil {
 		return nil, err
 	}
-	cert, err := loadOrCreateCert(data.Dir, cfg.TLSCert, cfg.TLSKey)
+	cert, err := loadOrCreateCert(data.Dir, cfg.TLSCert, cfg.TLSKey, data.Env.Hostname)
 	if err != nil {
 		data.Close()
 		return nil, fmt.Errorf("TLS certificate: %w", err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,7 +121,9 @@ func logBlock(l *logs.Logs, cfg hulk.Config, b store.HulkBlock) {
 
 // Open opens (creating on first use) the data directory: mode 0700, the
 // server key, the SQLite store, and the root account with a random password
-// written to <dir>/initial-root-password (0600).
+// written to <dir>/initial-root-password (0600). Whatever in the directory
+// is looser than 0600 (files) or 0700 (directories) is tightened, and
+// logged.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, error) {
 	return open(ctx, cfg, log, false, Options{})
 }
@@ -129,12 +132,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, erro
 // in-memory layer, kept true by the store's change feed.
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, opts Options) (*Data, error) {
 	dir := cfg.DataDir
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, maxDirMode); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, err
-	}
+	// Before anything is opened: SQLite makes the -wal and -shm files with
+	// the database file's mode.
+	tightenModes(dir, log)
 	key, _, err := secret.LoadOrCreateKey(cfg.KeyPath())
 	if err != nil {
 		return nil, err
@@ -211,7 +214,8 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		}()
 	}
 	d.TwoFactor = &auth.TwoFactor{Store: st, Key: key, Now: d.Now}
-	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs}
+	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs,
+		Hostname: strings.ToLower(cfg.Hostname)}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)

@@ -17,9 +17,10 @@ import (
 )
 
 // loadOrCreateCert returns the configured certificate, or the data
-// directory's self-signed one (created on first start for the host name,
-// localhost, 127.0.0.1 and ::1).
-func loadOrCreateCert(dir, certFile, keyFile string) (tls.Certificate, error) {
+// directory's self-signed one (created on first start for hostname, the
+// configured host name, and localhost, 127.0.0.1 and ::1; a later start
+// keeps it, whatever the host name is then).
+func loadOrCreateCert(dir, certFile, keyFile, hostname string) (tls.Certificate, error) {
 	if certFile != "" {
 		return tls.LoadX509KeyPair(certFile, keyFile)
 	}
@@ -40,10 +41,14 @@ func loadOrCreateCert(dir, certFile, keyFile string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	host, _ := os.Hostname()
 	names := []string{"localhost"}
-	if host != "" && host != "localhost" {
-		names = append([]string{host}, names...)
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	if ip := net.ParseIP(hostname); ip != nil {
+		if !ip.IsLoopback() {
+			ips = append([]net.IP{ip}, ips...)
+		}
+	} else if hostname != "" && hostname != "localhost" {
+		names = append([]string{hostname}, names...)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -53,7 +58,7 @@ func loadOrCreateCert(dir, certFile, keyFile string) (tls.Certificate, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     names,
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		IPAddresses:  ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
 	if err != nil {
@@ -66,7 +71,7 @@ func loadOrCreateCert(dir, certFile, keyFile string) (tls.Certificate, error) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(certFile, keyFile)

@@ -390,6 +390,7 @@ type request struct {
 	ctype  string // Content-Type; "" sends none
 	header map[string]string
 	host   string // connect to this address instead of the listener's own (e.g. "::1")
+	vhost  string // the Host header to send instead of the address's (a forged one)
 }
 
 type response struct {
@@ -451,6 +452,9 @@ func (e *testEnv) try(r request) (response, error) {
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		return response{}, err
+	}
+	if r.vhost != "" {
+		req.Host = r.vhost
 	}
 	if r.auth != "" {
 		req.Header.Set("Authorization", r.auth)

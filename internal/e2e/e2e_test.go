@@ -8,19 +8,24 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
@@ -192,6 +197,111 @@ func TestRequireSSL(t *testing.T) {
 	}
 	set("0")
 	whmOK(t, e.do(t, request{port: p2086, path: p2086.nativePath(), auth: root}))
+}
+
+// TestAbsoluteURLHost is D29: the requiressl redirect, single sign-on
+// URLs and the Webmail hand-off's hostname keep the request's Host only
+// when it names this server (its host name, an account's domain, a local
+// address), without its port; any other Host gets the configured name.
+func TestAbsoluteURLHost(t *testing.T) {
+	e := startFixturesWith(t, func(c *config.Config) { c.Hostname = "host.example.com" })
+	root := e.authFor(t, "root")
+	tests := []struct {
+		name, vhost, want string // want: the URL's host, "" for the configured name
+	}{
+		{"another site", "evil.example", ""},
+		{"another site with a port", "evil.example:2083", ""},
+		{"a subdomain of an account's domain", "www.evil.bob.test", ""},
+		{"an address of another machine", "192.0.2.99", ""},
+		{"the configured name, another port", "host.example.com:9999", "host.example.com"},
+		{"an account's domain", "bob.test", "bob.test"},
+		{"an account's domain in upper case, with a port", "BOB.TEST:80", "bob.test"},
+		{"IPv4 loopback", "127.0.0.1", "127.0.0.1"},
+		{"IPv6 loopback", "[::1]:2082", "[::1]"},
+	}
+	want := func(host string) string {
+		if host == "" {
+			return "host.example.com"
+		}
+		return host
+	}
+	whmOK(t, e.do(t, request{port: p2087, path: "/json-api/set_tweaksetting?api.version=1&key=requiressl&value=1", auth: root}))
+	for _, tc := range tests {
+		t.Run("requiressl/"+tc.name, func(t *testing.T) {
+			for _, p := range []port{p2082, p2086, p2095} {
+				r := e.do(t, request{port: p, path: "/login/?x=1", vhost: tc.vhost})
+				loc := "https://" + want(tc.want) + ":" + strconv.Itoa(e.tlsPort(t, p.service())) + "/login/?x=1"
+				if r.status != http.StatusMovedPermanently || r.header.Get("Location") != loc {
+					t.Errorf("%s, Host %q: %d to %q, want 301 to %q", p, tc.vhost, r.status, r.header.Get("Location"), loc)
+				}
+			}
+		})
+	}
+	whmOK(t, e.do(t, request{port: p2087, path: "/json-api/set_tweaksetting?api.version=1&key=requiressl&value=0", auth: root}))
+	for _, tc := range tests {
+		t.Run("create_user_session/"+tc.name, func(t *testing.T) {
+			m := whmOK(t, e.do(t, request{port: p2087, path: "/json-api/create_user_session?api.version=1&user=bob&service=cpaneld", auth: root, vhost: tc.vhost}))
+			u := str(dig(m, "data", "url"))
+			prefix := "https://" + want(tc.want) + ":" + strconv.Itoa(e.tlsPort(t, core.ServiceCPanel)) + "/cpsess"
+			if !strings.HasPrefix(u, prefix) {
+				t.Errorf("Host %q: url %q, want it to start %q", tc.vhost, u, prefix)
+			}
+		})
+		t.Run("webmail hand-off/"+tc.name, func(t *testing.T) {
+			m := uapiOK(t, e.do(t, request{port: p2083, path: "/execute/Session/create_webmail_session_for_self", auth: e.authFor(t, "bob"), vhost: tc.vhost}))
+			wantHost := strings.Trim(want(tc.want), "[]") // a host name, not a URL's host
+			if got := str(dig(m, "data", "hostname")); got != wantHost {
+				t.Errorf("Host %q: hostname %q, want %q", tc.vhost, got, wantHost)
+			}
+		})
+	}
+	// preferred_domain follows the same rule: a name of this server, or refused.
+	for _, tc := range []struct{ preferred, reason string }{
+		{"host.example.com", ""},
+		{"bob.test", ""},
+		{"::1", ""},
+		{"evil.example", "The “preferred_domain” parameter, “evil.example”, is not a domain or IP address of this server."},
+	} {
+		r := e.do(t, request{port: p2087, path: "/json-api/create_user_session?api.version=1&user=bob&service=cpaneld&preferred_domain=" + url.QueryEscape(tc.preferred), auth: root, vhost: "evil.example"})
+		if tc.reason != "" {
+			if got := whmFailed(t, r); got != tc.reason {
+				t.Errorf("preferred_domain %q: reason %q, want %q", tc.preferred, got, tc.reason)
+			}
+			continue
+		}
+		if u := str(dig(whmOK(t, r), "data", "url")); !strings.HasPrefix(u, "https://"+net.JoinHostPort(tc.preferred, strconv.Itoa(e.tlsPort(t, core.ServiceCPanel)))+"/cpsess") {
+			t.Errorf("preferred_domain %q: url %q", tc.preferred, u)
+		}
+	}
+}
+
+// The self-signed certificate is made for the configured host name.
+func TestTLSCertificateHostname(t *testing.T) {
+	for _, tc := range []struct{ hostname, verify string }{
+		{"host.example.com", "host.example.com"},
+		{"192.0.2.7", "192.0.2.7"},
+	} {
+		t.Run(tc.hostname, func(t *testing.T) {
+			e := startWith(t, func(c *config.Config) { c.Hostname = tc.hostname })
+			pemBytes, err := os.ReadFile(filepath.Join(e.dir, "tls", "cert.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			block, _ := pem.Decode(pemBytes)
+			if block == nil {
+				t.Fatal("tls/cert.pem holds no PEM block")
+			}
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []string{tc.verify, "localhost", "127.0.0.1", "::1"} {
+				if err := cert.VerifyHostname(h); err != nil {
+					t.Errorf("certificate not valid for %s: %v", h, err)
+				}
+			}
+		})
+	}
 }
 
 func TestTLSCertificate(t *testing.T) {

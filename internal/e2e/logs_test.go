@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/logs"
+	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/testutil"
 )
 
@@ -228,5 +230,77 @@ func TestLogFailureReported(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "Wrong-Secret-3") {
 		t.Error("stderr holds the password")
+	}
+}
+
+// api_tokens_log holds the requests an API token authenticated, and only
+// them (README, Logs): a token that fails, for whatever reason, is a failed
+// login, in login_log (and the audit stream), not in api_tokens_log.
+func TestAPITokensLogOnlyAuthenticated(t *testing.T) {
+	e := startWithFixtures(t)
+	good := e.mkToken(t, store.TokenWHM, "root", "good")
+	bobs := e.mkToken(t, store.TokenCPanel, "bob", "bobs")
+	elsewhere := e.mkToken(t, store.TokenWHM, "root", "elsewhere", "whitelist_ip", "192.0.2.1")
+	soon := e.mkToken(t, store.TokenWHM, "root", "soon", "expires_at", strconv.FormatInt(e.clock.Now().Unix()+60, 10))
+	e.enroll(t, "root")
+	needsOTP := e.mkToken(t, store.TokenWHM, "root", "needsotp", "require_otp", "1")
+	dir := filepath.Join(e.dir, "logs")
+	lines := func(name string) []string {
+		t.Helper()
+		// The health check writes what the queue holds.
+		if r := e.do(t, request{port: p2087, path: "/cpauth/health"}); r.status != http.StatusOK {
+			t.Fatalf("health: %d %s", r.status, r.body)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			return nil
+		}
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	tests := []struct {
+		name    string
+		before  func()
+		auth    string
+		status  int
+		success bool
+	}{
+		{name: "authenticated", auth: whmTok("root", good), status: http.StatusOK, success: true},
+		{name: "unknown token", auth: whmTok("root", strings.Repeat("Z", 32)), status: http.StatusForbidden},
+		{name: "another user's name", auth: whmTok("res", good), status: http.StatusForbidden},
+		{name: "a cPanel token on WHM", auth: whmTok("bob", bobs), status: http.StatusForbidden},
+		{name: "from an address not allowed", auth: whmTok("root", elsewhere), status: http.StatusForbidden},
+		{name: "require_otp without the code", auth: whmTok("root", needsOTP), status: http.StatusUnauthorized},
+		{name: "expired", before: func() { e.clock.Advance(2 * time.Minute) }, auth: whmTok("root", soon), status: http.StatusForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before()
+			}
+			tokens0, logins0 := lines(logs.APITokensLog), lines(logs.LoginLog)
+			if r := e.do(t, request{port: p2087, path: version1, auth: tc.auth}); r.status != tc.status {
+				t.Fatalf("status %d, want %d; body %.200s", r.status, tc.status, r.body)
+			}
+			tokens, logins := lines(logs.APITokensLog), lines(logs.LoginLog)
+			newTokens, newLogins := tokens[len(tokens0):], logins[len(logins0):]
+			if tc.success {
+				if len(newTokens) != 1 || !strings.Contains(newTokens[0], "HTTP Status: ['200'], User: ['root'], Token Name: ['good']") {
+					t.Errorf("api_tokens_log got %q, want the request's line", newTokens)
+				}
+				if len(newLogins) != 0 {
+					t.Errorf("login_log got %q", newLogins)
+				}
+				return
+			}
+			if len(newTokens) != 0 {
+				t.Errorf("api_tokens_log got %q for a token that did not authenticate", newTokens)
+			}
+			if len(newLogins) != 1 || !strings.Contains(newLogins[0], `"GET /json-api/version HTTP/1.1" FAILED LOGIN whostmgrd: `) {
+				t.Errorf("login_log got %q, want the failed login", newLogins)
+			}
+		})
 	}
 }

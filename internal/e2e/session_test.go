@@ -14,6 +14,7 @@ import (
 
 	"github.com/cpauth/cpauth/internal/cli"
 	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/web"
@@ -1214,4 +1215,105 @@ func TestSessionCluster(t *testing.T) {
 	if _, ok := within(time.Second, func() bool { return !b.alive(t, n) }); !ok {
 		t.Fatal("a session ended by a password change on A still works on B")
 	}
+}
+
+// TestLoginCrossSite is D30: a login form another site makes the browser
+// post is refused (403) when the browser says it is cross-site, before the
+// regulator or the password is asked; scripts (no such headers) and this
+// origin's own pages log in as ever, and one-time session= redemptions stay
+// open to other origins.
+func TestLoginCrossSite(t *testing.T) {
+	g := &recordingGuard{deny: map[string]bool{}}
+	e := startOpts(t, nil, func(o *daemon.Options) { o.Guard = g })
+	e.whm1("createacct", "username", "bob", "domain", "bob.test", "password", bobPass)
+	self, _ := e.url(p2083, "")      // https://127.0.0.1:<cPanel TLS port>
+	otherPort, _ := e.url(p2087, "") // the same host, another port: another origin
+	const refusedJSON = `{"status":0,"message":"cross_site_login"}`
+	tests := []struct {
+		name    string
+		path    string
+		form    []string
+		header  map[string]string
+		refused bool
+	}{
+		{"cross-site", "/login/?login_only=1", nil, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, true},
+		{"cross-site under a security token", "/cpsess0123456789/login/?login_only=1", nil, map[string]string{"Sec-Fetch-Site": "cross-site"}, true},
+		{"cross-site, wrong password: still not a failed password", "/login/?login_only=1", []string{"user", "bob", "pass", "Wrong-Pass-1"}, map[string]string{"Sec-Fetch-Site": "cross-site"}, true},
+		{"Origin of another port of this host", "/login/?login_only=1", nil, map[string]string{"Origin": otherPort}, true},
+		{"same-site, Origin of another port", "/login/?login_only=1", nil, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": otherPort}, true},
+		{"Origin null", "/login/?login_only=1", nil, map[string]string{"Origin": "null"}, true},
+		{"user and session together are a password login", "/login/?login_only=1", []string{"user", "bob", "pass", bobPass, "session", "x"}, map[string]string{"Sec-Fetch-Site": "cross-site"}, true},
+		{"same-origin", "/login/?login_only=1", nil, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": self}, false},
+		{"Origin of this origin", "/login/?login_only=1", nil, map[string]string{"Origin": self}, false},
+		{"none", "/login/?login_only=1", nil, map[string]string{"Sec-Fetch-Site": "none"}, false},
+		{"same-site without an Origin", "/login/?login_only=1", nil, map[string]string{"Sec-Fetch-Site": "same-site"}, false},
+		{"no headers (a script)", "/login/?login_only=1", nil, nil, false},
+		{"no headers under a security token", "/cpsess0123456789/login/?login_only=1", nil, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			form := tc.form
+			if form == nil {
+				form = []string{"user", "bob", "pass", bobPass}
+			}
+			g.take()
+			r := e.postLogin(t, p2083, tc.path, loginForm(form...), tc.header)
+			if !tc.refused {
+				if r.status != http.StatusOK || !loginJSONRE.Match(r.body) || len(cookiesOf(r)) != 1 {
+					t.Fatalf("%d %s, cookies %q: want a login", r.status, r.body, r.header.Values("Set-Cookie"))
+				}
+				return
+			}
+			if r.status != http.StatusForbidden || string(r.body) != refusedJSON || r.header.Get("Content-Type") != jsonType {
+				t.Errorf("%d %q %s, want 403 %s", r.status, r.header.Get("Content-Type"), r.body, refusedJSON)
+			}
+			if c := r.header.Values("Set-Cookie"); len(c) != 0 {
+				t.Errorf("a refused login set cookies %q", c)
+			}
+			if got := g.take(); len(got) != 0 {
+				t.Errorf("the regulator was asked or told: %q", got)
+			}
+		})
+	}
+	t.Run("a browser's form gets the login page", func(t *testing.T) {
+		r := e.postLogin(t, p2083, "/login", loginForm("user", "bob", "pass", bobPass), map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+		loginPage(t, r, http.StatusForbidden, "cross_site_login")
+		if len(cookiesOf(r)) != 0 || r.header.Get("Location") != "" {
+			t.Errorf("cookies %q, Location %q", r.header.Values("Set-Cookie"), r.header.Get("Location"))
+		}
+		if strings.Contains(string(r.body), `value="bob"`) {
+			t.Error("the page keeps the user name another site chose")
+		}
+	})
+	t.Run("logged, without the password", func(t *testing.T) {
+		log := e.log.String()
+		if !strings.Contains(log, "login refused: sent from another site") || !strings.Contains(log, "Sec-Fetch-Site: cross-site") {
+			t.Errorf("no warning in the log:\n%s", tail(log, 20))
+		}
+		if strings.Contains(log, bobPass) {
+			t.Error("the log holds the password")
+		}
+	})
+	t.Run("a cross-site session= redemption still works", func(t *testing.T) {
+		d := e.mustCreateSession(t, "root", "user", "bob", "service", "cpaneld")
+		u, _ := url.Parse(d.URL)
+		r := e.do(t, request{port: p2083, path: u.RequestURI(), header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}})
+		if r.status != http.StatusTemporaryRedirect || len(cookiesOf(r)) != 1 {
+			t.Errorf("GET redemption: %d, cookies %q", r.status, r.header.Values("Set-Cookie"))
+		}
+		d = e.mustCreateSession(t, "root", "user", "bob", "service", "cpaneld")
+		u, _ = url.Parse(d.URL)
+		r = e.postLogin(t, p2083, u.Path, loginForm("session", u.Query().Get("session")), map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+		if r.status != http.StatusSeeOther || len(cookiesOf(r)) != 1 {
+			t.Errorf("POST redemption: %d, cookies %q", r.status, r.header.Values("Set-Cookie"))
+		}
+	})
+	t.Run("the Webmail hand-off posts from the cPanel port", func(t *testing.T) {
+		m := uapiOK(t, e.do(t, request{port: p2083, path: "/execute/Session/create_webmail_session_for_self", auth: basic("bob", bobPass)}))
+		token, session := str(dig(m, "data", "token")), str(dig(m, "data", "session"))
+		r := e.postLogin(t, p2096, token+"/login", loginForm("session", session), map[string]string{"Sec-Fetch-Site": "same-site", "Origin": self})
+		if r.status != http.StatusSeeOther || len(cookiesOf(r)) != 1 {
+			t.Errorf("hand-off: %d, cookies %q, body %.200s", r.status, r.header.Values("Set-Cookie"), r.body)
+		}
+	})
 }

@@ -43,11 +43,13 @@ type Env struct {
 	// Guard is the brute-force regulator, asked before a function checks a
 	// credential (a mailbox password, a two-factor code; nil: auth.NoGuard).
 	Guard auth.Guard
-	// TwoFactor checks two-factor codes (nil: one over Store, Key, Now);
-	// Hostname is the default two-factor issuer ("": the system's host
-	// name).
+	// TwoFactor checks two-factor codes (nil: one over Store, Key, Now).
 	TwoFactor *auth.TwoFactor
-	Hostname  string
+	// Hostname is this server's configured host name, in lower case: the
+	// default two-factor issuer, and the host of the absolute URLs made
+	// for a request whose Host does not name this server (ServerHost; "":
+	// the system's host name).
+	Hostname string
 	// Hulk is the brute-force regulator the cPHulk functions manage.
 	Hulk *hulk.Regulator
 	// Logs are cPanel's log files: the one-time sessions functions make

@@ -236,76 +236,25 @@ func bindAddr(c *api.Call, v, name string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// urlHost picks the host of a login URL: preferred_domain when it is a name
-// or address of this server (the request's host, a domain of an account,
-// or an address of a local interface), else the host the caller used,
-// else localhost.
+// urlHost picks the host of a login URL: preferred_domain when it names
+// this server (NamesServer), else the request's host when that does, else
+// the configured host name (ServerHost, D29).
 func (e *Env) urlHost(ctx context.Context, c *api.Call, preferred string) (string, error) {
-	reqHost := requestHost(c.Host)
 	if preferred == "" {
-		if reqHost == "" {
-			return "localhost", nil
-		}
-		return reqHost, nil
+		return e.ServerHost(ctx, c.Host), nil
 	}
 	p := strings.ToLower(strings.TrimSuffix(preferred, "."))
-	bad := core.Errorf(core.KindInvalid, "The “preferred_domain” parameter, “%s”, is not a domain or IP address of this server.", clip(preferred))
-	if a, err := netip.ParseAddr(strings.Trim(p, "[]")); err == nil {
-		if a.Zone() != "" || !localAddr(a) && a.Unmap().String() != reqHost {
-			return "", bad
-		}
-		return a.Unmap().String(), nil
+	if a, err := netip.ParseAddr(strings.Trim(p, "[]")); err == nil && a.Zone() == "" {
+		p = a.Unmap().String()
 	}
-	if p != "localhost" && ValidateDomain(p) != nil {
-		return "", bad
-	}
-	if p == reqHost || p == "localhost" {
-		return p, nil
-	}
-	if _, err := e.Store.GetDomain(ctx, p); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", bad
-		}
+	ok, err := e.NamesServer(ctx, p)
+	if err != nil {
 		return "", core.Internal(err)
 	}
+	if !ok {
+		return "", core.Errorf(core.KindInvalid, "The “preferred_domain” parameter, “%s”, is not a domain or IP address of this server.", clip(preferred))
+	}
 	return p, nil
-}
-
-// requestHost is the host part of a request's Host header when it is a
-// plain name or address ("" otherwise): what a login URL may point at.
-func requestHost(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	}
-	h = strings.ToLower(strings.Trim(h, "[]"))
-	if a, err := netip.ParseAddr(h); err == nil && a.Zone() == "" {
-		return a.Unmap().String()
-	}
-	if h == "localhost" || ValidateDomain(h) == nil {
-		return h
-	}
-	return ""
-}
-
-// localAddr reports whether a is loopback or an address of a local
-// interface.
-func localAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if a.IsLoopback() {
-		return true
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, x := range addrs {
-		if n, ok := x.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == a {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // tlsPort is the TLS port of a service: the daemon's bound one, else the
@@ -441,10 +390,7 @@ func (e *Env) webmailSession(ctx context.Context, c *api.Call, user, account, ta
 		return nil, core.Internal(err)
 	}
 	e.logOneTime(c, n, "webmail session created")
-	var hostname any
-	if h := requestHost(c.Host); h != "" {
-		hostname = h
-	}
+	hostname := e.ServerHost(ctx, c.Host)
 	return &api.Result{Data: map[string]any{"session": n.ID, "token": n.Session.SecurityToken, "hostname": hostname}}, nil
 }
 

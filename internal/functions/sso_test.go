@@ -7,26 +7,6 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 )
 
-func TestRequestHost(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"host.example.com:2087", "host.example.com"},
-		{"HOST.Example.com", "host.example.com"},
-		{"127.0.0.1:2087", "127.0.0.1"},
-		{"[::1]:2087", "::1"},
-		{"[::ffff:192.0.2.1]:2087", "192.0.2.1"},
-		{"localhost:2087", "localhost"},
-		{"", ""},
-		{"evil.com/path", ""},
-		{"a b", ""},
-		{"[fe80::1%eth0]:2087", ""},
-		{"single-label", ""},
-	} {
-		if got := requestHost(tc.in); got != tc.want {
-			t.Errorf("requestHost(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestBindAddr(t *testing.T) {
 	c := &api.Call{Remote: netip.MustParseAddr("::ffff:198.51.100.2")}
 	for _, tc := range []struct {

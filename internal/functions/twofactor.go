@@ -60,7 +60,8 @@ func (e *Env) twoFactor() *auth.TwoFactor {
 	return &auth.TwoFactor{Store: e.Store, Key: e.Key, Now: e.Now}
 }
 
-// hostname is the default issuer.
+// hostname is the configured host name: the default issuer, and the host
+// of URLs whose request's Host does not name this server.
 func (e *Env) hostname() string {
 	if e.Hostname != "" {
 		return e.Hostname

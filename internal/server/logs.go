@@ -89,7 +89,7 @@ func (s *Server) fileAccess(r *http.Request, p Port, rec *record, sw *statusWrit
 		Time: start, Address: remoteAddr(r), App: p.Service.App(), TLS: p.TLS, Port: localPort(r, p),
 		Method: r.Method, Path: r.URL.Path, Proto: r.Proto, Status: sw.status, Bytes: sw.bytes,
 		User: rec.user, Referer: r.Referer(), UserAgent: r.UserAgent(),
-		Token: rec.method == core.MethodToken, TokenName: rec.tokenName,
+		Token: rec.token, TokenName: rec.tokenName,
 		IDSeq: rec.seq, IDNano: rec.nano,
 		Audit: rec.hasDecision, Decision: rec.decision,
 	}

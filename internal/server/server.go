@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +97,11 @@ type record struct {
 	remote     netip.Addr
 	remoteSet  bool
 	remoteText string
-	// tokenName names the API token that authenticated the request.
+	// token is set when an API token authenticated the request (its
+	// second factor included), and tokenName names it: api_tokens_log has
+	// those requests only. A token that failed is a failed login, in
+	// login_log and the audit stream.
+	token     bool
 	tokenName string
 	// decision is the request's authentication decision, written with
 	// its other log lines when it ends (hasDecision).
@@ -396,11 +399,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	}
 	if out.Result == auth.OK {
 		rec.user = out.Principal.User
-		rec.tokenName = out.Principal.TokenName
 		g.Succeeded(ctx, att)
 		if !s.secondFactor(w, r, p, req, out) {
 			return core.Principal{}, false
 		}
+		rec.token, rec.tokenName = out.Method == core.MethodToken, out.Principal.TokenName
 		s.decision(r, p, "success", out.Principal.User, out.Method, "", out.Principal)
 		return out.Principal, true
 	}
@@ -432,7 +435,10 @@ func clipUser(u string) string {
 }
 
 // redirectTLS answers plain-port requests with 301 to the TLS port when
-// requiressl is on (D15); it reports whether it did.
+// requiressl is on (D15); it reports whether it did. The target's host is
+// the request's only when it names this server (D29): a redirect must not
+// send a browser, with what it meant to post, to a host a forged Host
+// header chose.
 func (s *Server) redirectTLS(w http.ResponseWriter, r *http.Request, p Port) bool {
 	if p.TLS || s.TLSPort == nil {
 		return false
@@ -441,14 +447,8 @@ func (s *Server) redirectTLS(w http.ResponseWriter, r *http.Request, p Port) boo
 	if err != nil || v != "1" {
 		return false
 	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "" || strings.ContainsAny(host, "/\\@") {
-		host = "localhost"
-	}
-	target := "https://" + net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(s.TLSPort(p.Service))) + r.URL.RequestURI()
+	host := s.Env.ServerHost(r.Context(), r.Host)
+	target := "https://" + net.JoinHostPort(host, strconv.Itoa(s.TLSPort(p.Service))) + r.URL.RequestURI()
 	http.Redirect(w, r, target, http.StatusMovedPermanently)
 	return true
 }

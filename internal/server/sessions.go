@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -164,6 +165,22 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	loginOnly := args.Bool("login_only")
 	user, pass, gotoURI := args.Get("user"), args.Get("pass"), args.Get("goto_uri")
+	if why := crossSite(r, p); why != "" {
+		// Login CSRF (D30): another site would log the browser in to an
+		// account of its choosing. Refused before the regulator or the
+		// password is asked: it is no guess at a password, and must not
+		// count as one against the user it names.
+		s.Log.Warn("login refused: sent from another site",
+			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
+			"user", clipUser(user), "why", why, "origin", clipUser(headerValue(r.Header, "Origin")), "login_only", loginOnly)
+		if loginOnly {
+			writeJSON(w, http.StatusForbidden, loginFailure{Status: 0, Message: codeCrossSite})
+			return
+		}
+		r.PostForm = url.Values{} // nothing another site typed goes into the page
+		s.Web.LoginPage(w, r, p.Service, http.StatusForbidden, codeCrossSite)
+		return
+	}
 	var out auth.Outcome
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: remote, User: user, Method: core.MethodPassword, Secret: pass}
@@ -288,6 +305,64 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	}
 	web.SetPageHeaders(w.Header())
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// codeCrossSite is the message code of a login sent from another site.
+const codeCrossSite = "cross_site_login"
+
+// crossSite says why a login form was sent by another site ("" when it was
+// not): the browser says so (Sec-Fetch-Site: cross-site), or its Origin
+// is another origin than this request's own (scheme, host or port differ:
+// another port of this host is another origin; "null", sent from a
+// sandboxed or opaque context, is another too). Sec-Fetch-Site same-origin
+// and none are the browser's word for this origin's own pages and the
+// user's own navigation, and are taken as they are (a proxy in front may
+// make the Host and scheme differ from what the browser sees). Requests
+// with neither header, from scripts, curl and cPanel's own clients, pass:
+// a site cannot make a browser send a form without them.
+//
+// http.CrossOriginProtection is close, but refuses same-site requests
+// however their Origin reads and compares no scheme or default port.
+func crossSite(r *http.Request, p Port) string {
+	switch headerValue(r.Header, "Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return ""
+	case "cross-site":
+		return "Sec-Fetch-Site: cross-site"
+	}
+	origin := headerValue(r.Header, "Origin")
+	switch {
+	case origin == "":
+		return ""
+	case origin == "null":
+		return "Origin: null"
+	case !sameOrigin(origin, r.Host, p.TLS):
+		return "Origin of another site"
+	}
+	return ""
+}
+
+// sameOrigin reports whether origin (an Origin header) is the origin of a
+// request to host (its Host header) on a TLS port or not: the same scheme,
+// host and port, default ports filled in.
+func sameOrigin(origin, host string, tls bool) bool {
+	scheme, port := "http", "80"
+	if tls {
+		scheme, port = "https", "443"
+	}
+	u, err := url.Parse(origin)
+	if err != nil || !strings.EqualFold(u.Scheme, scheme) || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" {
+		return false
+	}
+	oHost, oPort := u.Hostname(), u.Port()
+	if oPort == "" {
+		oPort = port
+	}
+	rHost, rPort, err := net.SplitHostPort(host)
+	if err != nil {
+		rHost, rPort = strings.Trim(host, "[]"), port
+	}
+	return rHost != "" && strings.EqualFold(oHost, rHost) && oPort == rPort
 }
 
 // tfaCode is the login's two-factor code: tfa_token (PROTOCOL.md 6.1), or

@@ -63,3 +63,53 @@ func TestLanding(t *testing.T) {
 		}
 	}
 }
+
+// D30: which login forms come from another site.
+func TestCrossSite(t *testing.T) {
+	tls := Port{Service: core.ServiceCPanel, TLS: true}
+	plain := Port{Service: core.ServiceCPanel}
+	tests := []struct {
+		name   string
+		port   Port
+		host   string
+		fetch  string // Sec-Fetch-Site ("": none sent)
+		origin string // Origin ("": none sent)
+		cross  bool
+	}{
+		{name: "no headers (scripts, curl, cPanel's clients)", port: tls, host: "host.example:2083"},
+		{name: "same-origin", port: tls, host: "host.example:2083", fetch: "same-origin", origin: "https://host.example:2083"},
+		{name: "same-origin is taken as the browser says (a proxy)", port: plain, host: "backend:2082", fetch: "same-origin", origin: "https://host.example"},
+		{name: "none (the user's own navigation)", port: tls, host: "host.example:2083", fetch: "none"},
+		{name: "same-site without an Origin", port: tls, host: "host.example:2083", fetch: "same-site"},
+		{name: "same-site from another port", port: tls, host: "host.example:2083", fetch: "same-site", origin: "https://host.example:2087", cross: true},
+		{name: "cross-site", port: tls, host: "host.example:2083", fetch: "cross-site", cross: true},
+		{name: "cross-site with a matching Origin", port: tls, host: "host.example:2083", fetch: "cross-site", origin: "https://host.example:2083", cross: true},
+		{name: "Origin of the same origin", port: tls, host: "host.example:2083", origin: "https://host.example:2083"},
+		{name: "Origin in upper case", port: tls, host: "host.example:2083", origin: "HTTPS://HOST.EXAMPLE:2083"},
+		{name: "Origin with the default port", port: tls, host: "host.example", origin: "https://host.example:443"},
+		{name: "Host with the default port", port: plain, host: "host.example:80", origin: "http://host.example"},
+		{name: "IPv6", port: tls, host: "[::1]:2083", origin: "https://[::1]:2083"},
+		{name: "Origin of another site", port: tls, host: "host.example:2083", origin: "https://evil.example", cross: true},
+		{name: "Origin of another port", port: tls, host: "host.example:2083", origin: "https://host.example:2087", cross: true},
+		{name: "Origin of another scheme", port: plain, host: "host.example:2082", origin: "https://host.example:2082", cross: true},
+		{name: "Origin null", port: tls, host: "host.example:2083", origin: "null", cross: true},
+		{name: "Origin malformed", port: tls, host: "host.example:2083", origin: "host.example:2083", cross: true},
+		{name: "Origin with a path", port: tls, host: "host.example:2083", origin: "https://host.example:2083/login", cross: true},
+		{name: "unknown Sec-Fetch-Site: the Origin decides", port: tls, host: "host.example:2083", fetch: "elsewhere", origin: "https://evil.example", cross: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/login/", nil)
+			r.Host = tc.host
+			if tc.fetch != "" {
+				r.Header.Set("Sec-Fetch-Site", tc.fetch)
+			}
+			if tc.origin != "" {
+				r.Header.Set("Origin", tc.origin)
+			}
+			if why := crossSite(r, tc.port); (why != "") != tc.cross {
+				t.Errorf("crossSite = %q, want cross-site %v", why, tc.cross)
+			}
+		})
+	}
+}

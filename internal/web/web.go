@@ -35,6 +35,8 @@ var Messages = map[string]string{
 	"invalid_session": "Your session cookie is invalid. Please log in again.",
 	"logged_out":      "You have logged out.",
 	"internal_error":  "The system experienced an internal error. Please try again.",
+	// A login form posted by another site (D30).
+	"cross_site_login": "The login was sent from another site, so it was refused. Log in on this page.",
 	// Two-factor codes (D10): the page then asks for the security code
 	// too, in a form named tfa_login_form.
 	"tfa_required": "Enter the security code from your authenticator app.",

@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cpauth/cpauth/internal/store"
 )
@@ -40,6 +43,16 @@ var _ store.Store = (*Store)(nil)
 // OpenSQLite opens (creating if need be) the SQLite database at path and
 // brings its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	// The database file is made here, 0600, before SQLite opens it: SQLite
+	// would make it 0644 (less the umask), and makes the -wal and -shm
+	// files with the database file's mode. An existing file keeps its own.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		f.Close()
+	case !errors.Is(err, fs.ErrExist):
+		return nil, fmt.Errorf("sqlstore: creating %s: %w", path, err)
+	}
 	s, err := open(ctx, SQLite, sqliteDSN(path))
 	if err != nil {
 		return nil, err

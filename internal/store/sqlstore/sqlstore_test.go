@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,5 +251,44 @@ func TestSQLiteSessionPlans(t *testing.T) {
 		if p := strings.Join(plan, "; "); !strings.Contains(p, index) {
 			t.Errorf("%s: plan %q does not use %s", query, p, index)
 		}
+	}
+}
+
+// The database and the -wal and -shm files SQLite makes beside it are
+// 0600: the database is made 0600 before SQLite opens it, and SQLite gives
+// the other two the database's mode. Checked on the real files, after a
+// write.
+func TestSQLiteFileModes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpauth.db")
+	s := openSQLite(t, path)
+	if err := s.SetSetting(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + "-changes"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(name), err)
+			continue
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", filepath.Base(name), m)
+		}
+	}
+}
+
+// An existing database keeps its mode: opening it changes nothing.
+func TestSQLiteExistingFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpauth.db")
+	s, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	openSQLite(t, path)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode after a second open: %v, %v; want 0640 as it was", fi.Mode().Perm(), err)
 	}
 }
