@@ -9,6 +9,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/sessions"
+	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -247,5 +248,82 @@ func TestSessionServiceCheck(t *testing.T) {
 	}
 	if out := chain.Authenticate(ctx, req); out.Result != auth.Failed || out.Code != auth.CodeInvalid {
 		t.Fatalf("former reseller's WHM session: %v %q", out.Result, out.Code)
+	}
+}
+
+// TestSessionBounds: a session made through an API token (D24) is used only
+// from the token's addresses, whatever cookieipvalidation says; its
+// principal carries the bounds, so what it makes is held within them; and
+// it asks for the second factor when the token did, whatever the policy.
+func TestSessionBounds(t *testing.T) {
+	f := newSessionFixture(t)
+	ctx := context.Background()
+	if err := f.st.SetSetting(ctx, settings.CookieIPValidation, "disabled"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetSetting(ctx, settings.TwoFactorPolicy, "0"); err != nil {
+		t.Fatal(err)
+	}
+	notAfter := f.now.Add(time.Hour)
+	bob := core.Principal{User: "bob", Role: core.RoleCPanel, Account: "bob"}
+	ot, err := f.m.CreateOneTime(ctx, sessions.OneTime{User: "bob", Account: "bob", Service: core.ServiceCPanel, Tag: sessions.TagSSO, Method: sessions.MethodSSO,
+		Creator: "root", Bounds: core.Bounds{Addresses: []string{"192.0.2.0/24"}, Expires: notAfter, RequireOTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ot.Session.TFAVerified || !ot.Session.Expires.After(f.now) || ot.Session.Expires.After(notAfter) {
+		t.Fatalf("one-time session: %+v", ot.Session)
+	}
+	if _, err := f.st.ConsumeSession(ctx, ot.Session.IDHash); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.m.CreateSuccessor(ctx, sessions.Successor{Principal: bob, Service: core.ServiceCPanel, Origin: netip.MustParseAddr("192.0.2.5"),
+		SecurityToken: ot.Session.SecurityToken, Method: sessions.MethodSSO, Creator: "root",
+		AllowedIPs: ot.Session.AllowedIPs, NotAfter: ot.Session.NotAfter, RequireOTP: ot.Session.RequireOTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.Session.Expires.Equal(notAfter) {
+		t.Errorf("the session ends %v, not at the token's expiry %v", n.Session.Expires, notAfter)
+	}
+	m := f.method(f.st)
+	cookie, tok := sessions.EncodeCookie(n.ID), n.Session.SecurityToken
+	for _, tc := range []struct {
+		name, from string
+		ok         bool
+	}{
+		{"inside the list", "192.0.2.5", true},
+		{"another address inside", "192.0.2.200", true},
+		{"outside the list", "198.51.100.1", false},
+		{"IPv6", "2001:db8::1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := m.Authenticate(ctx, sessionReq(core.ServiceCPanel, tc.from, "", cookie, true, tok))
+			if (out.Result == auth.OK) != tc.ok {
+				t.Fatalf("from %s: %v (%s)", tc.from, out.Result, out.Reason)
+			}
+			if !tc.ok {
+				if out.Code != auth.CodeChangedIP {
+					t.Errorf("code %q, want %q", out.Code, auth.CodeChangedIP)
+				}
+				return
+			}
+			b := out.Principal.Bounds
+			if !b.Expires.Equal(notAfter) || len(b.Addresses) != 1 || !b.RequireOTP || b.Narrowed {
+				t.Errorf("principal bounds %+v", b)
+			}
+		})
+	}
+	// The second factor, asked although the policy is off: once bob has it.
+	tf := &auth.TwoFactor{Store: f.st, Key: f.key, Now: func() time.Time { return f.now }}
+	out := m.Authenticate(ctx, sessionReq(core.ServiceCPanel, "192.0.2.5", "", cookie, true, tok))
+	if need, err := tf.Needed(ctx, out); err != nil || need {
+		t.Fatalf("Needed without a configuration = %v, %v", need, err)
+	}
+	if err := f.st.SetTwoFactor(ctx, store.TwoFactor{Username: "bob", Account: "bob", Sealed: []byte("x"), Created: f.now}); err != nil {
+		t.Fatal(err)
+	}
+	if need, err := tf.Needed(ctx, out); err != nil || !need {
+		t.Fatalf("Needed with a configuration = %v, %v; want true", need, err)
 	}
 }

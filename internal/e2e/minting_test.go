@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 )
@@ -244,6 +246,20 @@ var mintCases = map[string]func(t *testing.T, m *mintFixture){
 		}
 		sessionBounded(t, next, []string{"127.0.0.1"}, m.expires, true)
 
+		// A URL made through a token that works only from elsewhere is
+		// not redeemed here (the test's address is loopback, so the URL
+		// is made in-process for a token listing another address).
+		far := rootPrincipal()
+		far.Method, far.TokenName = core.MethodToken, "far"
+		far.Bounds = core.Bounds{Addresses: []string{"192.0.2.1"}}
+		c := &api.Call{Flavour: api.WHM1, Func: "create_user_session", Args: pairs([]string{"user", "bob", "service", "cpaneld"}), Principal: far, Remote: netip.MustParseAddr("192.0.2.1"), Host: "localhost"}
+		res, err := functions.RunWHM1(ctx, e.d.Data.Registry, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := res.Data.(map[string]any)["url"].(string)
+		refusedAsBadLogin(t, e.open(t, http.MethodGet, m.localURL(t, u), nil))
+
 		// A session made through a token that expires (without OTP), for
 		// root on WHM: what it makes is held within the token too.
 		exp := e.clock.Now().Add(2 * time.Hour).Truncate(time.Second)
@@ -345,6 +361,21 @@ var mintCases = map[string]func(t *testing.T, m *mintFixture){
 
 // mintNarrowACLs are the narrow token's ACLs.
 var mintNarrowACLs = []string{"list-accts", "manage-api-tokens", "create-user-session", "passwd", "create-acct"}
+
+// localURL points a login URL at the test's listener (the URL names the
+// server's TLS port for the service, which the test daemon moved).
+func (m *mintFixture) localURL(t testing.TB, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := m.e.url(p2083, u.RequestURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
 
 // twoFactorUnchanged runs f and checks root's two-factor configuration is
 // the same after it.
