@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -273,5 +274,37 @@ func TestArgumentLists(t *testing.T) {
 	r = e.do(t, request{port: p2087, path: "/json-api/listaccts?api.version=1&want=" + url.QueryEscape(strings.Repeat("user,", 5000)), auth: rootPass})
 	if reason := whmFailed(t, r); !strings.Contains(reason, "“want”") {
 		t.Errorf("listaccts reason %.300q", reason)
+	}
+}
+
+// TestTwoFactorPageNoReplace: the two-factor page offers setup only while
+// none is set up; a setup form posted after one was set up elsewhere is
+// refused, not a replacement without a code (D26).
+func TestTwoFactorPageNoReplace(t *testing.T) {
+	e := startWithFixtures(t)
+	s := e.login(t, p2083, "bob", bobPass)
+	page := e.do(t, s.req(s.token+"/twofactor/"))
+	setup := regexp.MustCompile(`name="setup" value="([^"]+)"`).FindSubmatch(page.body)
+	secret := regexp.MustCompile(`id="tfa-secret">([A-Z2-7]+)<`).FindSubmatch(page.body)
+	if setup == nil || secret == nil {
+		t.Fatalf("no setup offer on the page: %.500s", page.body)
+	}
+	bob := e.enroll(t, "bob") // meanwhile, through the API
+	// With the policy off the session is not sent to the code page: the
+	// form reaches the function.
+	e.setSetting(t, "SecurityPolicy::TwoFactorAuth", "0")
+	form := tfa{user: "bob", secret: string(secret[1])}
+	r := e.do(t, request{port: p2083, method: http.MethodPost, path: s.token + "/twofactor/enable", ctype: "application/x-www-form-urlencoded",
+		body:   "setup=" + url.QueryEscape(string(setup[1])) + "&tfa_token=" + e.code(t, form),
+		header: map[string]string{"Cookie": s.cookie()}})
+	if r.status == http.StatusOK || !strings.Contains(string(r.body), "current_tfa_token") {
+		t.Errorf("the page's setup replaced a configuration: %d %.400s", r.status, r.body)
+	}
+	tf, err := e.d.Data.Store.GetTwoFactor(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec, _ := auth0(e, tf); sec != bob.secret {
+		t.Fatal("bob's authenticator was replaced through the page without a code")
 	}
 }
