@@ -137,7 +137,7 @@ func (m *Session) Authenticate(ctx context.Context, r *Request) Outcome {
 		return sessionFail(user, CodeInvalid, "session of another account ("+s.Account+")")
 	}
 	p.Method, p.Service, p.Session = core.MethodSession, r.Service, idHash
-	if s.NotAfter != (time.Time{}) || len(s.AllowedIPs) > 0 || s.RequireOTP {
+	if !s.NotAfter.IsZero() || len(s.AllowedIPs) > 0 || s.RequireOTP {
 		// What the session makes is held within the token it came from.
 		p.Bounds = core.Bounds{Expires: s.NotAfter, Addresses: s.AllowedIPs, RequireOTP: s.RequireOTP}
 	}

@@ -231,17 +231,27 @@ func (e *Env) proveCurrent(ctx context.Context, c *api.Call, u tfaUser, code str
 	if code == "" {
 		return core.Errorf(core.KindPermission, "“%s” has two-factor authentication set up: a current security code of it (current_tfa_token), or a recovery code, is required to replace it.", clip(u.User))
 	}
+	if none, err := e.checkCurrentCode(ctx, c, u, code); !none {
+		return err
+	}
+	return nil // removed meanwhile: nothing to prove
+}
+
+// checkCurrentCode checks code, through the regulator, as a current (or
+// recovery) code of u's configuration: nil when right; none reports that
+// u has no configuration.
+func (e *Env) checkCurrentCode(ctx context.Context, c *api.Call, u tfaUser, code string) (none bool, err error) {
 	att := auth.Attempt{Service: c.Principal.Service, Remote: c.Remote, User: u.User}
 	v, _, err := e.twoFactor().Verify(ctx, e.guard(), att, code, true)
 	switch {
 	case err != nil:
-		return core.Internal(err)
+		return false, core.Internal(err)
 	case v == auth.NotConfigured:
-		return nil // removed meanwhile: nothing to prove
+		return true, nil
 	case !v.OK():
-		return core.Errorf(core.KindInvalid, msgInvalidCode)
+		return false, core.Errorf(core.KindInvalid, msgInvalidCode)
 	}
-	return nil
+	return false, nil
 }
 
 // removeTwoFactor removes u's configuration, with a current code (or a
@@ -251,15 +261,12 @@ func (e *Env) removeTwoFactor(ctx context.Context, c *api.Call, u tfaUser, code 
 		if code == "" {
 			return core.Errorf(core.KindPermission, "A current security code (tfa_token) is required to remove two-factor authentication.")
 		}
-		att := auth.Attempt{Service: c.Principal.Service, Remote: c.Remote, User: u.User}
-		v, _, err := e.twoFactor().Verify(ctx, e.guard(), att, code, true)
+		none, err := e.checkCurrentCode(ctx, c, u, code)
 		switch {
-		case err != nil:
-			return core.Internal(err)
-		case v == auth.NotConfigured:
+		case none:
 			return tfaNotConfigured(u.User)
-		case !v.OK():
-			return core.Errorf(core.KindInvalid, msgInvalidCode)
+		case err != nil:
+			return err
 		}
 	}
 	err := e.Store.DeleteTwoFactor(ctx, u.User)
