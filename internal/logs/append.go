@@ -168,5 +168,13 @@ func appendDecision(b []byte, d Decision) []byte {
 		b = append(b, kv.key...)
 		b = appendJSONString(b, kv.value)
 	}
+	if d.Suppressed != 0 {
+		b = append(b, `,"suppressed":`...)
+		b = strconv.AppendInt(b, d.Suppressed, 10)
+	}
+	if d.PeriodSeconds != 0 {
+		b = append(b, `,"period_s":`...)
+		b = strconv.AppendInt(b, d.PeriodSeconds, 10)
+	}
 	return append(b, '}')
 }

@@ -55,6 +55,8 @@ func checkAppenders(t *testing.T, s string) {
 		TLS: len(s)%2 == 0, Address: s, User: s, Method: "token", Result: "failure", Reason: "bad_token", Detail: s, TokenName: s, Session: s, Path: s}
 	checkDecision(t, d)
 	checkDecision(t, Decision{Time: d.Time, Service: s, Address: s, User: s, Method: s, Result: s, Reason: s})
+	checkDecision(t, Decision{Time: d.Time, Service: "whostmgrd", Address: s, Result: "blocked", Reason: "suppressed", Detail: s,
+		Suppressed: int64(len(s)) + 1, PeriodSeconds: 60})
 }
 
 func checkDecision(t *testing.T, d Decision) {

@@ -2,6 +2,9 @@ package logs
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,5 +46,80 @@ func BenchmarkRequest(b *testing.B) {
 			n += kickEntries
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/request")
+	})
+}
+
+// BenchmarkFlood is a flood of refusals from blocked addresses through the
+// log path, per refusal: Limit's decision, login_log's line when the
+// refusal is written, the hand-over of the request's lines (its access
+// line, and its audit line when written) and its share of the flushes
+// (one per kickEntries, as the loop is woken), summaries included.
+// "every line" is what a refusal cost before refusals were summed up, the
+// baseline; bytes/refusal is what the flood adds to the files. "Limit
+// alone" is what a refusal now adds to the request path.
+func BenchmarkFlood(b *testing.B) {
+	const reason = "address blocked by cPHulk until 2026-11-29T12:15:00Z"
+	d := Decision{Service: "whostmgrd", Port: 2087, TLS: true, User: "root", Result: "blocked", Reason: "blocked_address", Detail: reason}
+	line := RequestLine("GET", "/json-api/version", "HTTP/1.1")
+	addrs := make([]netip.Addr, 100_000)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	for _, tc := range []struct {
+		name  string
+		limit bool
+		addrs int
+	}{
+		{"every line (before)", false, 1},
+		{"summarised, one address", true, 1},
+		{"summarised, 100000 addresses", true, len(addrs)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			l := newLogs(b.TempDir(), Options{MaxSize: 1 << 40, Now: time.Now}) // no rotation: every byte is counted
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				a := addrs[n%tc.addrs]
+				r := Request{Time: fixed, Address: a, App: "whostmgrd", TLS: true, Port: 2087, Method: "GET", Path: "/json-api/version", Proto: "HTTP/1.1",
+					Status: 403, Bytes: 13, User: "root", UserAgent: "Go-http-client/1.1", IDSeq: uint64(n), IDNano: 987654321}
+				if !tc.limit || l.Limit(Refusal, a, "whostmgrd") {
+					l.Login(Login{App: "whostmgrd", Address: a.String(), User: "root", Request: line, Status: "FAILED LOGIN", Reason: reason})
+					r.Audit, r.Decision = true, d
+				}
+				l.Request(&r)
+				if n++; n%kickEntries == 0 {
+					l.Flush()
+				}
+			}
+			l.Close()
+			size := int64(0)
+			for _, name := range Names {
+				if st, err := os.Stat(filepath.Join(l.Dir(), name)); err == nil {
+					size += st.Size()
+				}
+			}
+			b.ReportMetric(float64(size)/float64(n), "bytes/refusal")
+		})
+	}
+	b.Run("Limit alone", func(b *testing.B) {
+		l := newLogs(b.TempDir(), Options{Now: time.Now})
+		defer l.Close()
+		b.ReportAllocs()
+		a := addrs[0]
+		for b.Loop() {
+			l.Limit(Refusal, a, "whostmgrd")
+		}
+	})
+	b.Run("Limit alone, parallel", func(b *testing.B) {
+		l := newLogs(b.TempDir(), Options{Now: time.Now})
+		defer l.Close()
+		b.ReportAllocs()
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			a := addrs[next.Add(1)]
+			for pb.Next() {
+				l.Limit(Refusal, a, "whostmgrd")
+			}
+		})
 	})
 }

@@ -53,6 +53,9 @@ type Options struct {
 	// that a request does not pay a system call per file; Close, Flush
 	// and Health write what waits.
 	FlushEvery time.Duration
+
+	// limits replaces defaultLimits (tests).
+	limits *limits
 }
 
 // DefaultFlushEvery is Options.FlushEvery's default.
@@ -82,6 +85,8 @@ type Logs struct {
 	stopped chan struct{}
 	closing sync.Once
 	looping bool // the flush loop runs (Open)
+
+	lim limiter // which refusals are written one by one (limit.go)
 }
 
 // Failure is a log file's write trouble, as the health endpoint shows it.
@@ -120,6 +125,10 @@ func newLogs(dir string, o Options) *Logs {
 	for _, n := range Names {
 		l.files[n] = &File{Path: filepath.Join(dir, n), MaxSize: o.MaxSize, Keep: o.Keep}
 	}
+	l.lim.cfg = defaultLimits
+	if o.limits != nil {
+		l.lim.cfg = *o.limits
+	}
 	return l
 }
 
@@ -155,7 +164,7 @@ func (l *Logs) Close() error {
 			<-l.stopped
 		}
 	})
-	l.Flush()
+	l.flush(true) // the summaries not yet due too
 	for _, f := range l.files {
 		f.Close()
 	}
@@ -412,6 +421,12 @@ type Decision struct {
 	// Session is the session's public handle, never its id.
 	Session string `json:"session,omitempty"`
 	Path    string `json:"path,omitempty"`
+	// Suppressed is set on a summary line only (Reason "suppressed"): how
+	// many decisions of this Result from Address (empty: from other
+	// addresses) it stands for, held back within the last PeriodSeconds
+	// instead of written one by one (see Limit).
+	Suppressed    int64 `json:"suppressed,omitempty"`
+	PeriodSeconds int64 `json:"period_s,omitempty"`
 }
 
 // Audit writes one JSON line of the audit stream.

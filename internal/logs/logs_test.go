@@ -174,6 +174,9 @@ func TestNilLogs(t *testing.T) {
 	var l *Logs
 	l.Login(Login{})
 	l.Audit(Decision{})
+	if !l.Limit(Refusal, netip.Addr{}, "whostmgrd") {
+		t.Error("a nil *Logs holds lines back")
+	}
 	if len(l.Health()) != 0 || l.Close() != nil {
 		t.Error("a nil *Logs is not inert")
 	}

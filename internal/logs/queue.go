@@ -119,16 +119,23 @@ func (l *Logs) queued(n int) {
 	}
 }
 
-// Flush writes every line that waits in memory.
+// Flush writes every line that waits in memory, and the summaries of
+// held-back lines that are due (see Limit).
 func (l *Logs) Flush() {
 	if l == nil {
 		return
 	}
+	l.flush(false)
+}
+
+// flush is Flush; final writes every summary, due or not (Close).
+func (l *Logs) flush(final bool) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	due := l.lim.sweep(l.now().UnixNano(), final)
 	l.q.mu.Lock()
 	entries := l.q.entries
-	if len(entries) == 0 {
+	if len(entries) == 0 && len(due) == 0 {
 		l.q.mu.Unlock()
 		return
 	}
@@ -142,6 +149,16 @@ func (l *Logs) Flush() {
 	for i := range entries {
 		l.format(&entries[i])
 	}
+	// The summaries follow the lines that waited (the lines they sum up
+	// were never queued). login_log's are written here, as its other
+	// lines are written at once.
+	var login []byte
+	for i := range due {
+		l.bufs[bufAudit] = appendSummaryAudit(l.bufs[bufAudit], &due[i])
+		if due[i].held.n[Refusal] > 0 {
+			login = appendSummaryLogin(login, &due[i])
+		}
+	}
 	for i, name := range batched {
 		if len(l.bufs[i]) > 0 {
 			l.writeNow(name, l.bufs[i])
@@ -149,6 +166,9 @@ func (l *Logs) Flush() {
 		if cap(l.bufs[i]) > maxPooledBuf {
 			l.bufs[i] = nil
 		}
+	}
+	if len(login) > 0 {
+		l.writeNow(LoginLog, login)
 	}
 	clear(entries) // what the requests referred to may go
 	l.q.mu.Lock()
