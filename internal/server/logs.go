@@ -44,14 +44,27 @@ func logPath(path string) string {
 // nothing). p carries a success's token name and session. Within a request
 // the audit line is written with the request's other lines when it ends
 // (fileAccess); a second decision of the same request writes the first.
-func (s *Server) decision(r *http.Request, p Port, result, user string, method core.Method, reason string, pr core.Principal) {
+//
+// A refusal, and a request that presented nothing, cost a client nothing
+// and may come by the hundred thousand: past a burst per address their
+// lines are counted into a summary instead (logs.Limit), so that a flood
+// cannot rotate away what was written before it. decision reports whether
+// the lines were written; a caller writes its slog line only then, for the
+// same reason.
+func (s *Server) decision(r *http.Request, p Port, result, user string, method core.Method, reason string, pr core.Principal) bool {
 	if s.Logs == nil {
-		return
+		return true
+	}
+	if result == "blocked" && !s.Logs.Limit(logs.Refusal, remoteAddr(r), p.Service.App()) {
+		return false
 	}
 	d := logs.Decision{
 		Service: p.Service.App(), Port: localPort(r, p), TLS: p.TLS,
 		User: user, Method: string(method), Result: result,
 		Reason: logs.ReasonCode(result, reason), Detail: reason, TokenName: pr.TokenName,
+	}
+	if d.Reason == "no_credentials" && !s.Logs.Limit(logs.NoCredentials, remoteAddr(r), d.Service) {
+		return false
 	}
 	if pr.Session != "" {
 		d.Session = sessions.Handle(pr.Session)
@@ -65,10 +78,11 @@ func (s *Server) decision(r *http.Request, p Port, result, user string, method c
 		s.Logs.Audit(filledDecision(r, d))
 	}
 	if result == "success" || d.Reason == "no_credentials" {
-		return
+		return true
 	}
 	s.Logs.Login(logs.Login{App: p.Service.App(), Address: remoteString(r), User: user, Request: requestLine(r),
 		Status: "FAILED LOGIN", Reason: reason})
+	return true
 }
 
 // filledDecision is d with the request's id, address and path, for a

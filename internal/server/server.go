@@ -383,10 +383,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 			// Refused before anything is checked, and answered like a
 			// wrong credential (D5): a guesser learns nothing.
 			rec.user = att.User
-			s.Log.Warn("authentication refused",
-				"request_id", requestID(ctx), "service", p.Service.App(),
-				"remote", req.Remote.String(), "user", clipUser(att.User), "reason", why)
-			s.decision(r, p, "blocked", att.User, "", why, core.Principal{})
+			if s.decision(r, p, "blocked", att.User, "", why, core.Principal{}) {
+				s.Log.Warn("authentication refused",
+					"request_id", requestID(ctx), "service", p.Service.App(),
+					"remote", req.Remote.String(), "user", clipUser(att.User), "reason", why)
+			}
 			accessDenied(w, http.StatusForbidden)
 			return core.Principal{}, false
 		}
@@ -411,10 +412,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	if attempt && out.Result == auth.Failed && !auth.StoreFailure(out) {
 		g.Failed(ctx, att, out.Reason)
 	}
-	s.decision(r, p, "failure", out.User, out.Method, out.Reason, core.Principal{})
-	s.Log.Warn("authentication failed",
-		"request_id", requestID(ctx), "service", p.Service.App(),
-		"remote", req.Remote.String(), "user", clipUser(out.User), "method", string(out.Method), "reason", out.Reason)
+	if s.decision(r, p, "failure", out.User, out.Method, out.Reason, core.Principal{}) {
+		s.Log.Warn("authentication failed",
+			"request_id", requestID(ctx), "service", p.Service.App(),
+			"remote", req.Remote.String(), "user", clipUser(out.User), "method", string(out.Method), "reason", out.Reason)
+	}
 	status := http.StatusForbidden
 	switch {
 	case out.Result == auth.NotMine:

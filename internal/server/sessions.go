@@ -254,10 +254,11 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		if !admitted {
 			result = "blocked"
 		}
-		s.decision(r, p, result, user, core.MethodPassword, out.Reason, core.Principal{})
-		s.Log.Warn("login failed",
-			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
-			"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
+		if s.decision(r, p, result, user, core.MethodPassword, out.Reason, core.Principal{}) {
+			s.Log.Warn("login failed",
+				"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
+				"user", clipUser(user), "reason", out.Reason, "login_only", loginOnly)
+		}
 		if loginOnly {
 			writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: "invalid_login"}) // D8
 			return
@@ -465,7 +466,7 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 	g := s.guard()
 	att := auth.Attempt{Service: p.Service, Remote: req.Remote, Method: core.MethodSession, Secret: req.SessionCookie}
 	var out auth.Outcome
-	admitted := true
+	admitted, logged := true, true
 	if req.HasSessionCookie {
 		var why string
 		if admitted, why = g.Admit(ctx, att); !admitted {
@@ -488,7 +489,7 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 			s.decision(r, p, "failure", att.User, core.MethodSession, out.Reason, core.Principal{})
 		}
 	} else {
-		s.decision(r, p, "blocked", "", core.MethodSession, out.Reason, core.Principal{})
+		logged = s.decision(r, p, "blocked", "", core.MethodSession, out.Reason, core.Principal{})
 	}
 	rec := recordOf(r)
 	rec.method = out.Method
@@ -516,9 +517,11 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 		// the session (it was closed, or the cookie cleared).
 		code, out.Reason = auth.CodeExpired, "security token without a session cookie"
 	}
-	s.Log.Warn("session refused",
-		"request_id", requestID(r.Context()), "service", p.Service.App(),
-		"remote", req.Remote.String(), "user", clipUser(out.User), "reason", out.Reason, "code", code)
+	if logged { // not a refusal summed up in the logs (decision)
+		s.Log.Warn("session refused",
+			"request_id", requestID(r.Context()), "service", p.Service.App(),
+			"remote", req.Remote.String(), "user", clipUser(out.User), "reason", out.Reason, "code", code)
+	}
 	switch code {
 	case auth.CodeExpired, auth.CodeInvalid, auth.CodeChangedIP:
 		// This browser's session is over: it may drop the cookie.

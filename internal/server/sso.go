@@ -86,10 +86,11 @@ func (s *Server) serveRedeem(w http.ResponseWriter, r *http.Request, p Port, arg
 		if !admitted {
 			result = "blocked"
 		}
-		s.decision(r, p, result, red.User, core.MethodSSO, reason, core.Principal{})
-		s.Log.Warn("session redemption refused",
-			"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
-			"user", clipUser(red.User), "reason", reason, "login_only", loginOnly)
+		if s.decision(r, p, result, red.User, core.MethodSSO, reason, core.Principal{}) {
+			s.Log.Warn("session redemption refused",
+				"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
+				"user", clipUser(red.User), "reason", reason, "login_only", loginOnly)
+		}
 		if loginOnly {
 			writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: "invalid_login"}) // D8
 			return
