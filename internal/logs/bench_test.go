@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,4 +123,55 @@ func BenchmarkFlood(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkFloodVolume is the worst flood for the files' growth: 2,000
+// refusals a second from 20,000 addresses in turn (so that the table is
+// full, the global bucket spent and the summaries capped), for 10 minutes
+// of an injected clock, with short user names and paths and with 128-byte
+// ones. It reports what login_log and the audit stream grow by a minute
+// after the first; run it with -benchtime=1x.
+func BenchmarkFloodVolume(b *testing.B) {
+	long := strings.Repeat("x", 128)
+	for _, tc := range []struct{ name, user string }{{"short names", "root"}, {"128-byte names", long}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const minutes, perSecond, addresses = 10, 2000, 20_000
+			const reason = "address blocked by cPHulk until 2026-11-29T12:15:00Z"
+			path := "/json-api/" + tc.user
+			var grown [2]int64
+			for b.Loop() {
+				now := fixed
+				l := newLogs(b.TempDir(), Options{MaxSize: 1 << 40, Now: func() time.Time { return now }})
+				size := func(name string) int64 {
+					st, err := os.Stat(filepath.Join(l.Dir(), name))
+					if err != nil {
+						return 0
+					}
+					return st.Size()
+				}
+				var first [2]int64
+				k := 0
+				for s := range minutes * 60 {
+					if s == 60 {
+						first = [2]int64{size(LoginLog), size(AuditLog)}
+					}
+					for range perSecond {
+						k = (k + 1) % addresses
+						a := netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})
+						if l.Limit(Refusal, a, "whostmgrd") {
+							l.Login(Login{App: "whostmgrd", Address: a.String(), User: tc.user, Request: RequestLine("GET", path, "HTTP/1.1"), Status: "FAILED LOGIN", Reason: reason})
+							l.Audit(Decision{Time: now, RequestID: "2n9c-br7ntp", Service: "whostmgrd", Port: 2087, TLS: true, Address: a.String(), User: tc.user,
+								Result: "blocked", Reason: "blocked_address", Detail: reason, Path: path})
+						}
+					}
+					now = now.Add(time.Second)
+					l.Flush()
+				}
+				grown = [2]int64{size(LoginLog) - first[0], size(AuditLog) - first[1]}
+				l.Close()
+			}
+			b.ReportMetric(float64(grown[0])/(minutes-1), "login_log-B/min")
+			b.ReportMetric(float64(grown[1])/(minutes-1), "audit-B/min")
+		})
+	}
 }
