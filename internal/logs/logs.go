@@ -53,9 +53,6 @@ type Options struct {
 	// that a request does not pay a system call per file; Close, Flush
 	// and Health write what waits.
 	FlushEvery time.Duration
-
-	// limits replaces defaultLimits (tests).
-	limits *limits
 }
 
 // DefaultFlushEvery is Options.FlushEvery's default.
@@ -126,9 +123,6 @@ func newLogs(dir string, o Options) *Logs {
 		l.files[n] = &File{Path: filepath.Join(dir, n), MaxSize: o.MaxSize, Keep: o.Keep}
 	}
 	l.lim.cfg = defaultLimits
-	if o.limits != nil {
-		l.lim.cfg = *o.limits
-	}
 	return l
 }
 
