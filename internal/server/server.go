@@ -193,7 +193,9 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 		st.ctx = recordContext{Context: r.Context(), rec: rec}
 		r = r.WithContext(&st.ctx)
 		if r.Body != http.NoBody { // nothing to limit (and nothing to allocate) without a body
-			r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes+1)
+			// A login form's worth until the request proves to be an
+			// authenticated API call (body.go).
+			r.Body = &bodyReader{w: w, body: r.Body, limit: maxLoginBody}
 		}
 		defer func() {
 			if v := recover(); v != nil {
