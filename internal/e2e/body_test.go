@@ -16,6 +16,7 @@ import (
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
+	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
 	"github.com/cpauth/cpauth/internal/server"
@@ -216,4 +217,91 @@ func TestLoginBodyLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With the budget of request bodies spent (body-memory-mb), a call with a
+// body waits a moment and is answered 503 in its API's envelope; a login
+// 503 in plain text; calls without a body are not held up; and once the
+// budget is free again, bodies are read.
+func TestBodyBudgetSpent(t *testing.T) {
+	e := startFixturesWith(t, func(c *config.Config) { c.BodyMemoryMB = 1 })
+	root, bob := e.authFor(t, "root"), e.authFor(t, "bob")
+	// A call that takes the whole budget and sends its body slowly.
+	conn, err := net.Dial("tcp", e.d.Addr(core.ServiceWHM, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	rest := "api.version=1&pad=" + strings.Repeat("x", api.MaxBodyBytes-len("api.version=1&pad="))
+	if _, err := fmt.Fprintf(conn, "POST /json-api/version HTTP/1.1\r\nHost: localhost\r\nAuthorization: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", root, api.MaxBodyBytes); err != nil {
+		t.Fatal(err)
+	}
+	// The server says 100 Continue at the body's first read, which comes
+	// after the body has its share of the budget.
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("waiting for 100 Continue: %q, %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	t.Run("spent", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			req   request
+			check func(t *testing.T, r response)
+		}{
+			{"WHM API 1", request{port: p2086, path: "/json-api/version", auth: root, body: "api.version=1", ctype: form}, func(t *testing.T, r response) {
+				m := object(t, r)
+				if str(dig(m, "metadata", "result")) != "0" || !strings.Contains(str(dig(m, "metadata", "reason")), "busy") {
+					t.Errorf("envelope %s", r.body)
+				}
+			}},
+			{"UAPI", request{port: p2082, path: "/execute/Variables/get_user_information", auth: bob, body: "name=user", ctype: form}, func(t *testing.T, r response) {
+				if msg := uapiError(t, r, http.StatusServiceUnavailable); !strings.Contains(msg, "busy") {
+					t.Errorf("UAPI error %q", msg)
+				}
+			}},
+			{"cPanel proxy", request{port: p2086, path: "/json-api/cpanel", auth: root, body: "cpanel_jsonapi_user=bob&cpanel_jsonapi_apiversion=3&cpanel_jsonapi_module=Variables&cpanel_jsonapi_func=get_user_information", ctype: form}, func(t *testing.T, r response) {
+				if !strings.Contains(str(dig(object(t, r), "cpanelresult", "error")), "busy") {
+					t.Errorf("envelope %s", r.body)
+				}
+			}},
+			{"login", request{port: p2083, path: "/login/?login_only=1", body: loginForm("user", "bob", "pass", bobPass), ctype: form}, func(t *testing.T, r response) {
+				if !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+					t.Errorf("Content-Type %q", r.header.Get("Content-Type"))
+				}
+			}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				start := time.Now()
+				r := e.do(t, tc.req)
+				if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+					t.Fatalf("%d (Retry-After %q) %.300s, want 503 and Retry-After", r.status, r.header.Get("Retry-After"), r.body)
+				}
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("answered after %s", d)
+				}
+				tc.check(t, r)
+			})
+		}
+	})
+	// A call without a body does not wait for the budget.
+	whmOK(t, e.do(t, request{port: p2086, path: "/json-api/version?api.version=1", auth: root}))
+	// The slow body arrives; the budget is free again.
+	if _, err := io.WriteString(conn, rest); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the slow call: %d", resp.StatusCode)
+	}
+	whmOK(t, e.do(t, request{port: p2086, path: "/json-api/version", auth: root, body: "api.version=1", ctype: form}))
 }

@@ -179,7 +179,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, tok
 	if !ok {
 		return false
 	}
-	if !s.parseBody(r, st, fail) {
+	if !s.parseBody(w, r, st, fail) {
 		return false
 	}
 	if !cpanelTokenMayReach(principal, path, st.call.Args) {
@@ -194,12 +194,19 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, tok
 
 // parseBody adds the arguments of an authenticated call's body to
 // st.call.Args; on bad input it writes the flavour's error.
-func (s *Server) parseBody(r *http.Request, st *apiRequest, fail func(status int, err error)) bool {
+func (s *Server) parseBody(w http.ResponseWriter, r *http.Request, st *apiRequest, fail func(status int, err error)) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return true // a GET's body is not read (D20)
 	}
 	allowBody(r, api.MaxBodyBytes+1)
 	err := api.ParseRequestBody(&st.call.Args, r.Method, headerValue(r.Header, "Content-Type"), r.Body, r.ContentLength)
+	if errors.Is(err, errBodyBusy) {
+		s.Log.Warn("request refused: the budget of request bodies is spent",
+			"request_id", requestID(r.Context()), "remote", remoteString(r), "user", recordOf(r).user, "content_length", r.ContentLength)
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusServiceUnavailable, core.Errorf(core.KindOther, "The request could not be read: the server is busy reading other requests; try again shortly."))
+		return false
+	}
 	if err != nil {
 		unreadable(fail, err)
 		return false

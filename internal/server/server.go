@@ -54,6 +54,12 @@ type Server struct {
 	// Logs are cPanel's log files and the audit stream (nil: none; the
 	// slog output stays either way).
 	Logs *logs.Logs
+	// BodyMemory is the bytes that request bodies may hold at once, all
+	// ports together (0: DefaultBodyMemory; body.go).
+	BodyMemory int64
+
+	bodies   bodyBudget
+	bodyWait time.Duration // how long a body waits for the budget (0: defaultBodyWait)
 }
 
 func (s *Server) guard() auth.Guard {
@@ -194,8 +200,10 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 		r = r.WithContext(&st.ctx)
 		if r.Body != http.NoBody { // nothing to limit (and nothing to allocate) without a body
 			// A login form's worth until the request proves to be an
-			// authenticated API call (body.go).
-			r.Body = &bodyReader{w: w, body: r.Body, limit: maxLoginBody}
+			// authenticated API call, within the budget (body.go).
+			br := &bodyReader{s: s, ctx: &st.ctx, w: w, body: r.Body, size: r.ContentLength, limit: maxLoginBody}
+			r.Body = br
+			defer br.release() // after the recovery below, even past a panic
 		}
 		defer func() {
 			if v := recover(); v != nil {
