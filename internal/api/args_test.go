@@ -66,6 +66,21 @@ type requestCase struct {
 	// bodies arrive as a map).
 	sorted  bool
 	wantErr error // nil: no error; errAny: any error
+	// wantLen, when not 0, is the number of pairs wanted, in place of
+	// want (for cases of thousands of pairs).
+	wantLen int
+}
+
+// manyPairs is a query of n arguments, k0=v&k1=v&…
+func manyPairs(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString("k" + strconv.Itoa(i) + "=v")
+	}
+	return b.String()
 }
 
 var errAny = errors.New("any error")
@@ -73,6 +88,16 @@ var errAny = errors.New("any error")
 func requestCases(t testing.TB) []requestCase {
 	mpCT, mpBody := multipartBody(t, pairs{{"user", "bob"}, {"acl", "list-accts"}, {"acl", "create-acct"}})
 	mpfCT, mpfBody := multipartWithFile(t)
+	mp2CT, mp2Body := multipartBody(t, pairs{{"a", "1"}, {"b", "2"}})
+	many := func(n int) pairs {
+		p := make(pairs, n)
+		for i := range p {
+			p[i] = [2]string{"k", "v"}
+		}
+		return p
+	}
+	mpMaxCT, mpMaxBody := multipartBody(t, many(1000))
+	mpOverCT, mpOverBody := multipartBody(t, many(1001))
 	cases := []requestCase{
 		{
 			name: "query only", method: "GET", target: "/json-api/listaccts?api.version=1&search=bob",
@@ -289,6 +314,83 @@ func requestCases(t testing.TB) []requestCase {
 			body:        []byte(`{"a":"` + strings.Repeat("x", api.MaxBodyBytes) + `"}`),
 			wantErr:     api.ErrBodyTooLarge,
 		},
+		{
+			name: "POST JSON name given twice keeps the last value", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{"a":"1","b":["x","y"],"a":["2","3"],"b":"z"}`),
+			want: pairs{{"a", "2"}, {"a", "3"}, {"b", "z"}},
+		},
+		{
+			name: "POST JSON nested value replaced by a later scalar", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{"a":{"b":"c"},"a":"ok"}`),
+			want: pairs{{"a", "ok"}},
+		},
+		{
+			name: "POST JSON empty name dropped, whatever its value", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{"":{"b":[1]},"a":null,"c":[null,false]}`),
+			want: pairs{{"a", ""}, {"c", ""}, {"c", "0"}},
+		},
+		{
+			name: "query of MaxArgs arguments", method: "GET", target: "/x?" + manyPairs(api.MaxArgs),
+			want: pairs(nil), wantLen: api.MaxArgs,
+		},
+		{
+			name: "query over MaxArgs arguments", method: "GET", target: "/x?" + manyPairs(api.MaxArgs+1),
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "empty parts do not count", method: "GET", target: "/x?" + strings.Repeat("&", 2*api.MaxArgs) + "=v&" + manyPairs(api.MaxArgs),
+			wantLen: api.MaxArgs,
+		},
+		{
+			name: "query and form body over MaxArgs together", method: "POST", target: "/x?" + manyPairs(api.MaxArgs/2),
+			contentType: "-", body: []byte(manyPairs(api.MaxArgs/2 + 1)),
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "POST form of MaxArgs arguments", method: "POST", target: "/x",
+			contentType: "-", body: []byte(manyPairs(api.MaxArgs)),
+			wantLen: api.MaxArgs,
+		},
+		{
+			name: "POST form over MaxArgs arguments", method: "POST", target: "/x",
+			contentType: "-", body: []byte(manyPairs(api.MaxArgs + 1)),
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "POST JSON of MaxArgs values", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{"a":[` + strings.Repeat("1,", api.MaxArgs-2) + `1]}`),
+			wantLen: api.MaxArgs - 1,
+		},
+		{
+			name: "POST JSON array over MaxArgs values", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{"a":[` + strings.Repeat("1,", api.MaxArgs) + `1]}`),
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "POST JSON names over MaxArgs", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{` + strings.Repeat(`"a":[],`, api.MaxArgs) + `"a":1}`),
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "POST JSON nested value over MaxArgs tokens", method: "POST", target: "/x",
+			contentType: "application/json", body: []byte(`{"a":[[` + strings.Repeat("1,", api.MaxArgs) + `1]]}`),
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "POST multipart over MaxArgs with the query", method: "POST", target: "/x?" + manyPairs(api.MaxArgs-1),
+			contentType: mp2CT, body: mp2Body,
+			wantErr: api.ErrTooManyArgs,
+		},
+		{
+			name: "POST multipart of 1000 parts", method: "POST", target: "/x",
+			contentType: mpMaxCT, body: mpMaxBody,
+			wantLen: 1000,
+		},
+		{
+			name: "POST multipart over 1000 parts", method: "POST", target: "/x",
+			contentType: mpOverCT, body: mpOverBody,
+			wantErr: multipart.ErrMessageTooLarge,
+		},
 	}
 	// Bodies a JSON content type refuses.
 	for _, c := range []struct{ name, body string }{
@@ -370,6 +472,12 @@ func TestParseRequest(t *testing.T) {
 				return
 			case err != nil:
 				t.Fatalf("ParseRequest error = %v", err)
+			}
+			if tc.wantLen != 0 {
+				if a.Len() != tc.wantLen {
+					t.Fatalf("Len() = %d, want %d", a.Len(), tc.wantLen)
+				}
+				return
 			}
 			checkPairs(t, a, tc.want, tc.sorted)
 		})
@@ -472,8 +580,14 @@ func TestParseBody(t *testing.T) {
 		if tc.method != "POST" || tc.wantErr == api.ErrBodyTooLarge {
 			continue // ParseBody knows no methods and no size limit
 		}
+		if tc.wantErr == api.ErrTooManyArgs && strings.Contains(tc.target, "?") {
+			continue // the query's arguments are what makes too many
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			a := api.NewArgs([2]string{"pre", "existing"})
+			if tc.wantLen != 0 {
+				a = api.Args{} // cases at MaxArgs have no room for one more
+			}
 			err := api.ParseBody(&a, tc.header(), tc.body)
 			if tc.wantErr != nil {
 				if err == nil {
@@ -489,6 +603,12 @@ func TestParseBody(t *testing.T) {
 			q, err := parse(httptest.NewRequest("GET", tc.target, nil))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.wantLen != 0 {
+				if want := tc.wantLen - q.Len(); a.Len() != want {
+					t.Fatalf("Len() = %d, want %d", a.Len(), want)
+				}
+				return
 			}
 			want := append(pairs{{"pre", "existing"}}, tc.want[q.Len():]...)
 			checkPairs(t, a, want, tc.sorted)
@@ -703,10 +823,17 @@ func FuzzParseBody(f *testing.F) {
 		}
 		f.Add(tc.header(), tc.body)
 	}
+	// Shapes that cost the most memory per byte, small.
+	f.Add("application/json", []byte(`{"a":[[[[{"b":[1]}]]]],"a":1}`))
+	f.Add("application/json", []byte(`{"a":[1,2,3],"":{},"b":null}`))
+	f.Add("", []byte("a&a&a&a&?&&=x&a"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		var a api.Args
 		if err := api.ParseBody(&a, contentType, body); err != nil {
 			return
+		}
+		if a.Len() > api.MaxArgs {
+			t.Fatalf("%d arguments accepted", a.Len())
 		}
 		// Form and multipart bodies drop empty names; JSON keeps {"":...}.
 		if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/json" {

@@ -66,6 +66,10 @@ type Config struct {
 	// is rotated; LogKeep how many rotated files of each are kept.
 	LogMaxSizeMB int `yaml:"log-max-size-mb"`
 	LogKeep      int `yaml:"log-keep"`
+	// BodyMemoryMB is the MiB that request bodies may hold at once, in the
+	// whole daemon: a request waits for its body's share, and is answered
+	// 503 when it cannot have it soon.
+	BodyMemoryMB int `yaml:"body-memory-mb"`
 }
 
 // Bounds of session-idle-timeout and session-lifetime. A session's last use
@@ -83,7 +87,7 @@ func Default() Config {
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
 		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
-		LogMaxSizeMB: 10, LogKeep: 5,
+		LogMaxSizeMB: 10, LogKeep: 5, BodyMemoryMB: 64,
 	}
 }
 
@@ -136,6 +140,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.IntVar(&c.LogMaxSizeMB, "log-max-size-mb", c.LogMaxSizeMB, "rotate a file of <data-dir>/logs when it would pass this many MiB")
 	fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated files kept of each log file")
+	fs.IntVar(&c.BodyMemoryMB, "body-memory-mb", c.BodyMemoryMB, "MiB that request bodies may hold at once, all ports together (an API body takes up to 1 MiB)")
 }
 
 // Load builds the configuration from defaults, the config file (if path is
@@ -272,6 +277,10 @@ func (c Config) Validate() error {
 	}
 	if c.LogKeep < 1 || c.LogKeep > 1000 {
 		errs = append(errs, fmt.Errorf("log-keep must be between 1 and 1000, got %d", c.LogKeep))
+	}
+	// At least one API body of the largest size (1 MiB).
+	if c.BodyMemoryMB < 1 || c.BodyMemoryMB > 1<<20 {
+		errs = append(errs, fmt.Errorf("body-memory-mb must be between 1 and %d, got %d", 1<<20, c.BodyMemoryMB))
 	}
 	return errors.Join(errs...)
 }

@@ -80,6 +80,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "session lifetime zero", file: "session-lifetime: 0s\n", want: []string{"session-lifetime"}},
 		{name: "log rotation out of bounds", args: []string{"--log-max-size-mb", "0", "--log-keep", "0"}, want: []string{"log-max-size-mb", "log-keep"}},
 		{name: "log keep too many", file: "log-keep: 5000\n", want: []string{"log-keep"}},
+		{name: "body memory under one API body", args: []string{"--body-memory-mb", "0"}, want: []string{"body-memory-mb must be between 1 and 1048576, got 0"}},
+		{name: "body memory too large", file: "body-memory-mb: 2000000\n", want: []string{"body-memory-mb"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +93,30 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestBodyMemory(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		want int
+	}{
+		{name: "default 64 MiB", want: 64},
+		{name: "file", file: "body-memory-mb: 256\n", want: 256},
+		{name: "flag beats file", file: "body-memory-mb: 256\n", args: []string{"--body-memory-mb", "1"}, want: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BodyMemoryMB != tc.want {
+				t.Errorf("BodyMemoryMB = %d, want %d", c.BodyMemoryMB, tc.want)
 			}
 		})
 	}

@@ -97,6 +97,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		Sessions: data.Sessions, SessionAuth: data.SessionAuth, Password: passwordMethod(data.Chain),
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
 		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
+		BodyMemory: int64(cfg.BodyMemoryMB) << 20,
 	}
 	d.srv = srv
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}

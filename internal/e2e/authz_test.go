@@ -235,7 +235,8 @@ func auth0(e *testEnv, tf store.TwoFactor) (string, error) {
 }
 
 // TestArgumentLists: a repeated argument longer than what it can hold is
-// refused with a reason, before any work per value.
+// refused with a reason, before any work per value; a request of more
+// than api.MaxArgs arguments is refused before any function sees it.
 func TestArgumentLists(t *testing.T) {
 	e := startWithFixtures(t)
 	rootPass := e.authFor(t, "root")
@@ -250,10 +251,10 @@ func TestArgumentLists(t *testing.T) {
 		fn, key string
 		n       int
 	}{
-		{"api_token_create", "acl", 70000},
-		{"api_token_revoke", "token_name", 55000},
-		{"twofactorauth_remove_user_config", "user", 20000},
-		{"create_cphulk_record", "ip", 20000},
+		{"api_token_create", "acl", 9000},
+		{"api_token_revoke", "token_name", 5500},
+		{"twofactorauth_remove_user_config", "user", 2000},
+		{"create_cphulk_record", "ip", 2000},
 	} {
 		t.Run(tc.fn, func(t *testing.T) {
 			b := body(tc.key, tc.n)
@@ -267,6 +268,12 @@ func TestArgumentLists(t *testing.T) {
 			}
 		})
 	}
+	t.Run("over api.MaxArgs", func(t *testing.T) {
+		r := e.do(t, request{port: p2087, path: "/json-api/api_token_create?api.version=1&token_name=many", auth: rootPass, body: body("acl", 70000), ctype: "application/x-www-form-urlencoded"})
+		if r.status != http.StatusBadRequest || !strings.Contains(str(dig(object(t, r), "metadata", "reason")), "too many arguments (more than 10000)") {
+			t.Errorf("%d %.300s", r.status, r.body)
+		}
+	})
 	r := e.do(t, request{port: p2087, path: "/json-api/setacls?api.version=1&reseller=res", auth: rootPass, body: body("acl-x", 5000), ctype: "application/x-www-form-urlencoded"})
 	if reason := whmFailed(t, r); !strings.Contains(reason, "5000 “acl-<name>” arguments") {
 		t.Errorf("setacls reason %.300q", reason)

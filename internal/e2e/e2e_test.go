@@ -844,7 +844,6 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("envelope %s", r.body)
 				}
 			}},
-			{"no credentials", p2087, "/json-api/version", "", func(t *testing.T, r response) { object(t, r) }},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -855,6 +854,18 @@ func TestBadInput(t *testing.T) {
 				tc.env(t, r)
 			})
 		}
+		t.Run("no credentials", func(t *testing.T) {
+			// The body is not read: the answer is D5's, and the server
+			// may close the connection before the client has sent it all.
+			r, err := e.try(request{port: p2087, path: "/json-api/version", body: big, ctype: form})
+			if err != nil {
+				t.Logf("the client saw %v (the connection closed with the body unread)", err)
+				return
+			}
+			if r.status != http.StatusUnauthorized || string(r.body) != d5Body {
+				t.Errorf("%d %.300s, want 401 and D5's body", r.status, r.body)
+			}
+		})
 		t.Run("exactly at the limit", func(t *testing.T) {
 			body := "api.version=1&pad="
 			body += strings.Repeat("x", api.MaxBodyBytes-len(body))

@@ -158,32 +158,28 @@ type apiRequest struct {
 	pairs [4][2]string
 }
 
-// parseArgs reads the arguments into st.call.Args; on bad input it writes
-// the flavour's error.
-func (s *Server) parseArgs(w http.ResponseWriter, r *http.Request, st *apiRequest, fail func(status int, err error)) bool {
-	st.call.Args = api.NewArgs(st.pairs[:0]...)
-	err := api.ParseRequestTo(&st.call.Args, r.Method, r.URL.RawQuery, headerValue(r.Header, "Content-Type"), r.Body)
-	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, api.ErrBodyTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		fail(status, core.Errorf(core.KindInvalid, "The request could not be read: %s.", err.Error()))
-		return false
-	}
-	return true
-}
-
-// admit reads the arguments into st.call.Args and authenticates the caller
-// into st.call.Principal; when either fails, or the credential may not
-// reach this API path, it has written the answer and returns false. path
-// is the API path without any /cpsess prefix.
+// admit authenticates the caller into st.call.Principal and reads the
+// arguments into st.call.Args; when either fails, or the credential may
+// not reach this API path, it has written the answer and returns false.
+// path is the API path without any /cpsess prefix.
+//
+// The query is read first: its bytes are already in hand, within the
+// header limit, and a malformed one is answered as it always was, whoever
+// asks. The body is read only once the credential has been checked (and
+// the regulator asked): what a caller without a valid credential sends is
+// never read (body.go). Nothing in authentication needs the arguments:
+// the credentials and the second factor come from headers and the path.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, token string, st *apiRequest, fail func(int, error)) bool {
-	if !s.parseArgs(w, r, st, fail) {
+	st.call.Args = api.NewArgs(st.pairs[:0]...)
+	if err := api.ParseQuery(&st.call.Args, r.URL.RawQuery); err != nil {
+		unreadable(fail, err)
 		return false
 	}
 	principal, ok := s.authenticate(w, r, p, token, &st.auth)
 	if !ok {
+		return false
+	}
+	if !s.parseBody(w, r, st, fail) {
 		return false
 	}
 	if !cpanelTokenMayReach(principal, path, st.call.Args) {
@@ -194,6 +190,38 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, p Port, path, tok
 	}
 	st.call.Principal = principal
 	return true
+}
+
+// parseBody adds the arguments of an authenticated call's body to
+// st.call.Args; on bad input it writes the flavour's error.
+func (s *Server) parseBody(w http.ResponseWriter, r *http.Request, st *apiRequest, fail func(status int, err error)) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true // a GET's body is not read (D20)
+	}
+	allowBody(r, api.MaxBodyBytes+1)
+	err := api.ParseRequestBody(&st.call.Args, r.Method, headerValue(r.Header, "Content-Type"), r.Body, r.ContentLength)
+	if errors.Is(err, errBodyBusy) {
+		s.Log.Warn("request refused: the budget of request bodies is spent",
+			"request_id", requestID(r.Context()), "remote", remoteString(r), "user", recordOf(r).user, "content_length", r.ContentLength)
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusServiceUnavailable, core.Errorf(core.KindOther, "The request could not be read: the server is busy reading other requests; try again shortly."))
+		return false
+	}
+	if err != nil {
+		unreadable(fail, err)
+		return false
+	}
+	return true
+}
+
+// unreadable writes the flavour's answer to arguments that could not be
+// read.
+func unreadable(fail func(status int, err error), err error) {
+	status := http.StatusBadRequest
+	if errors.Is(err, api.ErrBodyTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	fail(status, core.Errorf(core.KindInvalid, "The request could not be read: %s.", err.Error()))
 }
 
 // cpanelTokenForbidden is cpsrvd's answer to a cPanel API token used

@@ -54,6 +54,12 @@ type Server struct {
 	// Logs are cPanel's log files and the audit stream (nil: none; the
 	// slog output stays either way).
 	Logs *logs.Logs
+	// BodyMemory is the bytes that request bodies may hold at once, all
+	// ports together (0: DefaultBodyMemory; body.go).
+	BodyMemory int64
+
+	bodies   bodyBudget
+	bodyWait time.Duration // how long a body waits for the budget (0: defaultBodyWait)
 }
 
 func (s *Server) guard() auth.Guard {
@@ -193,7 +199,11 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 		st.ctx = recordContext{Context: r.Context(), rec: rec}
 		r = r.WithContext(&st.ctx)
 		if r.Body != http.NoBody { // nothing to limit (and nothing to allocate) without a body
-			r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes+1)
+			// A login form's worth until the request proves to be an
+			// authenticated API call, within the budget (body.go).
+			br := &bodyReader{s: s, ctx: &st.ctx, w: w, body: r.Body, size: r.ContentLength, limit: maxLoginBody}
+			r.Body = br
+			defer br.release() // after the recovery below, even past a panic
 		}
 		defer func() {
 			if v := recover(); v != nil {

@@ -156,6 +156,14 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		web.SetPageHeaders(w.Header())
 		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
 		return
+	case errors.Is(err, errBodyBusy):
+		// The budget of request bodies is spent (body.go): not a failed
+		// login, and not counted as one.
+		s.Log.Warn("login refused: the budget of request bodies is spent", "request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String())
+		web.SetPageHeaders(w.Header())
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
 	case err != nil:
 		args = query
 	}
