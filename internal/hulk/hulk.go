@@ -417,10 +417,25 @@ func (r *Regulator) checkVersion(ctx context.Context) {
 	}
 }
 
-// Admit refuses an attempt from a blocked or denied address, or for a
-// blocked login name (unless from an address that name authenticated from
-// before); it never blocks by itself. It reads memory only (but see
-// checkVersion).
+// guessable reports whether a name block refuses a credential of method m
+// (D28): passwords and two-factor codes can be guessed, so per-user
+// protection refuses them. API tokens, access hashes, session cookies and
+// one-time session values are random secrets of 128 bits and more: nobody
+// guesses one, and refusing them for a blocked name would let anyone who
+// can type root's name 15 times lock root's automation out. An unknown
+// method ("") is taken for a guessable one.
+func guessable(m core.Method) bool {
+	switch m {
+	case core.MethodToken, core.MethodAccessHash, core.MethodSession, core.MethodSSO:
+		return false
+	}
+	return true
+}
+
+// Admit refuses an attempt from a blocked or denied address, or a
+// guessable credential (guessable) for a blocked login name unless from an
+// address that name authenticated from before; it never blocks by itself.
+// It reads memory only (but see checkVersion).
 func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	r.checkVersion(ctx)
 	st := r.state.Load()
@@ -439,7 +454,7 @@ func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	r.bmu.RLock()
 	ipUntil := r.ipTill[k]
 	var userUntil time.Time
-	if user != "" && len(r.usTill) > 0 {
+	if user != "" && len(r.usTill) > 0 && guessable(a.Method) {
 		userUntil = r.usTill[user]
 	}
 	r.bmu.RUnlock()
