@@ -234,7 +234,7 @@ func TestHulkSurvivesRestart(t *testing.T) {
 
 func TestHulkFunctions(t *testing.T) {
 	e := startRegulated(t, nil)
-	if d := e.whm1("cphulk_status").Data.(map[string]any); d["is_enabled"] != 1 || d["service"] != "cPHulk" {
+	if d := e.whm1("cphulk_status").Data.(map[string]any); d["is_enabled"] != 1 || d["service"] != "cPHulk" || d["degraded"] != 0 {
 		t.Errorf("cphulk_status: %v", d)
 	}
 	conf := e.whm1("load_cphulk_config").Data.(map[string]any)["cphulk_config"].(map[string]any)
