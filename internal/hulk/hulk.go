@@ -58,9 +58,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/store"
@@ -1092,9 +1094,37 @@ func (r *Regulator) Prune() {
 	}
 }
 
-func clipUser(u string) string {
-	if len(u) > maxUserLen {
-		return u[:maxUserLen]
+// clipUser is a login name as the regulator counts, stores and blocks it:
+// storable text (see storable) of at most maxUserLen bytes.
+func clipUser(u string) string { return storable(u, maxUserLen) }
+
+// storable makes attacker-chosen text fit the store: valid UTF-8 without
+// control bytes, cut at a character boundary to at most n bytes. PostgreSQL
+// refuses a NUL or an invalid UTF-8 sequence in text, and a failure under
+// such a name (a Basic header carries any bytes) failed its whole batch,
+// which was tried again for ever: nothing more was written, for other
+// nodes or a restart to read. Names that become one here count together:
+// more, never less.
+func storable(s string, n int) string {
+	plain := len(s) <= n
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] >= 0x20 && s[i] < 0x7f
 	}
-	return u
+	if plain {
+		return s // the common case: printable ASCII, short
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) > n {
+		i := n
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }
