@@ -33,12 +33,14 @@ type Limits struct {
 	Rows int
 }
 
-// DefaultLimits are the limits of a regulator whose Limits are zero: about
+// DefaultLimits are the limits a regulator leaves zero take: about
 // 120 MB of memory at worst (every table full and every bucket holding its
 // 32 failures; a flood of 250,000 new names and addresses takes some 40 MB),
 // and about 58,000 rows of failure history (25,000 failures one by one,
 // and up to 32,768 rows of groups per node) per lookback period.
-var DefaultLimits = Limits{Keys: 50_000, Ranges: 10_000, Blocks: 50_000, Rows: 25_000}
+func DefaultLimits() Limits {
+	return Limits{Keys: 50_000, Ranges: 10_000, Blocks: 50_000, Rows: 25_000}
+}
 
 // maxEventsPerKey bounds the failures kept per bucket; beyond it, the two
 // closest in time become one (events.merge).

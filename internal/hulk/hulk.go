@@ -108,7 +108,8 @@ type Regulator struct {
 	// Version, when set, is a change counter shared with other processes
 	// (SQLite's): when it moves, the state is read again.
 	Version func() uint64
-	// Limits bound the tables (DefaultLimits when zero); set before Load.
+	// Limits bound the tables (DefaultLimits' for those left zero); set them
+	// before Load.
 	Limits Limits
 
 	node    string
@@ -194,9 +195,16 @@ func (r *Regulator) init() {
 	rand.Read(r.key[:])
 	rand.Read(b[:])
 	r.node = hex.EncodeToString(b[:])
-	if r.Limits == (Limits{}) {
-		r.Limits = DefaultLimits
+	orDefault := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
+	def := DefaultLimits()
+	orDefault(&r.Limits.Keys, def.Keys)
+	orDefault(&r.Limits.Ranges, def.Ranges)
+	orDefault(&r.Limits.Blocks, def.Blocks)
+	orDefault(&r.Limits.Rows, def.Rows)
 	r.resetCounters()
 	r.secrets = map[pair]*secretRing{}
 	r.filt.seed = maphash.MakeSeed()
