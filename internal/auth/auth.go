@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -42,6 +43,28 @@ func NewRequest(svc core.Service, tls bool, remote netip.Addr, authorization str
 func (r *Request) Init(svc core.Service, tls bool, remote netip.Addr, authorization string) {
 	*r = Request{Service: svc, TLS: tls, Remote: remote, Authorization: authorization}
 	r.Cred, r.CredErr = ParseAuthorization(authorization)
+}
+
+// PresentedMethod is the method of the request's credential as far as it
+// can be told before the chain runs, from the Authorization header's scheme
+// (or a session cookie without one): what the Guard is asked about, since
+// a name block refuses only guessable credentials (D28). A WHM secret as
+// long as an access hash is taken for one, a shorter one for an API token
+// (the chain decides which it is); "" when the header does not parse.
+func (r *Request) PresentedMethod() core.Method {
+	switch {
+	case r.Authorization == "" && r.HasSessionCookie:
+		return core.MethodSession
+	case r.CredErr != nil:
+		return ""
+	case r.Cred.Scheme == SchemeBasic:
+		return core.MethodPassword
+	case r.Cred.Scheme == SchemeWHM && len(r.Cred.Secret) >= secret.AccessHashLen:
+		return core.MethodAccessHash
+	case r.Cred.Scheme == SchemeWHM, r.Cred.Scheme == SchemeCPanel:
+		return core.MethodToken
+	}
+	return ""
 }
 
 // Result is one of a method's three answers.

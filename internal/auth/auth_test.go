@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,5 +276,33 @@ func TestStoreFailure(t *testing.T) {
 		if got := auth.StoreFailure(tc.out); got != tc.want {
 			t.Errorf("%s: StoreFailure = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestPresentedMethod(t *testing.T) {
+	long := strings.Repeat("0", secret.AccessHashLen)
+	tests := []struct {
+		name          string
+		authorization string
+		cookie        bool
+		want          core.Method
+	}{
+		{"Basic", "Basic " + base64.StdEncoding.EncodeToString([]byte("root:pw")), false, core.MethodPassword},
+		{"WHM token", "whm root:" + strings.Repeat("A", 32), false, core.MethodToken},
+		{"cPanel token", "cpanel bob:" + strings.Repeat("A", 32), false, core.MethodToken},
+		{"access hash", "WHM root:" + long, false, core.MethodAccessHash},
+		{"session cookie alone", "", true, core.MethodSession},
+		{"a header wins over a cookie", "whm root:" + strings.Repeat("A", 32), true, core.MethodToken},
+		{"unparseable header", "Bearer x", false, ""},
+		{"nothing", "", false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := auth.NewRequest(core.ServiceWHM, true, netip.MustParseAddr("192.0.2.1"), tc.authorization)
+			r.HasSessionCookie = tc.cookie
+			if got := r.PresentedMethod(); got != tc.want {
+				t.Errorf("PresentedMethod() = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -22,10 +22,24 @@ type Identity struct {
 // ErrUnknownUser is returned by Lookup for names that match no identity.
 var ErrUnknownUser = errors.New("unknown user")
 
+// LoginName is the canonical form of a login name (D27): the form Lookup
+// resolves, so that every spelling that reaches one identity is one name to
+// whoever counts names (the brute-force regulator). An email address is
+// lower-cased, as mailboxes are found by their lower-cased local part and
+// domain; an account name is kept as it is, as accounts are found by their
+// stored name exactly ("Bob" is not bob). A name that matches nothing is
+// canonicalised the same way, so that its case variants are one name too.
+func LoginName(name string) string {
+	if strings.Contains(name, "@") {
+		return strings.ToLower(name)
+	}
+	return name
+}
+
 // Lookup resolves a login name: "root", a cPanel username, or local@domain.
 func Lookup(ctx context.Context, st store.Store, name string) (Identity, error) {
-	if local, domain, ok := strings.Cut(name, "@"); ok {
-		return lookupMailbox(ctx, st, strings.ToLower(local), strings.ToLower(domain))
+	if local, domain, ok := strings.Cut(LoginName(name), "@"); ok {
+		return lookupMailbox(ctx, st, local, domain)
 	}
 	a, err := st.GetAccount(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {

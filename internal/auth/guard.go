@@ -16,7 +16,8 @@ type Attempt struct {
 	Service core.Service
 	Remote  netip.Addr
 	// User is the login name as presented; it may not exist ("" when the
-	// request names none).
+	// request names none). A Guard that counts names counts LoginName(User)
+	// (D27), so that case variants of an email address are one name.
 	User string
 	// Method is the credential's method when known ("" before the chain
 	// has decided whose credential it is).

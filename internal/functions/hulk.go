@@ -55,7 +55,10 @@ func (e *Env) cphulkStatus(ctx context.Context, c *api.Call) (*api.Result, error
 	if err != nil {
 		return nil, err
 	}
-	return &api.Result{Data: map[string]any{"is_enabled": fmtBool(h.Config().Enabled), "service": "cPHulk"}}, nil
+	// degraded is cpauth's: 1 while a table of the regulator is full and
+	// it counts what did not fit in coarser buckets (hulk.Stats).
+	return &api.Result{Data: map[string]any{"is_enabled": fmtBool(h.Config().Enabled), "service": "cPHulk",
+		"degraded": fmtBool(h.Stats().Degraded)}}, nil
 }
 
 func (e *Env) enableCphulk(on bool) api.Handler {

@@ -161,7 +161,7 @@ func (r *Regulator) Failures(ctx context.Context) ([]store.HulkFailure, error) {
 // many records went.
 func (r *Regulator) FlushHistory(ctx context.Context) (int, error) {
 	r.init()
-	if err := r.Flush(ctx); err != nil {
+	if err := r.flush(ctx, true); err != nil { // the groups piled up too
 		return 0, err
 	}
 	n, err := r.Store.DeleteHulkFailures(ctx, nil)
@@ -173,8 +173,12 @@ func (r *Regulator) FlushHistory(ctx context.Context) (int, error) {
 		return n, err
 	}
 	r.mu.Lock()
-	r.ips, r.users, r.secrets = map[netip.Addr]*events{}, map[string]*events{}, map[pair]*secretRing{}
+	r.resetCounters()
+	r.secrets = map[pair]*secretRing{}
 	r.mu.Unlock()
+	r.pmu.Lock()
+	r.rows = events{} // the rows it counted are gone
+	r.pmu.Unlock()
 	r.forgetBlocks(func(blockID) bool { return true })
 	return n + b, nil
 }
@@ -211,7 +215,7 @@ func (r *Regulator) FlushAddresses(ctx context.Context, addrs []netip.Addr) (int
 	}
 	r.mu.Lock()
 	for k := range ks {
-		delete(r.ips, k)
+		delete(r.ips[0], bucketAt(k, 0))
 	}
 	for p := range r.secrets {
 		if ks[p.addr] {
@@ -253,6 +257,9 @@ func (r *Regulator) forgetBlocks(match func(blockID) bool) {
 	r.bmu.Lock()
 	maps.DeleteFunc(r.blocks, func(id blockID, _ store.HulkBlock) bool { return match(id) })
 	r.reindexLocked()
+	// The filter cannot forget one key: it forgets them all. A key it held
+	// is blocked again at its next failure, its counts being kept.
+	r.filt.reset()
 	r.bmu.Unlock()
 }
 

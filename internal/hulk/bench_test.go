@@ -3,8 +3,12 @@ package hulk
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
 )
@@ -65,4 +69,66 @@ func BenchmarkFailed(b *testing.B) {
 			r.Flush(ctx) // as the daemon's loop would
 		}
 	}
+}
+
+// BenchmarkFlood is a flood of failures, each under a new name from a new
+// address, beyond every limit of the tables (DefaultLimits) when run for
+// 250,000 failures or more (-benchtime=250000x): what a failure costs once
+// the tables are full, and what the regulator holds at the end (table
+// sizes, the heap it added, the rows in the store). BenchmarkFailed, in the
+// same run, is its baseline: nothing overflows there.
+func BenchmarkFlood(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		addr func(i int) netip.Addr
+	}{
+		// Loopback addresses, as the flood that found the defect: 127.1.0.0 on.
+		{"ipv4", func(i int) netip.Addr { return netip.AddrFrom4([4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)}) }},
+		// The /64s of one /48: one customer's allocation.
+		{"ipv6-one-48", func(i int) netip.Addr {
+			return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, byte(i >> 8), byte(i), 15: 1})
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := newStore(b)
+			r := &Regulator{Store: s, Now: start().Now, Log: slog.New(slog.DiscardHandler)}
+			if err := r.Load(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				r.Failed(ctx, Attempt{Service: core.ServiceWHM, Remote: c.addr(i), User: "flood-" + strconv.Itoa(i),
+					Method: core.MethodPassword, Secret: strconv.Itoa(i)}, "user password incorrect")
+				i++
+				if i%10000 == 0 {
+					r.Flush(ctx) // as the daemon's loop would
+				}
+			}
+			b.StopTimer()
+			r.Flush(ctx)
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
+			for name, n := range tableSizes(r) {
+				b.ReportMetric(float64(n), name)
+			}
+			rows, err := s.ListHulkFailures(ctx, 0, time.Time{}, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(len(rows)), "store-rows")
+		})
+	}
+}
+
+// tableSizes are what BenchmarkFlood reports of the tables.
+func tableSizes(r *Regulator) map[string]int {
+	st := r.Stats()
+	return map[string]int{"addresses": st.Addresses, "ranges": st.Ranges, "names": st.Names,
+		"name-groups": st.NameGroups, "pairs": st.Pairs, "blocks": st.Blocks}
 }

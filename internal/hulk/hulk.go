@@ -4,6 +4,46 @@
 // is in memory (nothing is written on a success); configuration, lists,
 // blocks and the failure history live in the store, so that they survive
 // restarts and are shared by the nodes of a cluster.
+//
+// Everything it remembers is bounded (Limits), and a full table never
+// stops the counting: it degrades toward blocking more, never toward
+// counting less, since a flood of failures under new names and addresses
+// must not switch the regulator off for the one name it hides.
+//
+//   - Addresses are counted in buckets at four levels: the address (an IPv6
+//     address by its /64), its /24 (/48), its /16 (/32), its whole family.
+//     A failure goes to the finest level where its bucket exists or there
+//     is room (Limits.Keys addresses, Limits.Ranges ranges per level; the
+//     family is always there), and an address's count is the sum of its
+//     buckets at every level. Each failure is in one of them, so the sum is
+//     never below what the address failed; once a flood has filled the
+//     tables it is above for addresses in the flooded ranges (their
+//     neighbours' failures count too), and they are blocked early.
+//   - Login names: the name while there is room (Limits.Keys), else one of
+//     4,096 fixed groups of names (and, read back from the store, the group
+//     of all names); a name's count is the sum of the three.
+//   - A bucket keeps at most 32 failures: beyond, the two closest in time
+//     merge into one at the later time, which only moves weight later.
+//   - Blocks a key reached on its own bucket are records (listed, stored,
+//     shared) up to Limits.Blocks. Those only the coarser buckets brought
+//     about, and those beyond the records, are held in a fixed 16 MiB
+//     filter of times in memory (a Bloom filter): a key is refused while
+//     its cells are, and the rare key sharing all of them is refused too.
+//     So only a key that fails is blocked, but for the filter's false
+//     positives: the coarse buckets raise the count of an address or a name
+//     when it fails, they refuse no one who does not.
+//   - The failure history in the store: at most Limits.Rows failures are
+//     written one by one per lookback period (a node counts the rows the
+//     others write, so the budget is the cluster's); beyond, a node writes
+//     groups (an address range with no name, a group of names with no
+//     address: method "aggregate"), at most 64 rows every 1/512 of the
+//     lookback period. Read back (a restart, another node), a group counts
+//     in the bucket of its range or names: over-counting again, never
+//     under. A restart reads at most that much: its tables are at most half
+//     full, and the blocks in force come back from the store.
+//
+// While any of this is in use the regulator is degraded (Stats): it says
+// so in the log when it starts and when it ends, and in cphulk_status.
 package hulk
 
 import (
@@ -14,12 +54,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/store"
@@ -44,12 +87,11 @@ const (
 	weightRepeat = 1
 )
 
-// Bounds on what an attacker can make the regulator remember.
+// Bounds on what an attacker can make the regulator remember; the tables'
+// are Limits.
 const (
-	maxEventsPerKey = 512    // recent failures kept per address or name
-	maxSecretsSeen  = 16     // wrong-secret fingerprints kept per (name, address)
-	maxKeys         = 200000 // addresses, names or pairs tracked at once
-	maxUserLen      = 128    // longer names are counted by their first bytes
+	maxSecretsSeen = 16  // wrong-secret fingerprints kept per (name, address)
+	maxUserLen     = 128 // longer names are counted by their first bytes
 )
 
 // Regulator counts failures and refuses blocked attempts. The zero value is
@@ -66,6 +108,9 @@ type Regulator struct {
 	// Version, when set, is a change counter shared with other processes
 	// (SQLite's): when it moves, the state is read again.
 	Version func() uint64
+	// Limits bound the tables (DefaultLimits' for those left zero); set them
+	// before Load.
+	Limits Limits
 
 	node    string
 	key     [32]byte // fingerprints of wrong secrets; never leaves memory
@@ -78,16 +123,22 @@ type Regulator struct {
 	// queues it for the store, and (exclusive) by a rebuild of the
 	// counters while it starts them anew: a failure is then either in the
 	// queue the rebuild counts again, or counted in the new counters.
-	rebuild sync.RWMutex
-	mu      sync.Mutex // the counters
-	ips     map[netip.Addr]*events
-	users   map[string]*events
-	secrets map[pair]*secretRing
+	rebuild    sync.RWMutex
+	mu         sync.Mutex                       // the counters
+	ips        [levels]map[netip.Prefix]*events // address buckets by level (bounds.go)
+	users      map[string]*events
+	groups     [nameGroups]*events // names that found the table full
+	groupsUsed int
+	allNames   events // read back from groups of all names
+	secrets    map[pair]*secretRing
 
 	bmu    sync.RWMutex // the blocks
 	blocks map[blockID]store.HulkBlock
 	ipTill map[netip.Addr]time.Time
 	usTill map[string]time.Time
+	filt   filter // the blocks that found the table full
+
+	degraded atomic.Bool // told to the log
 
 	gmu  sync.RWMutex // (name, address) pairs that authenticated
 	good map[pair]time.Time
@@ -97,6 +148,9 @@ type Regulator struct {
 	pendingFails  []store.HulkFailure
 	pendingBlocks []store.HulkBlock
 	lastID        int64
+	rows          events    // failures queued one by one (the row budget)
+	pile          pile      // failures to be written in groups
+	pileAt        time.Time // when the last groups were written
 
 	reloadMu sync.Mutex
 }
@@ -124,52 +178,6 @@ const (
 	partAll = partConfig | partBlocks | partFlush
 )
 
-// events are one key's recent failures, oldest first.
-type events struct {
-	at     []int64 // unix nanoseconds
-	weight []uint8
-}
-
-func (e *events) add(t time.Time, w int) {
-	if len(e.at) >= maxEventsPerKey {
-		copy(e.at, e.at[1:])
-		copy(e.weight, e.weight[1:])
-		e.at, e.weight = e.at[:len(e.at)-1], e.weight[:len(e.weight)-1]
-	}
-	// Failures arrive nearly in order; keep the slice sorted anyway.
-	n := t.UnixNano()
-	i := len(e.at)
-	for i > 0 && e.at[i-1] > n {
-		i--
-	}
-	e.at = append(e.at, 0)
-	e.weight = append(e.weight, 0)
-	copy(e.at[i+1:], e.at[i:])
-	copy(e.weight[i+1:], e.weight[i:])
-	e.at[i], e.weight[i] = n, uint8(w)
-}
-
-// sum is the weight of the failures at or after since.
-func (e *events) sum(since time.Time) int {
-	s := since.UnixNano()
-	total := 0
-	for i := len(e.at) - 1; i >= 0 && e.at[i] >= s; i-- {
-		total += int(e.weight[i])
-	}
-	return total
-}
-
-// prune drops the failures before since and reports whether none is left.
-func (e *events) prune(since time.Time) bool {
-	s := since.UnixNano()
-	i := 0
-	for i < len(e.at) && e.at[i] < s {
-		i++
-	}
-	e.at, e.weight = e.at[i:], e.weight[i:]
-	return len(e.at) == 0
-}
-
 // secretRing holds fingerprints of the wrong secrets last tried by a
 // (name, address) pair.
 type secretRing struct {
@@ -187,15 +195,34 @@ func (r *Regulator) init() {
 	rand.Read(r.key[:])
 	rand.Read(b[:])
 	r.node = hex.EncodeToString(b[:])
-	r.ips = map[netip.Addr]*events{}
-	r.users = map[string]*events{}
+	orDefault := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	def := DefaultLimits()
+	orDefault(&r.Limits.Keys, def.Keys)
+	orDefault(&r.Limits.Ranges, def.Ranges)
+	orDefault(&r.Limits.Blocks, def.Blocks)
+	orDefault(&r.Limits.Rows, def.Rows)
+	r.resetCounters()
 	r.secrets = map[pair]*secretRing{}
+	r.filt.seed = maphash.MakeSeed()
 	r.blocks = map[blockID]store.HulkBlock{}
 	r.ipTill = map[netip.Addr]time.Time{}
 	r.usTill = map[string]time.Time{}
 	r.good = map[pair]time.Time{}
 	cfg, _ := Parse(nil)
 	r.state.Store(&state{cfg: cfg, values: map[string]string{}, allow: newIPSet(nil, ""), deny: newIPSet(nil, "")})
+}
+
+// resetCounters forgets every count (under mu, or before any use).
+func (r *Regulator) resetCounters() {
+	for lv := range r.ips {
+		r.ips[lv] = map[netip.Prefix]*events{}
+	}
+	r.users = map[string]*events{}
+	r.groups, r.groupsUsed, r.allNames = [nameGroups]*events{}, 0, events{}
 }
 
 func (r *Regulator) now() time.Time {
@@ -252,11 +279,17 @@ func (r *Regulator) recount(ctx context.Context) error {
 	defer r.flushMu.Unlock()
 	r.rebuild.Lock()
 	r.mu.Lock()
-	r.ips, r.users = map[netip.Addr]*events{}, map[string]*events{}
+	r.resetCounters()
 	r.mu.Unlock()
 	r.pmu.Lock()
 	r.lastID = 0
-	queued := slices.Clone(r.pendingFails)
+	queued := append(slices.Clone(r.pendingFails), r.pile.rows(r.node)...)
+	// The row budget is counted again too: what the store holds (pull),
+	// and what waits to be written.
+	r.rows = events{}
+	for _, f := range r.pendingFails {
+		r.rows.add(f.Time, 1)
+	}
 	r.pmu.Unlock()
 	r.rebuild.Unlock()
 	cfg := r.state.Load().cfg
@@ -302,10 +335,17 @@ func (r *Regulator) loadBlocks(ctx context.Context) error {
 	bs = append(bs, r.pendingBlocks...)
 	r.pmu.Unlock()
 	old := r.blocks
-	r.blocks = make(map[blockID]store.HulkBlock, len(bs))
+	r.blocks = make(map[blockID]store.HulkBlock, min(len(bs), r.Limits.Blocks))
 	for _, b := range bs {
-		if prev, ok := r.blocks[blockID{b.Kind, b.Key}]; !ok || b.Until.After(prev.Until) {
-			r.blocks[blockID{b.Kind, b.Key}] = b
+		id := blockID{b.Kind, b.Key}
+		prev, ok := r.blocks[id]
+		switch {
+		case ok && b.Until.After(prev.Until):
+			r.blocks[id] = b
+		case !ok && len(r.blocks) < r.Limits.Blocks:
+			r.blocks[id] = b
+		case !ok:
+			r.filterLocked(b) // several nodes' blocks, more than fit
 		}
 	}
 	r.reindexLocked()
@@ -315,21 +355,40 @@ func (r *Regulator) loadBlocks(ctx context.Context) error {
 			lifted = append(lifted, id)
 		}
 	}
+	if len(lifted) > 0 {
+		r.filt.reset() // it may hold one of them: see forgetBlocks
+	}
 	r.bmu.Unlock()
 	if len(lifted) > 0 {
 		// Lifted elsewhere before its end: its counts go too, or the
 		// next failure would block again at once.
 		r.mu.Lock()
 		for _, id := range lifted {
-			if id.kind == store.HulkBlockUser {
-				delete(r.users, id.key)
-			} else if k, ok := parseKey(id.key); ok {
-				delete(r.ips, k)
-			}
+			r.forgetCountsLocked(id)
 		}
 		r.mu.Unlock()
 	}
 	return nil
+}
+
+// forgetCountsLocked forgets the counts a lifted block was decided on: its
+// address's or name's own bucket (under mu). The coarser buckets it shares
+// with others stay.
+func (r *Regulator) forgetCountsLocked(id blockID) {
+	if id.kind == store.HulkBlockUser {
+		delete(r.users, id.key)
+	} else if k, ok := parseKey(id.key); ok {
+		delete(r.ips[0], bucketAt(k, 0))
+	}
+}
+
+// filterLocked holds a block in the filter (under bmu).
+func (r *Regulator) filterLocked(b store.HulkBlock) {
+	if b.Kind == store.HulkBlockUser {
+		r.filt.add(r.filt.hashName(b.Key), b.Until)
+	} else if k, ok := parseKey(b.Key); ok {
+		r.filt.add(r.filt.hashAddr(k), b.Until)
+	}
 }
 
 // reindexLocked rebuilds the lookup maps of Admit from the blocks.
@@ -417,10 +476,25 @@ func (r *Regulator) checkVersion(ctx context.Context) {
 	}
 }
 
-// Admit refuses an attempt from a blocked or denied address, or for a
-// blocked login name (unless from an address that name authenticated from
-// before); it never blocks by itself. It reads memory only (but see
-// checkVersion).
+// guessable reports whether a name block refuses a credential of method m
+// (D28): passwords and two-factor codes can be guessed, so per-user
+// protection refuses them. API tokens, access hashes, session cookies and
+// one-time session values are random secrets of 128 bits and more: nobody
+// guesses one, and refusing them for a blocked name would let anyone who
+// can type root's name 15 times lock root's automation out. An unknown
+// method ("") is taken for a guessable one.
+func guessable(m core.Method) bool {
+	switch m {
+	case core.MethodToken, core.MethodAccessHash, core.MethodSession, core.MethodSSO:
+		return false
+	}
+	return true
+}
+
+// Admit refuses an attempt from a blocked or denied address, or a
+// guessable credential (guessable) for a blocked login name unless from an
+// address that name authenticated from before; it never blocks by itself.
+// It reads memory only (but see checkVersion).
 func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	r.checkVersion(ctx)
 	st := r.state.Load()
@@ -436,11 +510,23 @@ func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	}
 	k := AddrKey(addr)
 	user := clipUser(a.User)
+	byName := user != "" && guessable(a.Method)
 	r.bmu.RLock()
 	ipUntil := r.ipTill[k]
 	var userUntil time.Time
-	if user != "" && len(r.usTill) > 0 {
+	if byName && len(r.usTill) > 0 {
 		userUntil = r.usTill[user]
+	}
+	if r.filt.last != 0 {
+		// Blocks found the table full: they are in the filter.
+		if u := r.filt.until(r.filt.hashAddr(k)); u.After(ipUntil) {
+			ipUntil = u
+		}
+		if byName {
+			if u := r.filt.until(r.filt.hashName(user)); u.After(userUntil) {
+				userUntil = u
+			}
+		}
 	}
 	r.bmu.RUnlock()
 	if ipUntil.IsZero() && userUntil.IsZero() {
@@ -480,7 +566,9 @@ func (r *Regulator) Succeeded(_ context.Context, a Attempt) {
 		return
 	}
 	r.gmu.Lock()
-	if len(r.good) < maxKeys || ok {
+	// A table full of known pairs forgets no one, it learns no more: a
+	// name that is blocked is then admitted from fewer addresses.
+	if len(r.good) < r.Limits.Keys || ok {
 		r.good[p] = now
 	}
 	r.gmu.Unlock()
@@ -504,10 +592,19 @@ func (r *Regulator) Failed(_ context.Context, a Attempt, reason string) {
 	defer r.rebuild.RUnlock()
 	r.count(st.cfg, f)
 	r.pmu.Lock()
-	if len(r.pendingFails) < 100000 {
+	since := f.Time.Add(-st.cfg.window())
+	grouped := len(r.pendingFails) >= r.Limits.Rows || r.rows.sum(since) >= r.Limits.Rows
+	if grouped {
+		// The row budget is spent: written in groups (bounds.go).
+		r.pile.add(f)
+	} else {
 		r.pendingFails = append(r.pendingFails, f)
+		r.rows.add(f.Time, 1)
 	}
 	r.pmu.Unlock()
+	if grouped {
+		r.noteDegraded("the failure history's row budget is spent: failures are written to the store in groups")
+	}
 }
 
 // weigh tells a new wrong secret from one retried.
@@ -525,8 +622,8 @@ func (r *Regulator) weigh(user string, k netip.Addr, secret string, now time.Tim
 	defer r.mu.Unlock()
 	ring := r.secrets[p]
 	if ring == nil {
-		if len(r.secrets) >= maxKeys {
-			return weightNew
+		if len(r.secrets) >= r.Limits.Keys {
+			return weightNew // cannot tell a retry: count it in full
 		}
 		ring = &secretRing{}
 		r.secrets[p] = ring
@@ -545,53 +642,182 @@ func (r *Regulator) weigh(user string, k netip.Addr, secret string, now time.Tim
 // count adds a failure to the counters and blocks what reached a
 // threshold.
 func (r *Regulator) count(cfg Config, f store.HulkFailure) {
+	if f.Method == aggregateMethod {
+		r.countGroup(f)
+		return
+	}
 	addr, err := netip.ParseAddr(f.Address)
 	if err != nil {
 		return
 	}
 	k := AddrKey(addr)
 	r.mu.Lock()
-	ipE := r.ips[k]
-	if ipE == nil && len(r.ips) < maxKeys {
-		ipE = &events{}
-		r.ips[k] = ipE
-	}
-	var ipWin, ipLook, userWin int
-	if ipE != nil {
-		ipE.add(f.Time, f.Weight)
-		ipWin, ipLook = ipE.sum(f.Time.Add(-cfg.IPBruteForcePeriod)), ipE.sum(f.Time.Add(-cfg.Lookback))
-	}
+	coarse := r.countAddressLocked(k, f.Time, f.Weight) > 0
+	ipWin, ipLook := r.addressSumsLocked(k, f.Time.Add(-cfg.IPBruteForcePeriod), f.Time.Add(-cfg.Lookback))
+	// A key's own bucket alone: what decides whether a block is one of
+	// its own (a record) or one the coarser buckets brought (the filter).
+	own := r.ips[0][bucketAt(k, 0)]
+	ownWin, ownLook := own.sum(f.Time.Add(-cfg.IPBruteForcePeriod)), own.sum(f.Time.Add(-cfg.Lookback))
+	var userWin, ownUser int
 	if f.User != "" {
-		uE := r.users[f.User]
-		if uE == nil && len(r.users) < maxKeys {
-			uE = &events{}
-			r.users[f.User] = uE
-		}
-		if uE != nil {
-			uE.add(f.Time, f.Weight)
-			userWin = uE.sum(f.Time.Add(-cfg.BruteForcePeriod))
-		}
+		coarse = r.countNameLocked(f.User, f.Time, f.Weight) || coarse
+		userWin = r.nameSumLocked(f.User, f.Time.Add(-cfg.BruteForcePeriod))
+		ownUser = r.users[f.User].sum(f.Time.Add(-cfg.BruteForcePeriod))
 	}
 	r.mu.Unlock()
+	if coarse {
+		r.noteDegraded("a counting table is full: failures are counted in coarser buckets")
+	}
 
 	b := store.HulkBlock{User: f.User, Address: f.Address, Service: f.Service, Created: f.Time}
 	now := r.now()
-	if cfg.IPBasedProtection {
-		switch {
-		case ipLook >= cfg.MarkAsBrute*weightNew:
+	mark, byIP := cfg.MarkAsBrute*weightNew, cfg.MaxFailuresByIP*weightNew
+	if cfg.IPBasedProtection && (ipLook >= mark || ipWin >= byIP) {
+		if ipLook >= mark {
 			b.Kind, b.Key, b.Until, b.Failures = store.HulkBlockExcessive, keyString(k), f.Time.Add(ExcessiveBlock), ipLook/weightNew
 			b.Reason = "IP reached maximum auth failures for a one day block"
-			r.block(b, now)
-		case ipWin >= cfg.MaxFailuresByIP*weightNew:
+			r.decide(b, ownLook >= mark, now)
+		}
+		if ipLook < mark || ownLook < mark && ownWin >= byIP {
 			b.Kind, b.Key, b.Until, b.Failures = store.HulkBlockIP, keyString(k), f.Time.Add(cfg.IPBruteForcePeriod), ipWin/weightNew
 			b.Reason = "IP reached maximum auth failures"
-			r.block(b, now)
+			r.decide(b, ownWin >= byIP, now)
 		}
 	}
 	if f.User != "" && userWin >= cfg.MaxFailures*weightNew && cfg.userProtected(f.User, addr) {
 		b.Kind, b.Key, b.Until, b.Failures = store.HulkBlockUser, f.User, f.Time.Add(cfg.BruteForcePeriod), userWin/weightNew
 		b.Reason = "Username reached maximum auth failures"
+		r.decide(b, ownUser >= cfg.MaxFailures*weightNew, now)
+	}
+}
+
+// decide makes a block. One the key reached on its own counts is recorded
+// (block). One that only the coarser buckets of a full table brought about
+// is held in the filter, in memory: a flood of failures from new addresses
+// blocks each of them as it fails, and that must not become a flood of
+// records written, listed, announced to every node and logged.
+func (r *Regulator) decide(b store.HulkBlock, own bool, now time.Time) {
+	if own {
 		r.block(b, now)
+		return
+	}
+	if !b.Until.After(now) {
+		return
+	}
+	r.bmu.Lock()
+	r.filterLocked(b)
+	r.bmu.Unlock()
+}
+
+// countAddressLocked adds a failure of address key k to the finest level
+// where its bucket exists or there is room, and returns that level.
+func (r *Regulator) countAddressLocked(k netip.Addr, t time.Time, w int) int {
+	return r.countRangeLocked(bucketAt(k, 0), 0, t, w)
+}
+
+// countRangeLocked adds a failure (or a group of them) of range p to the
+// finest level from lv on where its bucket exists or there is room.
+func (r *Regulator) countRangeLocked(p netip.Prefix, lv int, t time.Time, w int) int {
+	for ; lv < levels; lv++ {
+		b := bucketAt(p.Addr(), lv)
+		m := r.ips[lv]
+		e := m[b]
+		if e == nil {
+			if lv < levels-1 && len(m) >= r.capAt(lv) {
+				continue
+			}
+			e = &events{}
+			m[b] = e
+		}
+		e.add(t, w)
+		return lv
+	}
+	return levels - 1 // not reached: the last level always has room
+}
+
+func (r *Regulator) capAt(lv int) int {
+	if lv == 0 {
+		return r.Limits.Keys
+	}
+	return r.Limits.Ranges
+}
+
+// addressSumsLocked is address key k's count since s1 and since s2: the
+// sum of its buckets at every level (each failure is in one of them).
+func (r *Regulator) addressSumsLocked(k netip.Addr, s1, s2 time.Time) (int, int) {
+	var n1, n2 int
+	for lv := range levels {
+		if len(r.ips[lv]) == 0 {
+			continue
+		}
+		if e := r.ips[lv][bucketAt(k, lv)]; e != nil {
+			n1, n2 = n1+e.sum(s1), n2+e.sum(s2)
+		}
+	}
+	return n1, n2
+}
+
+// countNameLocked adds a failure of a name to its own bucket, or to its
+// group when the table is full; it reports the latter.
+func (r *Regulator) countNameLocked(user string, t time.Time, w int) bool {
+	if e := r.users[user]; e != nil {
+		e.add(t, w)
+		return false
+	}
+	if len(r.users) < r.Limits.Keys {
+		e := &events{}
+		r.users[user] = e
+		e.add(t, w)
+		return false
+	}
+	r.groupLocked(nameGroup(user)).add(t, w)
+	return true
+}
+
+func (r *Regulator) groupLocked(g int) *events {
+	if r.groups[g] == nil {
+		r.groups[g] = &events{}
+		r.groupsUsed++
+	}
+	return r.groups[g]
+}
+
+// nameSumLocked is a name's count since s: its own bucket, its group's and
+// the all-names group's.
+func (r *Regulator) nameSumLocked(user string, s time.Time) int {
+	n := r.users[user].sum(s)
+	if r.groupsUsed > 0 {
+		n += r.groups[nameGroup(user)].sum(s)
+	}
+	return n + r.allNames.sum(s)
+}
+
+// countGroup counts a group of failures read back from the store (or from
+// the pile, in a rebuild): in the bucket of its address range or of its
+// names. It blocks nothing by itself: the addresses and names it covers
+// are blocked when they fail, on counts it has raised.
+func (r *Regulator) countGroup(f store.HulkFailure) {
+	r.mu.Lock()
+	if p, err := netip.ParsePrefix(f.Address); err == nil && !p.Addr().Is4In6() {
+		r.countRangeLocked(p.Masked(), levelOf(p), f.Time, f.Weight)
+	}
+	if g, ok := parseGroup(f.User); ok {
+		if g < 0 {
+			r.allNames.add(f.Time, f.Weight)
+		} else {
+			r.groupLocked(g).add(f.Time, f.Weight)
+		}
+	}
+	r.mu.Unlock()
+	r.noteDegraded("failures written in groups were read back")
+}
+
+// noteDegraded tells the log, once, that the regulator became degraded
+// (Prune tells when it is no longer).
+func (r *Regulator) noteDegraded(why string) {
+	if r.degraded.CompareAndSwap(false, true) {
+		r.log().Warn("cphulk: degraded: "+why+"; addresses and names that fail may be blocked before their own thresholds until the flood ends",
+			"limits", r.Limits)
 	}
 }
 
@@ -610,8 +836,17 @@ func (r *Regulator) block(b store.HulkBlock, now time.Time) {
 	}
 	id := blockID{b.Kind, b.Key}
 	r.bmu.Lock()
-	if old, ok := r.blocks[id]; ok && !old.Until.Before(b.Until) {
+	old, ok := r.blocks[id]
+	if ok && !old.Until.Before(b.Until) {
 		r.bmu.Unlock()
+		return
+	}
+	if !ok && len(r.blocks) >= r.Limits.Blocks {
+		// The table is full: the filter holds it, unlisted and unshared
+		// (every node decides its own from the same counts).
+		r.filterLocked(b)
+		r.bmu.Unlock()
+		r.noteDegraded("the block table is full: blocks are held in the filter")
 		return
 	}
 	r.blocks[id] = b
@@ -633,18 +868,40 @@ func (r *Regulator) block(b store.HulkBlock, now time.Time) {
 // They stay pending (and blocks stay in force here) until written; what
 // could not be written is tried again by the next Flush.
 func (r *Regulator) Flush(ctx context.Context) error {
+	return r.flush(ctx, false)
+}
+
+// flush is Flush; the failures piled up to be written in groups are
+// written too when force is set or their time has come (every 1/512 of
+// the lookback period: at most 64 rows each time, so that the groups stay
+// bounded as the failures written one by one are).
+func (r *Regulator) flush(ctx context.Context, force bool) error {
 	r.init()
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	now := r.now()
 	r.pmu.Lock()
 	fs, bs := slices.Clone(r.pendingFails), slices.Clone(r.pendingBlocks)
+	n := len(fs)
+	var piled pile
+	if !r.pile.empty() && (force || now.Sub(r.pileAt) >= max(r.state.Load().cfg.window()/512, time.Second)) {
+		piled, r.pile, r.pileAt = r.pile, pile{}, now
+		fs = append(fs, piled.rows(r.node)...)
+	}
 	r.pmu.Unlock()
 	var errs []error
 	if err := r.Store.AddHulkFailures(ctx, fs); err != nil {
 		errs = append(errs, err)
+		if !piled.empty() {
+			r.pmu.Lock()
+			for _, f := range fs[n:] {
+				r.pile.add(f) // tried again with the next groups
+			}
+			r.pmu.Unlock()
+		}
 	} else {
 		r.pmu.Lock()
-		r.pendingFails = slices.Delete(r.pendingFails, 0, len(fs))
+		r.pendingFails = slices.Delete(r.pendingFails, 0, n)
 		r.pmu.Unlock()
 	}
 	written := 0
@@ -662,7 +919,10 @@ func (r *Regulator) Flush(ctx context.Context) error {
 }
 
 // pull counts the failures other nodes wrote since the last pull (all of
-// them within the lookback period when all is set: a rebuild).
+// them within the lookback period when all is set: a rebuild). Their rows
+// written one by one count against this node's row budget too, so that the
+// store's history stays bounded whatever the number of nodes, and across a
+// restart (a new process is a new node).
 func (r *Regulator) pull(ctx context.Context, all bool) error {
 	cfg := r.state.Load().cfg
 	r.pmu.Lock()
@@ -673,11 +933,22 @@ func (r *Regulator) pull(ctx context.Context, all bool) error {
 		if err != nil {
 			return err
 		}
+		var rows []int64
 		for _, f := range fs {
 			after = f.ID
 			if all || f.Node != r.node {
 				r.count(cfg, f)
+				if f.Method != aggregateMethod {
+					rows = append(rows, f.Time.UnixNano())
+				}
 			}
+		}
+		if len(rows) > 0 {
+			r.pmu.Lock()
+			for _, t := range rows {
+				r.rows.add(time.Unix(0, t), 1)
+			}
+			r.pmu.Unlock()
 		}
 		if len(fs) < 5000 {
 			break
@@ -733,7 +1004,7 @@ func (r *Regulator) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			r.Flush(fctx)
+			r.flush(fctx, true)
 			cancel()
 			return
 		case <-tick.C:
@@ -777,9 +1048,11 @@ func (r *Regulator) Prune() {
 	now := r.now()
 	since := now.Add(-cfg.window())
 	r.mu.Lock()
-	for k, e := range r.ips {
-		if e.prune(since) {
-			delete(r.ips, k)
+	for _, m := range r.ips {
+		for k, e := range m {
+			if e.prune(since) {
+				delete(m, k)
+			}
 		}
 	}
 	for k, e := range r.users {
@@ -787,6 +1060,13 @@ func (r *Regulator) Prune() {
 			delete(r.users, k)
 		}
 	}
+	for g, e := range r.groups {
+		if e != nil && e.prune(since) {
+			r.groups[g] = nil
+			r.groupsUsed--
+		}
+	}
+	r.allNames.prune(since)
 	for k, s := range r.secrets {
 		if s.last < since.UnixNano() {
 			delete(r.secrets, k)
@@ -800,6 +1080,9 @@ func (r *Regulator) Prune() {
 		}
 	}
 	r.reindexLocked()
+	if !r.filt.live(now) {
+		r.filt.reset()
+	}
 	r.bmu.Unlock()
 	r.gmu.Lock()
 	for p, t := range r.good {
@@ -808,11 +1091,48 @@ func (r *Regulator) Prune() {
 		}
 	}
 	r.gmu.Unlock()
+	r.pmu.Lock()
+	r.rows.prune(since)
+	r.pmu.Unlock()
+	if r.degraded.Load() {
+		if st := r.Stats(); !st.Degraded && r.degraded.CompareAndSwap(true, false) {
+			r.log().Info("cphulk: no longer degraded: every address and name is counted on its own again",
+				"addresses", st.Addresses, "names", st.Names, "blocks", st.Blocks)
+		}
+	}
 }
 
-func clipUser(u string) string {
-	if len(u) > maxUserLen {
-		return u[:maxUserLen]
+// clipUser is a login name as the regulator counts, stores and blocks it:
+// storable text (see storable) of at most maxUserLen bytes.
+func clipUser(u string) string { return storable(u, maxUserLen) }
+
+// storable makes attacker-chosen text fit the store: valid UTF-8 without
+// control bytes, cut at a character boundary to at most n bytes. PostgreSQL
+// refuses a NUL or an invalid UTF-8 sequence in text, and a failure under
+// such a name (a Basic header carries any bytes) failed its whole batch,
+// which was tried again for ever: nothing more was written, for other
+// nodes or a restart to read. Names that become one here count together:
+// more, never less.
+func storable(s string, n int) string {
+	plain := len(s) <= n
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] >= 0x20 && s[i] < 0x7f
 	}
-	return u
+	if plain {
+		return s // the common case: printable ASCII, short
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) > n {
+		i := n
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }

@@ -568,3 +568,45 @@ func TestRebuildKeepsQueuedFailures(t *testing.T) {
 		t.Errorf("%d failures in the history (%v), want %d", len(fs), err, cfg.MaxFailures)
 	}
 }
+
+// D28: a name block refuses the credentials that can be guessed; an
+// address block refuses everything.
+func TestNameBlockRefusesGuessableOnly(t *testing.T) {
+	c := start()
+	r := newRegulator(t, newStore(t), c, nil)
+	cfg := r.Config()
+	// root's name blocked by guesses from addresses each under their own
+	// threshold; one more address blocked on its own.
+	for i := range cfg.MaxFailures {
+		try(r, attempt("root", fmt.Sprintf("10.3.%d.1", i), fmt.Sprint("g", i)), false)
+	}
+	for i := range cfg.MaxFailuresByIP {
+		try(r, attempt("nobody", "10.4.0.1", fmt.Sprint("g", i)), false)
+	}
+	tests := []struct {
+		name   string
+		addr   string
+		method core.Method
+		want   bool
+	}{
+		{"password, blocked name", "10.9.0.1", core.MethodPassword, false},
+		{"two-factor code, blocked name", "10.9.0.1", core.MethodTwoFactor, false},
+		{"method not told yet, blocked name", "10.9.0.1", "", false},
+		{"API token, blocked name", "10.9.0.1", core.MethodToken, true},
+		{"access hash, blocked name", "10.9.0.1", core.MethodAccessHash, true},
+		{"session cookie, blocked name", "10.9.0.1", core.MethodSession, true},
+		{"one-time session, blocked name", "10.9.0.1", core.MethodSSO, true},
+		{"API token, blocked address", "10.4.0.1", core.MethodToken, false},
+		{"access hash, blocked address", "10.4.0.1", core.MethodAccessHash, false},
+		{"session cookie, blocked address", "10.4.0.1", core.MethodSession, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := attempt("root", tc.addr, "x")
+			a.Method = tc.method
+			if ok, why := r.Admit(t.Context(), a); ok != tc.want {
+				t.Errorf("Admit(root, %s, %q) = %v %q, want %v", tc.addr, tc.method, ok, why, tc.want)
+			}
+		})
+	}
+}

@@ -121,10 +121,11 @@ func parseKey(s string) (netip.Addr, bool) {
 	return a, err == nil
 }
 
-// clip keeps attacker-chosen text short.
+// clip keeps attacker-chosen text short, and storable.
 func clip(s string) string {
+	c := storable(s, 64)
 	if len(s) > 64 {
-		return s[:64] + "…"
+		c += "…"
 	}
-	return s
+	return c
 }

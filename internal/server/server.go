@@ -380,7 +380,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 	s.sessionRequest(req, r, p, headerValue(r.Header, "Authorization"), token)
 	rec := recordOf(r)
 	g := s.guard()
-	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Secret: req.Cred.Secret}
+	// The method is told before the chain runs: a blocked name still has
+	// its tokens and access hashes checked (D28).
+	att := auth.Attempt{Service: p.Service, Remote: req.Remote, User: req.Cred.User, Method: req.PresentedMethod(), Secret: req.Cred.Secret}
 	if req.Authorization == "" && req.HasSessionCookie {
 		att.Secret = req.SessionCookie // a session's secret is its cookie
 	}
