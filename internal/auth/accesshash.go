@@ -26,17 +26,13 @@ func (m *AccessHash) Authenticate(ctx context.Context, r *Request) Outcome {
 	if r.CredErr != nil || r.Cred.Scheme != SchemeWHM {
 		return Outcome{}
 	}
-	if len(r.Cred.Secret) < secret.AccessHashLen {
-		// Normalising only removes bytes: too short to be an access hash
-		// (an API token, say), without the cost of normalising it.
-		return Outcome{}
-	}
-	h := secret.NormalizeAccessHash(r.Cred.Secret)
-	if !secret.IsAccessHash(h) {
+	// Too short (an API token, say) costs nothing more than a length.
+	h, ok := secret.ParseAccessHash(r.Cred.Secret)
+	if !ok {
 		return Outcome{}
 	}
 	user := r.Cred.User
-	mac := AccessHashMAC(m.Key, user, h)
+	mac := normalizedAccessHashMAC(m.Key, user, h)
 	stored, err := m.Store.GetAccessHash(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(core.MethodAccessHash, user, "store error: "+err.Error())
@@ -72,5 +68,10 @@ func (m *AccessHash) Authenticate(ctx context.Context, r *Request) Outcome {
 
 // AccessHashMAC is the stored keyed hash of a user's access hash.
 func AccessHashMAC(k *secret.Key, user, hash string) string {
-	return k.MACStrings(AccessHashPurpose, user, "\x00", secret.NormalizeAccessHash(hash))
+	return normalizedAccessHashMAC(k, user, secret.NormalizeAccessHash(hash))
+}
+
+// normalizedAccessHashMAC is AccessHashMAC of a hash already normalised.
+func normalizedAccessHashMAC(k *secret.Key, user, hash string) string {
+	return k.MACStrings(AccessHashPurpose, user, "\x00", hash)
 }

@@ -56,8 +56,10 @@ func (m *Token) Authenticate(ctx context.Context, r *Request) Outcome {
 	user, tok := r.Cred.User, r.Cred.Secret
 	// Normalising only removes bytes, so a shorter secret (a 32-character
 	// token) cannot be an access hash: skip the cost of normalising it.
-	if whm && len(tok) >= secret.AccessHashLen && secret.IsAccessHash(secret.NormalizeAccessHash(tok)) {
-		tok = secret.NormalizeAccessHash(tok)
+	if whm {
+		if h, ok := secret.ParseAccessHash(tok); ok {
+			tok = h
+		}
 	}
 	mac := TokenMAC(m.Key, user, tok)
 	t, err := m.Store.GetTokenByMAC(ctx, mac)
@@ -182,13 +184,14 @@ func AddressAllowed(list []string, addr netip.Addr) bool {
 
 // UseRecorder writes a token's last use (time and address) at most once a
 // minute per token, off the request path: Record only notes the use in
-// memory, and a background loop writes what is due.
+// memory, and a background loop writes what is due. A use that is not due,
+// nearly every one, takes no lock and writes nothing shared.
 type UseRecorder struct {
 	Store    store.Store
 	Interval time.Duration // default one minute
 
 	mu      sync.Mutex
-	written map[string]time.Time // mac -> when last written
+	written sync.Map // mac -> time.Time: when last noted for writing (stored under mu)
 	pending map[string]use
 	wake    chan struct{}
 }
@@ -201,16 +204,25 @@ type use struct {
 // NewUseRecorder returns a recorder; Run must be started for writes to
 // happen.
 func NewUseRecorder(st store.Store) *UseRecorder {
-	return &UseRecorder{Store: st, Interval: time.Minute, written: map[string]time.Time{}, pending: map[string]use{}, wake: make(chan struct{}, 1)}
+	return &UseRecorder{Store: st, Interval: time.Minute, pending: map[string]use{}, wake: make(chan struct{}, 1)}
+}
+
+// due reports whether a use of mac at when is an Interval past the last
+// one noted for writing.
+func (u *UseRecorder) due(mac string, when time.Time) bool {
+	last, seen := u.written.Load(mac)
+	return !seen || when.Sub(last.(time.Time)) >= u.Interval
 }
 
 // Record notes a use; it never blocks on the store.
 func (u *UseRecorder) Record(mac string, when time.Time, ip netip.Addr) {
+	if !u.due(mac, when) {
+		return // the common case: no lock
+	}
 	u.mu.Lock()
-	last, seen := u.written[mac]
-	due := !seen || when.Sub(last) >= u.Interval
+	due := u.due(mac, when) // again: another use may have noted it meanwhile
 	if due {
-		u.written[mac] = when
+		u.written.Store(mac, when)
 		u.pending[mac] = use{when, ip}
 	}
 	u.mu.Unlock()

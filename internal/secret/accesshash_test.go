@@ -135,11 +135,14 @@ func TestIsAccessHash(t *testing.T) {
 
 func FuzzNormalizeAccessHash(f *testing.F) {
 	good := strings.Repeat("0123456789abcdef", 60)
-	for _, s := range []string{good, AccessHashFile(good), strings.ToUpper(good), "ab\r\ncd", " ", "", "\x00"} {
+	for _, s := range []string{good, AccessHashFile(good), strings.ToUpper(good), "ab\r\ncd", " ", "", "\x00", "AB\u212acd", "ab\xffCD", "İx\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n := NormalizeAccessHash(s)
+		if want := normalizeSlow(s); n != want {
+			t.Fatalf("NormalizeAccessHash(%q) = %q; the reference (Unicode mapping) gives %q", s, n, want)
+		}
 		if NormalizeAccessHash(n) != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", s, n, NormalizeAccessHash(n))
 		}
@@ -153,6 +156,29 @@ func FuzzNormalizeAccessHash(f *testing.F) {
 			if NormalizeAccessHash(AccessHashFile(n)) != n {
 				t.Fatal("file form does not round-trip")
 			}
+		}
+	})
+}
+
+// TestNormalizeAccessHashNoAlloc: a hash as clients send it costs one pass
+// and no allocation.
+func TestNormalizeAccessHashNoAlloc(t *testing.T) {
+	good := strings.Repeat("0123456789abcdef", 60)
+	if n := testing.AllocsPerRun(100, func() { _ = NormalizeAccessHash(good) }); n != 0 {
+		t.Fatalf("%v allocations for a normalised hash", n)
+	}
+}
+
+func FuzzParseAccessHash(f *testing.F) {
+	good := strings.Repeat("0123456789abcdef", 60)
+	for _, s := range []string{good, AccessHashFile(good), strings.ToUpper(good), good[:959], good + "0", "", "ab\r\ncd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := ParseAccessHash(s)
+		want := NormalizeAccessHash(s)
+		if ok != IsAccessHash(want) || ok && n != want {
+			t.Fatalf("ParseAccessHash(%q) = %q, %v; want %q, %v", s, n, ok, want, IsAccessHash(want))
 		}
 	})
 }

@@ -36,6 +36,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"whm-token", versionPath, handlerOf(td.d, whm), "Authorization", td.tpl.whm},
 		{"cpanel-token", uapiPath, handlerOf(td.d, cpanel), "Authorization", td.tpl.cpanel},
 		{"session", token + versionPath, handlerOf(sd.d, whm), "Cookie", cookie},
+		{"accesshash", versionPath, handlerOf(sd.d, whm), "Authorization", sd.accessHash},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := httptest.NewRequest(http.MethodGet, tc.target, nil)

@@ -17,13 +17,17 @@ import (
 // most one Interval early and never late. Seen tells the authentication
 // the latest use noted on this node, so that a use noted but not yet
 // written (or not yet seen through a cache) counts.
+//
+// A use that is not due, the case of nearly every request, takes no lock
+// and writes nothing shared: noted is a sync.Map read without a lock, and
+// written (under mu) only when a use becomes due.
 type Toucher struct {
 	Store    store.SessionStore
 	Interval time.Duration // default one minute
 
 	flushMu sync.Mutex // held across a whole Flush, so that Flush returns only when every use noted before it is written
 	mu      sync.Mutex
-	noted   map[string]time.Time // IDHash -> the last use noted (written or pending)
+	noted   sync.Map // IDHash -> time.Time: the last use noted (written or pending)
 	pending map[string]time.Time
 	pruned  time.Time // the newest use when noted was last pruned
 	wake    chan struct{}
@@ -31,21 +35,20 @@ type Toucher struct {
 
 // NewToucher returns a Toucher; Run must be started for writes to happen.
 func NewToucher(st store.SessionStore) *Toucher {
-	return &Toucher{Store: st, Interval: time.Minute, noted: map[string]time.Time{}, pending: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &Toucher{Store: st, Interval: time.Minute, pending: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 // Use notes that the session idHash, whose stored LastSeen is lastSeen, was
 // used at now. It writes nothing itself and never blocks on the store; it
 // reports whether a write became due.
 func (t *Toucher) Use(idHash string, lastSeen, now time.Time) bool {
-	t.mu.Lock()
-	last := lastSeen
-	if n, ok := t.noted[idHash]; ok && n.After(last) {
-		last = n
+	if !t.due(idHash, lastSeen, now) {
+		return false // the common case: no lock
 	}
-	due := now.Sub(last) >= t.Interval
+	t.mu.Lock()
+	due := t.due(idHash, lastSeen, now) // again: another use may have noted it meanwhile
 	if due {
-		t.noted[idHash] = now
+		t.noted.Store(idHash, now)
 		t.pending[idHash] = now
 		t.prune(now)
 	}
@@ -59,19 +62,30 @@ func (t *Toucher) Use(idHash string, lastSeen, now time.Time) bool {
 	return due
 }
 
+// due reports whether a use at now is an Interval past the latest of the
+// stored LastSeen and the use noted here.
+func (t *Toucher) due(idHash string, lastSeen, now time.Time) bool {
+	last := lastSeen
+	if n := t.Seen(idHash); n.After(last) {
+		last = n
+	}
+	return now.Sub(last) >= t.Interval
+}
+
 // Seen returns the latest use of idHash noted on this node (the zero time
 // when none is remembered).
 func (t *Toucher) Seen(idHash string) time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.noted[idHash]
+	if v, ok := t.noted.Load(idHash); ok {
+		return v.(time.Time)
+	}
+	return time.Time{}
 }
 
 // Forget drops what is noted of idHash (the session ended).
 func (t *Toucher) Forget(idHash string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.noted, idHash)
+	t.noted.Delete(idHash)
 	delete(t.pending, idHash)
 }
 
@@ -84,11 +98,13 @@ func (t *Toucher) prune(now time.Time) {
 		return
 	}
 	t.pruned = now
-	for id, n := range t.noted {
-		if _, waiting := t.pending[id]; !waiting && now.Sub(n) > 2*t.Interval {
-			delete(t.noted, id)
+	t.noted.Range(func(k, v any) bool {
+		id := k.(string)
+		if _, waiting := t.pending[id]; !waiting && now.Sub(v.(time.Time)) > 2*t.Interval {
+			t.noted.Delete(id)
 		}
-	}
+		return true
+	})
 }
 
 // Run writes pending uses until ctx ends, then writes what is left.

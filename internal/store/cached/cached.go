@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,33 +21,28 @@ import (
 // remembered (generation check), so the cache never holds a record older
 // than the last change it was told of (sessions' LastSeen, which is not
 // announced, excepted: see sessionCache).
+//
+// A read that finds its record writes nothing shared: no lock, and no
+// counter on a cache line of its own (the tables are sync.Maps, the hit
+// counter is striped), so that authentications on many cores do not queue
+// on one another. Remembering, forgetting and touching are serialised by
+// mu.
 type Store struct {
 	store.Store
 	live atomic.Bool
 
-	mu sync.RWMutex
-	// gen counts the changes the cache was told of (written under mu,
-	// read without it by settingsView's readers).
-	gen      atomic.Uint64
-	accounts map[string]entry[store.Account]
-	// domains are ListDomains' answers by account. Domain rows change only
-	// with their account (CreateAccount, UpdateAccount, DeleteAccount), and
-	// those writes announce the account: its change forgets its domains.
-	domains  map[string]entry[[]store.Domain]
-	boxes    map[string]entry[store.Mailbox]
-	hashes   map[string]entry[store.AccessHash]
-	settings map[string]entry[string]
-	// view is a copy of settings and the generation it was taken at,
-	// read without the lock: every plain-port request reads a setting.
-	view     atomic.Pointer[settingsView]
-	tokens   tokenCache
-	sessions sessionCache
-	// twoFactor holds two-factor configurations by login name, found or
-	// absent. It is looked up only for principals that authenticated, so
-	// it holds at most one entry per user and needs no bound.
-	twoFactor map[string]entry[store.TwoFactor]
+	// mu serialises every write to the tables, and gen's moves.
+	mu sync.Mutex
+	// gen counts the changes the cache was told of (moved under mu, read
+	// without it).
+	gen atomic.Uint64
+	// tab is what the cache remembers; reset replaces it whole.
+	tab atomic.Pointer[tables]
+	// view is a copy of the settings and the generation it was taken at:
+	// every plain-port request reads a setting.
+	view atomic.Pointer[settingsView]
 
-	hits, misses atomic.Uint64
+	hits, misses stripes
 
 	// now is the clock of sessionTTL (time.Now; tests set another).
 	now func() time.Time
@@ -59,9 +53,30 @@ type Store struct {
 	seen    atomic.Uint64
 }
 
+// tables are the records the cache remembers, each by its key. Their
+// maps are read without a lock and written under Store.mu.
+type tables struct {
+	accounts cmap[entry[store.Account]]
+	// domains are ListDomains' answers by account. Domain rows change only
+	// with their account (CreateAccount, UpdateAccount, DeleteAccount), and
+	// those writes announce the account: its change forgets its domains.
+	domains  cmap[entry[[]store.Domain]]
+	boxes    cmap[entry[store.Mailbox]]
+	hashes   cmap[entry[store.AccessHash]]
+	settings cmap[entry[string]]
+	tokens   tokenCache
+	sessions sessionCache
+	// twoFactor holds two-factor configurations by login name, found or
+	// absent. It is looked up only for principals that authenticated, so
+	// it holds at most one entry per user and needs no bound.
+	twoFactor cmap[entry[store.TwoFactor]]
+}
+
 // tokenCache holds the tokens read by MAC: those found, indexed by owner as
 // well so that an account's change (or a write that names a token rather
-// than its MAC) can forget them, and the MACs found to be absent.
+// than its MAC) can forget them, and the MACs found to be absent. byMAC and
+// absent are read without a lock; everything is written under Store.mu,
+// and byUser and nAbsent are only ever used under it.
 //
 // Absence is remembered so that an unknown token costs what a known one
 // does (no database round trip for a revoked token a client keeps sending).
@@ -69,9 +84,10 @@ type Store struct {
 // maxAbsentTokens entries it is emptied and starts again. Found tokens need
 // no bound: there are only as many as the database holds.
 type tokenCache struct {
-	byMAC  map[string]store.Token
-	byUser map[string]map[string]struct{} // username -> MACs in byMAC
-	absent map[string]struct{}
+	byMAC   cmap[store.Token]
+	byUser  map[string]map[string]struct{} // username -> MACs in byMAC
+	absent  cmap[struct{}]
+	nAbsent int
 }
 
 // maxAbsentTokens bounds the remembered absent MACs (some 100 bytes each).
@@ -81,16 +97,12 @@ const maxAbsentTokens = 4096
 var errNoToken = fmt.Errorf("cached: token by MAC: %w", store.ErrNotFound)
 
 func newTokenCache() tokenCache {
-	return tokenCache{
-		byMAC:  map[string]store.Token{},
-		byUser: map[string]map[string]struct{}{},
-		absent: map[string]struct{}{},
-	}
+	return tokenCache{byUser: map[string]map[string]struct{}{}}
 }
 
 func (c *tokenCache) put(t store.Token) {
 	c.drop(t.MAC)
-	c.byMAC[t.MAC] = t
+	c.byMAC.store(t.MAC, t)
 	macs := c.byUser[t.Username]
 	if macs == nil {
 		macs = map[string]struct{}{}
@@ -101,20 +113,24 @@ func (c *tokenCache) put(t store.Token) {
 
 func (c *tokenCache) putAbsent(mac string) {
 	c.drop(mac)
-	if len(c.absent) >= maxAbsentTokens {
-		c.absent = map[string]struct{}{}
+	if c.nAbsent >= maxAbsentTokens {
+		c.absent.clear()
+		c.nAbsent = 0
 	}
-	c.absent[mac] = struct{}{}
+	c.absent.store(mac, struct{}{})
+	c.nAbsent++
 }
 
 // drop forgets whatever is known of mac.
 func (c *tokenCache) drop(mac string) {
-	delete(c.absent, mac)
-	t, ok := c.byMAC[mac]
+	if c.absent.delete(mac) {
+		c.nAbsent--
+	}
+	t, ok := c.byMAC.load(mac)
 	if !ok {
 		return
 	}
-	delete(c.byMAC, mac)
+	c.byMAC.delete(mac)
 	if macs := c.byUser[t.Username]; macs != nil {
 		delete(macs, mac)
 		if len(macs) == 0 {
@@ -126,7 +142,7 @@ func (c *tokenCache) drop(mac string) {
 // dropUser forgets the tokens of username.
 func (c *tokenCache) dropUser(username string) {
 	for mac := range c.byUser[username] {
-		delete(c.byMAC, mac)
+		c.byMAC.delete(mac)
 	}
 	delete(c.byUser, username)
 }
@@ -134,7 +150,7 @@ func (c *tokenCache) dropUser(username string) {
 // dropNamed forgets the token (service, username, name).
 func (c *tokenCache) dropNamed(service, username, name string) {
 	for mac := range c.byUser[username] {
-		if t := c.byMAC[mac]; t.Service == service && t.Name == name {
+		if t, _ := c.byMAC.load(mac); t.Service == service && t.Name == name {
 			c.drop(mac)
 		}
 	}
@@ -142,11 +158,11 @@ func (c *tokenCache) dropNamed(service, username, name string) {
 
 // dropExpired forgets the tokens that expired before the given time.
 func (c *tokenCache) dropExpired(before time.Time) {
-	for mac, t := range c.byMAC {
+	c.byMAC.each(func(mac string, t store.Token) {
 		if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(before) {
 			c.drop(mac)
 		}
-	}
+	})
 }
 
 // cloneToken is t with slices of its own, so that callers cannot change
@@ -169,15 +185,10 @@ func New(inner store.Store) *Store {
 	return s
 }
 
+// reset forgets everything: new, empty tables. Called with mu held (or
+// before the store is shared).
 func (s *Store) reset() {
-	s.accounts = map[string]entry[store.Account]{}
-	s.domains = map[string]entry[[]store.Domain]{}
-	s.boxes = map[string]entry[store.Mailbox]{}
-	s.hashes = map[string]entry[store.AccessHash]{}
-	s.settings = map[string]entry[string]{}
-	s.tokens = newTokenCache()
-	s.sessions = newSessionCache()
-	s.twoFactor = map[string]entry[store.TwoFactor]{}
+	s.tab.Store(&tables{tokens: newTokenCache(), sessions: newSessionCache()})
 }
 
 // SetVersion gives the cache a change counter to compare on every read (as
@@ -224,7 +235,7 @@ func (s *Store) SetLive(live bool) {
 func (s *Store) Live() bool { return s.live.Load() }
 
 // Stats reports cache hits and misses since start.
-func (s *Store) Stats() (hits, misses uint64) { return s.hits.Load(), s.misses.Load() }
+func (s *Store) Stats() (hits, misses uint64) { return s.hits.load(), s.misses.load() }
 
 // Invalidate forgets what a change touched.
 func (s *Store) Invalidate(c store.Change) {
@@ -234,67 +245,72 @@ func (s *Store) Invalidate(c store.Change) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1)
+	t := s.tab.Load()
 	switch c.Kind {
 	case store.ChangeAccount:
 		// An account's change (deletion, suspension, domain) reaches its
 		// mailboxes, access hash, API tokens and sessions too. A deleted
 		// account's tokens and sessions are deleted without an
 		// announcement of their own.
-		delete(s.accounts, c.Key)
-		delete(s.domains, c.Key)
-		delete(s.hashes, c.Key)
-		s.boxes = map[string]entry[store.Mailbox]{}
-		s.tokens.dropUser(c.Key)
-		s.sessions.dropAccount(c.Key)
+		t.accounts.delete(c.Key)
+		t.domains.delete(c.Key)
+		t.hashes.delete(c.Key)
+		t.boxes.clear()
+		t.tokens.dropUser(c.Key)
+		t.sessions.dropAccount(c.Key)
 		// Its Webmail users' configurations are keyed by address: forget
 		// them all (accounts change seldom).
-		s.twoFactor = map[string]entry[store.TwoFactor]{}
+		t.twoFactor.clear()
 	case store.ChangeTwoFactor:
-		delete(s.twoFactor, c.Key)
+		t.twoFactor.delete(c.Key)
 	case store.ChangeToken:
-		s.tokens.drop(c.Key)
+		t.tokens.drop(c.Key)
 	case store.ChangeSession:
-		s.sessions.drop(c.Key)
+		t.sessions.drop(c.Key)
 	case store.ChangeMailbox:
-		delete(s.boxes, c.Key)
-		delete(s.twoFactor, c.Key) // a deleted mailbox's configuration goes with it
+		t.boxes.delete(c.Key)
+		t.twoFactor.delete(c.Key) // a deleted mailbox's configuration goes with it
 	case store.ChangeAccessHash:
-		delete(s.hashes, c.Key)
+		t.hashes.delete(c.Key)
 	case store.ChangeSetting:
-		delete(s.settings, c.Key)
+		t.settings.delete(c.Key)
 	default:
 		s.reset()
 	}
 }
 
-// read answers from m or loads and remembers the record.
-func read[T any](s *Store, m func() map[string]entry[T], key string, load func() (T, error)) (T, error) {
-	if s.live.Load() {
-		s.sync()
-		s.mu.RLock()
-		e, ok := m()[key]
-		gen := s.gen.Load()
-		s.mu.RUnlock()
-		if ok {
-			s.hits.Add(1)
-			return e.v, e.err
-		}
-		s.misses.Add(1)
-		v, err := load()
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			s.mu.Lock()
-			if s.gen.Load() == gen && s.live.Load() {
-				m()[key] = entry[T]{v, err}
-			}
-			s.mu.Unlock()
-		}
-		return v, err
+// read answers from the table pick chooses, or loads and remembers the
+// record. A hit takes no lock and writes nothing shared.
+func read[T any](s *Store, pick func(*tables) *cmap[entry[T]], key string, load func() (T, error)) (T, error) {
+	if !s.live.Load() {
+		return load()
 	}
-	return load()
+	s.sync()
+	gen := s.gen.Load()
+	if e, ok := pick(s.tab.Load()).load(key); ok {
+		s.hits.add()
+		return e.v, e.err
+	}
+	s.misses.add()
+	v, err := load()
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		s.remember(gen, func(t *tables) { pick(t).store(key, entry[T]{v, err}) })
+	}
+	return v, err
+}
+
+// remember runs put on the current tables, unless a change came after gen
+// was read (the record loaded since may predate it) or the cache went off.
+func (s *Store) remember(gen uint64, put func(*tables)) {
+	s.mu.Lock()
+	if s.gen.Load() == gen && s.live.Load() {
+		put(s.tab.Load())
+	}
+	s.mu.Unlock()
 }
 
 func (s *Store) GetAccount(ctx context.Context, username string) (store.Account, error) {
-	a, err := read(s, func() map[string]entry[store.Account] { return s.accounts }, username, func() (store.Account, error) {
+	a, err := read(s, func(t *tables) *cmap[entry[store.Account]] { return &t.accounts }, username, func() (store.Account, error) {
 		return s.Store.GetAccount(ctx, username)
 	})
 	a.ACLs = slices.Clone(a.ACLs) // callers may not mutate the cached slice
@@ -304,20 +320,20 @@ func (s *Store) GetAccount(ctx context.Context, username string) (store.Account,
 // ListDomains is read by every get_user_information call; an account
 // without domains (or unknown) is remembered as having none.
 func (s *Store) ListDomains(ctx context.Context, account string) ([]store.Domain, error) {
-	ds, err := read(s, func() map[string]entry[[]store.Domain] { return s.domains }, account, func() ([]store.Domain, error) {
+	ds, err := read(s, func(t *tables) *cmap[entry[[]store.Domain]] { return &t.domains }, account, func() ([]store.Domain, error) {
 		return s.Store.ListDomains(ctx, account)
 	})
 	return slices.Clone(ds), err // callers may not mutate the cached slice
 }
 
 func (s *Store) GetMailbox(ctx context.Context, local, domain string) (store.Mailbox, error) {
-	return read(s, func() map[string]entry[store.Mailbox] { return s.boxes }, local+"@"+domain, func() (store.Mailbox, error) {
+	return read(s, func(t *tables) *cmap[entry[store.Mailbox]] { return &t.boxes }, local+"@"+domain, func() (store.Mailbox, error) {
 		return s.Store.GetMailbox(ctx, local, domain)
 	})
 }
 
 func (s *Store) GetAccessHash(ctx context.Context, username string) (store.AccessHash, error) {
-	h, err := read(s, func() map[string]entry[store.AccessHash] { return s.hashes }, username, func() (store.AccessHash, error) {
+	h, err := read(s, func(t *tables) *cmap[entry[store.AccessHash]] { return &t.hashes }, username, func() (store.AccessHash, error) {
 		return s.Store.GetAccessHash(ctx, username)
 	})
 	h.Sealed = slices.Clone(h.Sealed)
@@ -329,18 +345,19 @@ func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
 		s.sync()
 		if v := s.view.Load(); v != nil && v.gen == s.gen.Load() {
 			if e, ok := v.m[key]; ok {
-				s.hits.Add(1)
+				s.hits.add()
 				return e.v, e.err
 			}
 		}
 	}
-	v, err := read(s, func() map[string]entry[string] { return s.settings }, key, func() (string, error) {
+	v, err := read(s, func(t *tables) *cmap[entry[string]] { return &t.settings }, key, func() (string, error) {
 		return s.Store.GetSetting(ctx, key)
 	})
 	if s.live.Load() {
-		s.mu.RLock()
-		view := &settingsView{gen: s.gen.Load(), m: maps.Clone(s.settings)}
-		s.mu.RUnlock()
+		s.mu.Lock()
+		view := &settingsView{gen: s.gen.Load(), m: map[string]entry[string]{}}
+		s.tab.Load().settings.each(func(k string, e entry[string]) { view.m[k] = e })
+		s.mu.Unlock()
 		s.view.Store(view)
 	}
 	return v, err
@@ -361,31 +378,26 @@ func (s *Store) GetTokenByMAC(ctx context.Context, mac string) (store.Token, err
 		return s.Store.GetTokenByMAC(ctx, mac)
 	}
 	s.sync()
-	s.mu.RLock()
-	t, found := s.tokens.byMAC[mac]
-	_, absent := s.tokens.absent[mac]
 	gen := s.gen.Load()
-	s.mu.RUnlock()
-	switch {
-	case found:
-		s.hits.Add(1)
+	tab := s.tab.Load()
+	if t, found := tab.tokens.byMAC.load(mac); found {
+		s.hits.add()
 		return cloneToken(t), nil
-	case absent:
-		s.hits.Add(1)
+	}
+	if _, absent := tab.tokens.absent.load(mac); absent {
+		s.hits.add()
 		return store.Token{}, errNoToken
 	}
-	s.misses.Add(1)
+	s.misses.add()
 	t, err := s.Store.GetTokenByMAC(ctx, mac)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
-		s.mu.Lock()
-		if s.gen.Load() == gen && s.live.Load() {
+		s.remember(gen, func(tab *tables) {
 			if err == nil {
-				s.tokens.put(cloneToken(t))
+				tab.tokens.put(cloneToken(t))
 			} else {
-				s.tokens.putAbsent(mac)
+				tab.tokens.putAbsent(mac)
 			}
-		}
-		s.mu.Unlock()
+		})
 	}
 	return t, err
 }
@@ -471,9 +483,10 @@ func (s *Store) forgetToken(service, username, name, mac string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1)
-	s.tokens.dropNamed(service, username, name)
+	tokens := &s.tab.Load().tokens
+	tokens.dropNamed(service, username, name)
 	if mac != "" {
-		s.tokens.drop(mac)
+		tokens.drop(mac)
 	}
 }
 
@@ -486,9 +499,10 @@ func (s *Store) TouchToken(ctx context.Context, mac string, when time.Time, ip s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1) // a read racing with the touch is not remembered
-	if t, ok := s.tokens.byMAC[mac]; ok {
+	tokens := &s.tab.Load().tokens
+	if t, ok := tokens.byMAC.load(mac); ok {
 		if err != nil {
-			s.tokens.drop(mac)
+			tokens.drop(mac)
 		} else {
 			// As the database keeps it: microseconds, UTC, zero for never.
 			if when.IsZero() {
@@ -497,7 +511,7 @@ func (s *Store) TouchToken(ctx context.Context, mac string, when time.Time, ip s
 				t.LastUsed = time.UnixMicro(when.UnixMicro()).UTC()
 			}
 			t.LastUsedIP = ip
-			s.tokens.byMAC[mac] = t
+			tokens.byMAC.store(mac, t)
 		}
 	}
 	return err
@@ -510,14 +524,14 @@ func (s *Store) PurgeExpiredTokens(ctx context.Context, before time.Time) (int, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1)
-	s.tokens.dropExpired(before)
+	s.tab.Load().tokens.dropExpired(before)
 	return n, err
 }
 
 // GetTwoFactor is read for every password-authenticated request while the
 // API policy is on, and for sessions not yet two-factor verified.
 func (s *Store) GetTwoFactor(ctx context.Context, username string) (store.TwoFactor, error) {
-	tf, err := read(s, func() map[string]entry[store.TwoFactor] { return s.twoFactor }, username, func() (store.TwoFactor, error) {
+	tf, err := read(s, func(t *tables) *cmap[entry[store.TwoFactor]] { return &t.twoFactor }, username, func() (store.TwoFactor, error) {
 		return s.Store.GetTwoFactor(ctx, username)
 	})
 	tf.Sealed = slices.Clone(tf.Sealed)

@@ -7,9 +7,9 @@ import "time"
 const MaxAbsentTokens = maxAbsentTokens
 
 func (s *Store) AbsentTokens() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.tokens.absent)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tab.Load().tokens.nAbsent
 }
 
 // MaxAbsentSessions, AbsentSessions, SessionTTL and SetNow let the tests see
@@ -21,9 +21,9 @@ const (
 )
 
 func (s *Store) AbsentSessions() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.sessions.absent)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tab.Load().sessions.nAbsent
 }
 
 // SetNow replaces the clock; call it before the store is used.

@@ -25,10 +25,14 @@ import (
 // most sessionTTL. A lag only ever makes a session look idle sooner (the
 // store's LastSeen never moves back through TouchSession), never lets an
 // idle one in.
+//
+// byID and absent are read without a lock; everything is written under
+// Store.mu, and byAccount and nAbsent are only ever used under it.
 type sessionCache struct {
-	byID      map[string]cachedSession
+	byID      cmap[cachedSession]
 	byAccount map[string]map[string]struct{} // account -> IDHashes in byID
-	absent    map[string]struct{}
+	absent    cmap[struct{}]
+	nAbsent   int
 }
 
 type cachedSession struct {
@@ -49,16 +53,12 @@ const sessionTTL = 30 * time.Second
 var errNoSession = fmt.Errorf("cached: session: %w", store.ErrNotFound)
 
 func newSessionCache() sessionCache {
-	return sessionCache{
-		byID:      map[string]cachedSession{},
-		byAccount: map[string]map[string]struct{}{},
-		absent:    map[string]struct{}{},
-	}
+	return sessionCache{byAccount: map[string]map[string]struct{}{}}
 }
 
 func (c *sessionCache) put(ss store.Session, loaded time.Time) {
 	c.drop(ss.IDHash)
-	c.byID[ss.IDHash] = cachedSession{ss, loaded}
+	c.byID.store(ss.IDHash, cachedSession{ss, loaded})
 	ids := c.byAccount[ss.Account]
 	if ids == nil {
 		ids = map[string]struct{}{}
@@ -69,20 +69,24 @@ func (c *sessionCache) put(ss store.Session, loaded time.Time) {
 
 func (c *sessionCache) putAbsent(id string) {
 	c.drop(id)
-	if len(c.absent) >= maxAbsentSessions {
-		c.absent = map[string]struct{}{}
+	if c.nAbsent >= maxAbsentSessions {
+		c.absent.clear()
+		c.nAbsent = 0
 	}
-	c.absent[id] = struct{}{}
+	c.absent.store(id, struct{}{})
+	c.nAbsent++
 }
 
 // drop forgets whatever is known of id.
 func (c *sessionCache) drop(id string) {
-	delete(c.absent, id)
-	e, ok := c.byID[id]
+	if c.absent.delete(id) {
+		c.nAbsent--
+	}
+	e, ok := c.byID.load(id)
 	if !ok {
 		return
 	}
-	delete(c.byID, id)
+	c.byID.delete(id)
 	if ids := c.byAccount[e.s.Account]; ids != nil {
 		delete(ids, id)
 		if len(ids) == 0 {
@@ -95,18 +99,18 @@ func (c *sessionCache) drop(id string) {
 // users').
 func (c *sessionCache) dropAccount(account string) {
 	for id := range c.byAccount[account] {
-		delete(c.byID, id)
+		c.byID.delete(id)
 	}
 	delete(c.byAccount, account)
 }
 
 // dropIf forgets the sessions for which cond holds.
 func (c *sessionCache) dropIf(cond func(store.Session) bool) {
-	for id, e := range c.byID {
+	c.byID.each(func(id string, e cachedSession) {
 		if cond(e.s) {
 			c.drop(id)
 		}
-	}
+	})
 }
 
 // GetSession is read for every cookie-authenticated request; absence is
@@ -118,31 +122,26 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 	}
 	s.sync()
 	now := s.now()
-	s.mu.RLock()
-	e, found := s.sessions.byID[idHash]
-	_, absent := s.sessions.absent[idHash]
 	gen := s.gen.Load()
-	s.mu.RUnlock()
-	switch {
-	case found && now.Sub(e.loaded) < sessionTTL:
-		s.hits.Add(1)
+	tab := s.tab.Load()
+	if e, found := tab.sessions.byID.load(idHash); found && now.Sub(e.loaded) < sessionTTL {
+		s.hits.add()
 		return e.s, nil
-	case absent:
-		s.hits.Add(1)
+	}
+	if _, absent := tab.sessions.absent.load(idHash); absent {
+		s.hits.add()
 		return store.Session{}, errNoSession
 	}
-	s.misses.Add(1)
+	s.misses.add()
 	ss, err := s.Store.GetSession(ctx, idHash)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
-		s.mu.Lock()
-		if s.gen.Load() == gen && s.live.Load() {
+		s.remember(gen, func(tab *tables) {
 			if err == nil {
-				s.sessions.put(ss, now)
+				tab.sessions.put(ss, now)
 			} else {
-				s.sessions.putAbsent(idHash)
+				tab.sessions.putAbsent(idHash)
 			}
-		}
-		s.mu.Unlock()
+		})
 	}
 	return ss, err
 }
@@ -153,7 +152,7 @@ func (s *Store) forgetSessions(drop func(*sessionCache)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1)
-	drop(&s.sessions)
+	drop(&s.tab.Load().sessions)
 }
 
 func (s *Store) forgetSession(idHash string) {
@@ -195,12 +194,13 @@ func (s *Store) TouchSession(ctx context.Context, idHash string, lastSeen time.T
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen.Add(1) // a read racing with the touch is not remembered
-	if e, ok := s.sessions.byID[idHash]; ok {
+	sessions := &s.tab.Load().sessions
+	if e, ok := sessions.byID.load(idHash); ok {
 		if err != nil {
-			s.sessions.drop(idHash)
+			sessions.drop(idHash)
 		} else if t := time.UnixMicro(lastSeen.UnixMicro()).UTC(); e.s.LastSeen.Before(t) {
 			e.s.LastSeen = t
-			s.sessions.byID[idHash] = e
+			sessions.byID.store(idHash, e)
 		}
 	}
 	return err
