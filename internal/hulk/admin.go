@@ -260,6 +260,7 @@ func (r *Regulator) forgetBlocks(match func(blockID) bool) {
 	// The filter cannot forget one key: it forgets them all. A key it held
 	// is blocked again at its next failure, its counts being kept.
 	r.filt.reset()
+	r.publishBlocksLocked()
 	r.bmu.Unlock()
 }
 

@@ -419,9 +419,9 @@ func (r *Regulator) Stats() Stats {
 	r.bmu.RLock()
 	s.Blocks, s.Filtered = len(r.blocks), r.filt.live(now)
 	r.bmu.RUnlock()
-	r.gmu.RLock()
-	s.Known = len(r.good)
-	r.gmu.RUnlock()
+	r.gmu.Lock()
+	s.Known = r.nGood
+	r.gmu.Unlock()
 	r.pmu.Lock()
 	s.Pending = len(r.pendingFails)
 	s.Rows = r.rows.sum(now.Add(-r.state.Load().cfg.window()))

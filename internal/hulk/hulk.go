@@ -137,11 +137,19 @@ type Regulator struct {
 	ipTill map[netip.Addr]time.Time
 	usTill map[string]time.Time
 	filt   filter // the blocks that found the table full
+	// anyBlock says whether anything is blocked (set under bmu by every
+	// change of the blocks), so that Admit takes no lock while nothing is.
+	anyBlock atomic.Bool
 
 	degraded atomic.Bool // told to the log
 
-	gmu  sync.RWMutex // (name, address) pairs that authenticated
-	good map[pair]time.Time
+	// good holds the (name, address) pairs that authenticated, and when:
+	// read on every success without a lock (a pair seen within the minute,
+	// the common case, writes nothing), written under gmu, which also
+	// keeps nGood, their number.
+	gmu   sync.Mutex
+	good  sync.Map // pair -> time.Time
+	nGood int
 
 	flushMu       sync.Mutex // one Flush at a time
 	pmu           sync.Mutex // written to the store by Flush
@@ -211,7 +219,6 @@ func (r *Regulator) init() {
 	r.blocks = map[blockID]store.HulkBlock{}
 	r.ipTill = map[netip.Addr]time.Time{}
 	r.usTill = map[string]time.Time{}
-	r.good = map[pair]time.Time{}
 	cfg, _ := Parse(nil)
 	r.state.Store(&state{cfg: cfg, values: map[string]string{}, allow: newIPSet(nil, ""), deny: newIPSet(nil, "")})
 }
@@ -358,6 +365,7 @@ func (r *Regulator) loadBlocks(ctx context.Context) error {
 	if len(lifted) > 0 {
 		r.filt.reset() // it may hold one of them: see forgetBlocks
 	}
+	r.publishBlocksLocked()
 	r.bmu.Unlock()
 	if len(lifted) > 0 {
 		// Lifted elsewhere before its end: its counts go too, or the
@@ -511,6 +519,9 @@ func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	k := AddrKey(addr)
 	user := clipUser(a.User)
 	byName := user != "" && guessable(a.Method)
+	if !r.anyBlock.Load() {
+		return true, "" // nothing is blocked: no lock, no shared write
+	}
 	r.bmu.RLock()
 	ipUntil := r.ipTill[k]
 	var userUntil time.Time
@@ -542,12 +553,17 @@ func (r *Regulator) Admit(ctx context.Context, a Attempt) (bool, string) {
 	return true, ""
 }
 
+// publishBlocksLocked tells Admit, which reads it without a lock, whether
+// anything is blocked at all. Called with bmu held for writing, after every
+// change of the blocks.
+func (r *Regulator) publishBlocksLocked() {
+	r.anyBlock.Store(len(r.ipTill) > 0 || len(r.usTill) > 0 || r.filt.last != 0)
+}
+
 // known reports whether user authenticated from addr within the lookback
 // period.
 func (r *Regulator) known(user string, addr netip.Addr, now time.Time) bool {
-	r.gmu.RLock()
-	t, ok := r.good[pair{user, addr}]
-	r.gmu.RUnlock()
+	t, ok := r.goodSince(pair{user, addr})
 	return ok && now.Sub(t) < r.state.Load().cfg.Lookback
 }
 
@@ -559,19 +575,29 @@ func (r *Regulator) Succeeded(_ context.Context, a Attempt) {
 	}
 	p := pair{clipUser(a.User), a.Remote.Unmap()}
 	now := r.now()
-	r.gmu.RLock()
-	t, ok := r.good[p]
-	r.gmu.RUnlock()
-	if ok && now.Sub(t) < time.Minute {
-		return
+	if t, ok := r.goodSince(p); ok && now.Sub(t) < time.Minute {
+		return // the common case: no lock, no write
 	}
 	r.gmu.Lock()
+	_, ok := r.goodSince(p)
 	// A table full of known pairs forgets no one, it learns no more: a
 	// name that is blocked is then admitted from fewer addresses.
-	if len(r.good) < r.Limits.Keys || ok {
-		r.good[p] = now
+	if ok || r.nGood < r.Limits.Keys {
+		r.good.Store(p, now)
+		if !ok {
+			r.nGood++
+		}
 	}
 	r.gmu.Unlock()
+}
+
+// goodSince is when the pair last authenticated, if it did.
+func (r *Regulator) goodSince(p pair) (time.Time, bool) {
+	v, ok := r.good.Load(p)
+	if !ok {
+		return time.Time{}, false
+	}
+	return v.(time.Time), true
 }
 
 // Failed counts a failed attempt and blocks the address or the name when
@@ -706,6 +732,7 @@ func (r *Regulator) decide(b store.HulkBlock, own bool, now time.Time) {
 	}
 	r.bmu.Lock()
 	r.filterLocked(b)
+	r.publishBlocksLocked()
 	r.bmu.Unlock()
 }
 
@@ -838,6 +865,7 @@ func (r *Regulator) block(b store.HulkBlock, now time.Time) {
 	r.bmu.Lock()
 	old, ok := r.blocks[id]
 	if ok && !old.Until.Before(b.Until) {
+		r.publishBlocksLocked()
 		r.bmu.Unlock()
 		return
 	}
@@ -845,6 +873,7 @@ func (r *Regulator) block(b store.HulkBlock, now time.Time) {
 		// The table is full: the filter holds it, unlisted and unshared
 		// (every node decides its own from the same counts).
 		r.filterLocked(b)
+		r.publishBlocksLocked()
 		r.bmu.Unlock()
 		r.noteDegraded("the block table is full: blocks are held in the filter")
 		return
@@ -854,6 +883,7 @@ func (r *Regulator) block(b store.HulkBlock, now time.Time) {
 	r.pmu.Lock() // under bmu: see loadBlocks
 	r.pendingBlocks = append(r.pendingBlocks, b)
 	r.pmu.Unlock()
+	r.publishBlocksLocked()
 	r.bmu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
@@ -1083,13 +1113,16 @@ func (r *Regulator) Prune() {
 	if !r.filt.live(now) {
 		r.filt.reset()
 	}
+	r.publishBlocksLocked()
 	r.bmu.Unlock()
 	r.gmu.Lock()
-	for p, t := range r.good {
-		if now.Sub(t) >= cfg.Lookback {
-			delete(r.good, p)
+	r.good.Range(func(p, t any) bool {
+		if now.Sub(t.(time.Time)) >= cfg.Lookback {
+			r.good.Delete(p)
+			r.nGood--
 		}
-	}
+		return true
+	})
 	r.gmu.Unlock()
 	r.pmu.Lock()
 	r.rows.prune(since)
