@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strconv"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
@@ -10,11 +12,15 @@ import (
 )
 
 // Password authenticates HTTP Basic credentials against stored password
-// hashes. Unknown users are verified against a dummy hash so that they cost
+// hashes; browser logins and the mailbox check of single sign-on use it
+// too. Unknown users are verified against a dummy hash so that they cost
 // what known users cost.
 type Password struct {
 	Store  store.Store
 	Hasher *secret.Hasher
+	// Log hears of re-hashed passwords (D31) and of re-hashes that failed
+	// (nil: nothing is logged).
+	Log *slog.Logger
 }
 
 func (m *Password) Authenticate(ctx context.Context, r *Request) Outcome {
@@ -24,11 +30,19 @@ func (m *Password) Authenticate(ctx context.Context, r *Request) Outcome {
 	return m.Check(ctx, r.Cred.User, r.Cred.Secret, r.Service)
 }
 
+// reasonTooLong is the log's reason for a password over MaxPasswordLen.
+var reasonTooLong = "password longer than " + strconv.Itoa(secret.MaxPasswordLen) + " bytes"
+
 // Check verifies a user name and password for a service. It is also what
-// browser logins will use.
+// browser logins use.
 func (m *Password) Check(ctx context.Context, user, password string, svc core.Service) Outcome {
 	if HasControl(user) || HasControl(password) {
 		return fail(core.MethodPassword, "", "control bytes in credential")
+	}
+	if len(password) > secret.MaxPasswordLen {
+		// D31: refused before anything is looked up or hashed (SHA-crypt's
+		// cost grows with the length), as a wrong password.
+		return fail(core.MethodPassword, user, reasonTooLong)
 	}
 	id, err := Lookup(ctx, m.Store, user)
 	if err != nil {
@@ -38,7 +52,7 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 		}
 		return fail(core.MethodPassword, user, "store error: "+err.Error())
 	}
-	if m.Hasher.Verify(id.PasswordHash, password) != nil {
+	if m.Verify(ctx, id, password) != nil {
 		return fail(core.MethodPassword, user, "user password incorrect")
 	}
 	if id.Disabled != "" {
@@ -48,4 +62,83 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 	p.Method = core.MethodPassword
 	p.Service = svc
 	return Outcome{Result: OK, Principal: p, Method: core.MethodPassword, User: p.User}
+}
+
+// Verify checks password against the hash of id, which the caller looked
+// up (Lookup); it returns nil or secret.ErrMismatch, and leaves id's
+// Disabled to the caller. A right password whose hash has another cost or
+// format than new hashes get is hashed again at the configured rounds and
+// stored (D31): otherwise a user made with other rounds takes another time
+// to check than an unknown user, and timing tells them apart.
+func (m *Password) Verify(ctx context.Context, id Identity, password string) error {
+	if len(password) > secret.MaxPasswordLen {
+		return secret.ErrMismatch
+	}
+	if err := m.Hasher.Verify(id.PasswordHash, password); err != nil {
+		return secret.ErrMismatch
+	}
+	if m.Hasher.NeedsRehash(id.PasswordHash) {
+		m.rehash(ctx, id, password)
+	}
+	return nil
+}
+
+// errHashChanged stops a re-hash whose stored hash is no longer the one
+// that was verified.
+var errHashChanged = errors.New("the password hash changed meanwhile")
+
+// rehash stores a new hash of password, at the configured rounds, in
+// place of id's, through the store's updater: only if the stored hash is
+// still the one verified, so that a password changed meanwhile (or a
+// re-hash by another request or another node) is never overwritten.
+// Nothing else changes: not PasswordChanged, not the sessions, since the
+// password itself did not change. The change is announced like any other
+// (the nodes of a cluster read the account again). A failure is logged
+// and changes nothing for the request: the old hash still verifies.
+func (m *Password) rehash(ctx context.Context, id Identity, password string) {
+	if id.account == "" && id.local == "" {
+		return // not an identity Lookup made: nowhere to store it
+	}
+	hash, err := m.Hasher.Hash(password)
+	if err != nil {
+		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", err)
+		return
+	}
+	old := id.PasswordHash
+	if id.account != "" {
+		_, err = m.Store.UpdateAccount(ctx, id.account, func(a store.Account) (store.Account, error) {
+			if !secret.Equal(a.PasswordHash, old) {
+				return a, errHashChanged
+			}
+			a.PasswordHash = hash
+			return a, nil
+		})
+	} else {
+		_, err = m.Store.UpdateMailbox(ctx, id.local, id.domain, func(mb store.Mailbox) (store.Mailbox, error) {
+			if !secret.Equal(mb.PasswordHash, old) {
+				return mb, errHashChanged
+			}
+			mb.PasswordHash = hash
+			return mb, nil
+		})
+	}
+	switch {
+	case errors.Is(err, errHashChanged), errors.Is(err, store.ErrNotFound):
+		m.logRehash(ctx, slog.LevelDebug, id, "password re-hash not stored", err)
+	case err != nil:
+		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", err)
+	default:
+		m.logRehash(ctx, slog.LevelInfo, id, "password re-hashed at the configured rounds", nil)
+	}
+}
+
+func (m *Password) logRehash(ctx context.Context, level slog.Level, id Identity, msg string, err error) {
+	if m.Log == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("user", id.Principal.User), slog.Int("rounds", m.Hasher.Rounds)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	m.Log.LogAttrs(ctx, level, msg, attrs...)
 }

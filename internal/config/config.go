@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/secret"
 )
 
 // Config is everything `cpauth serve` (and the local CLI twins) need.
@@ -230,8 +231,8 @@ func (c Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls-cert and tls-key go together"))
 	}
-	if c.HashRounds < 1000 || c.HashRounds > 5_000_000 {
-		errs = append(errs, fmt.Errorf("hash-rounds must be between 1000 and 5000000, got %d", c.HashRounds))
+	if c.HashRounds < secret.MinRounds || c.HashRounds > secret.MaxRounds {
+		errs = append(errs, fmt.Errorf("hash-rounds must be between %d and %d, got %d", secret.MinRounds, secret.MaxRounds, c.HashRounds))
 	}
 	if c.TokenPurgeAfter < 0 {
 		errs = append(errs, fmt.Errorf("token-purge-after must not be negative, got %s", c.TokenPurgeAfter))

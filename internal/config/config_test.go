@@ -80,6 +80,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "session lifetime zero", file: "session-lifetime: 0s\n", want: []string{"session-lifetime"}},
 		{name: "log rotation out of bounds", args: []string{"--log-max-size-mb", "0", "--log-keep", "0"}, want: []string{"log-max-size-mb", "log-keep"}},
 		{name: "log keep too many", file: "log-keep: 5000\n", want: []string{"log-keep"}},
+		{name: "hash rounds above D31's bound", args: []string{"--hash-rounds", "5000000"}, want: []string{"hash-rounds must be between 1000 and 1000000"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -251,8 +251,10 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	// one) falls through to the token method. The session method answers
 	// only requests without an Authorization header.
 	d.SessionAuth = &auth.Session{Store: st, Key: key, Now: d.Now, Touches: d.Touches}
+	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log}
+	d.Env.Passwords = passwords
 	d.Chain = auth.Chain{
-		&auth.Password{Store: st, Hasher: hasher},
+		passwords,
 		&auth.AccessHash{Store: st, Key: key},
 		&auth.Token{Store: st, Key: key, Now: d.Now, Uses: d.Uses},
 		d.SessionAuth,

@@ -365,12 +365,28 @@ func (e *Env) checkMailboxPassword(ctx context.Context, c *api.Call, m store.Mai
 		e.Log.Warn("mailbox password check refused", "user", m.Address(), "remote", c.Remote.String(), "reason", why)
 		return false
 	}
-	if auth.HasControl(password) || e.Hasher.Verify(m.PasswordHash, password) != nil {
+	if auth.HasControl(password) || !e.mailboxPassword(ctx, m, password) {
 		g.Failed(ctx, att, "mailbox password incorrect (Session::create_webmail_session_for_mail_user_check_password)")
 		return false
 	}
 	g.Succeeded(ctx, att)
 	return true
+}
+
+// mailboxPassword checks the password of m as a Webmail login would:
+// through the same method, so that a hash of another cost is re-hashed
+// (D31) here too.
+func (e *Env) mailboxPassword(ctx context.Context, m store.Mailbox, password string) bool {
+	pw := e.Passwords
+	if pw == nil {
+		pw = &auth.Password{Store: e.Store, Hasher: e.Hasher, Log: e.Log}
+	}
+	id, err := auth.Lookup(ctx, e.Store, m.Address())
+	if err != nil {
+		_ = e.Hasher.VerifyDummy(password) // it was there a moment ago: cost what a check costs
+		return false
+	}
+	return pw.Verify(ctx, id, password) == nil
 }
 
 func (e *Env) webmailSession(ctx context.Context, c *api.Call, user, account, tag string) (*api.Result, error) {
