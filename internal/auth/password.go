@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
@@ -21,7 +22,17 @@ type Password struct {
 	// Log hears of re-hashed passwords (D31) and of re-hashes that failed
 	// (nil: nothing is logged).
 	Log *slog.Logger
+	// Cache remembers successful checks (D32; nil: every check hashes).
+	Cache *PasswordCache
+
+	// hashed counts the checks that hashed (cache misses and unknown
+	// users): written only where a hash of some milliseconds follows.
+	hashed atomic.Uint64
 }
+
+// Hashed returns how many checks computed a password hash (the cache's
+// misses, wrong passwords and unknown users); for tests and statistics.
+func (m *Password) Hashed() uint64 { return m.hashed.Load() }
 
 func (m *Password) Authenticate(ctx context.Context, r *Request) Outcome {
 	if r.CredErr != nil || r.Cred.Scheme != SchemeBasic {
@@ -46,13 +57,14 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 	}
 	id, err := Lookup(ctx, m.Store, user)
 	if err != nil {
+		m.hashed.Add(1)
 		_ = m.Hasher.VerifyDummy(password)
 		if errors.Is(err, ErrUnknownUser) {
 			return fail(core.MethodPassword, user, "invalid user")
 		}
 		return fail(core.MethodPassword, user, "store error: "+err.Error())
 	}
-	if m.Verify(ctx, id, password) != nil {
+	if m.Verify(ctx, id, svc, password) != nil {
 		return fail(core.MethodPassword, user, "user password incorrect")
 	}
 	if id.Disabled != "" {
@@ -65,20 +77,36 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 }
 
 // Verify checks password against the hash of id, which the caller looked
-// up (Lookup); it returns nil or secret.ErrMismatch, and leaves id's
-// Disabled to the caller. A right password whose hash has another cost or
-// format than new hashes get is hashed again at the configured rounds and
-// stored (D31): otherwise a user made with other rounds takes another time
-// to check than an unknown user, and timing tells them apart.
-func (m *Password) Verify(ctx context.Context, id Identity, password string) error {
+// up (Lookup), for a login on svc; it returns nil or secret.ErrMismatch,
+// and leaves id's Disabled to the caller.
+//
+// A check that succeeded within the cache's TTL against the same stored
+// hash is not made again (D32). A right password whose hash has another
+// cost or format than new hashes get is hashed again at the configured
+// rounds and stored (D31): otherwise a user made with other rounds takes
+// another time to check than an unknown user, and timing tells them apart.
+func (m *Password) Verify(ctx context.Context, id Identity, svc core.Service, password string) error {
 	if len(password) > secret.MaxPasswordLen {
 		return secret.ErrMismatch
 	}
-	if err := m.Hasher.Verify(id.PasswordHash, password); err != nil {
-		return secret.ErrMismatch
+	user := id.Principal.User
+	if m.Cache.Verified(user, svc, password, id.PasswordHash) {
+		return nil
 	}
-	if m.Hasher.NeedsRehash(id.PasswordHash) {
-		m.rehash(ctx, id, password)
+	m.hashed.Add(1)
+	if err := m.Hasher.Verify(id.PasswordHash, password); err != nil {
+		return secret.ErrMismatch // never remembered
+	}
+	stored := id.PasswordHash
+	if m.Hasher.NeedsRehash(stored) {
+		if h, ok := m.rehash(ctx, id, password); ok {
+			stored = h
+		}
+	}
+	if id.Disabled == "" {
+		// Bound to the hash the store now holds: the next request reads
+		// it, and the entry answers for as long as it stays.
+		m.Cache.Remember(user, svc, password, stored)
 	}
 	return nil
 }
@@ -94,15 +122,16 @@ var errHashChanged = errors.New("the password hash changed meanwhile")
 // Nothing else changes: not PasswordChanged, not the sessions, since the
 // password itself did not change. The change is announced like any other
 // (the nodes of a cluster read the account again). A failure is logged
-// and changes nothing for the request: the old hash still verifies.
-func (m *Password) rehash(ctx context.Context, id Identity, password string) {
+// and changes nothing for the request: the old hash still verifies. It
+// returns the new hash and whether it was stored.
+func (m *Password) rehash(ctx context.Context, id Identity, password string) (string, bool) {
 	if id.account == "" && id.local == "" {
-		return // not an identity Lookup made: nowhere to store it
+		return "", false // not an identity Lookup made: nowhere to store it
 	}
 	hash, err := m.Hasher.Hash(password)
 	if err != nil {
 		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", err)
-		return
+		return "", false
 	}
 	old := id.PasswordHash
 	if id.account != "" {
@@ -129,7 +158,9 @@ func (m *Password) rehash(ctx context.Context, id Identity, password string) {
 		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", err)
 	default:
 		m.logRehash(ctx, slog.LevelInfo, id, "password re-hashed at the configured rounds", nil)
+		return hash, true
 	}
+	return "", false
 }
 
 func (m *Password) logRehash(ctx context.Context, level slog.Level, id Identity, msg string, err error) {

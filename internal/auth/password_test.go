@@ -226,3 +226,95 @@ func TestPasswordTooLong(t *testing.T) {
 		})
 	}
 }
+
+// D32 through the method: a repeated right password is checked once per
+// TTL; a wrong one every time; and a password change, a suspension, a
+// removal or a mailbox's password change makes what was remembered useless
+// at once, since the method reads the record on every check.
+func TestPasswordCacheThroughMethod(t *testing.T) {
+	f := newPwFixture(t)
+	ctx := context.Background()
+	cache, err := auth.NewPasswordCache(100, 5*time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &auth.Password{Store: f.st, Hasher: f.hasher, Cache: cache}
+	setHash := func(user, pw string) {
+		h, err := f.hasher.Hash(pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if local, domain, ok := strings.Cut(user, "@"); ok {
+			_, err = f.st.UpdateMailbox(ctx, local, domain, func(mb store.Mailbox) (store.Mailbox, error) {
+				mb.PasswordHash = h
+				return mb, nil
+			})
+		} else {
+			_, err = f.st.UpdateAccount(ctx, user, func(a store.Account) (store.Account, error) {
+				a.PasswordHash = h
+				return a, nil
+			})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name     string
+		before   func()
+		user, pw string
+		svc      core.Service
+		ok       bool
+		hashes   uint64 // checks that hashed during the step
+	}{
+		{"first check hashes (and re-hashes: 5000 rounds)", nil, "bob", "secret", core.ServiceCPanel, true, 1},
+		{"repeated: remembered", nil, "bob", "secret", core.ServiceCPanel, true, 0},
+		{"and again", nil, "bob", "secret", core.ServiceCPanel, true, 0},
+		{"another service is another entry", nil, "bob", "secret", core.ServiceWebmail, true, 1},
+		{"wrong password hashes", nil, "bob", "Secret", core.ServiceCPanel, false, 1},
+		{"wrong password is never remembered", nil, "bob", "Secret", core.ServiceCPanel, false, 1},
+		{"unknown user hashes", nil, "nobody", "secret", core.ServiceCPanel, false, 1},
+		{"password changed: the old one fails at once", func() { setHash("bob", "new secret") }, "bob", "secret", core.ServiceCPanel, false, 1},
+		{"the new one is checked", nil, "bob", "new secret", core.ServiceCPanel, true, 1},
+		{"then remembered", nil, "bob", "new secret", core.ServiceCPanel, true, 0},
+		{"suspended: refused at once", func() {
+			if _, err := f.st.UpdateAccount(ctx, "bob", func(a store.Account) (store.Account, error) { a.Suspended = true; return a, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}, "bob", "new secret", core.ServiceCPanel, false, 0},
+		{"unsuspended", func() {
+			if _, err := f.st.UpdateAccount(ctx, "bob", func(a store.Account) (store.Account, error) { a.Suspended = false; return a, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}, "bob", "new secret", core.ServiceCPanel, true, 0},
+		{"mailbox first check", nil, "info@bob.test", "secret", core.ServiceWebmail, true, 1},
+		{"mailbox remembered", nil, "info@bob.test", "secret", core.ServiceWebmail, true, 0},
+		{"mailbox password changed: refused at once", func() { setHash("info@bob.test", "mail secret") }, "info@bob.test", "secret", core.ServiceWebmail, false, 1},
+		{"mailbox new password", nil, "info@bob.test", "mail secret", core.ServiceWebmail, true, 1},
+		{"mailbox new password remembered", nil, "info@bob.test", "mail secret", core.ServiceWebmail, true, 0},
+		{"owner suspended: the mailbox is refused at once", func() {
+			if _, err := f.st.UpdateAccount(ctx, "bob", func(a store.Account) (store.Account, error) { a.Suspended = true; return a, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}, "info@bob.test", "mail secret", core.ServiceWebmail, false, 0},
+		{"removed: refused at once", func() {
+			if err := f.st.DeleteAccount(ctx, "bob"); err != nil {
+				t.Fatal(err)
+			}
+		}, "bob", "new secret", core.ServiceCPanel, false, 1},
+		{"removed account's mailbox: refused", nil, "info@bob.test", "mail secret", core.ServiceWebmail, false, 1},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		before := m.Hashed()
+		out := m.Check(ctx, st.user, st.pw, st.svc)
+		if (out.Result == auth.OK) != st.ok {
+			t.Fatalf("%s: Check = %v (%s), want ok=%v", st.name, out.Result, out.Reason, st.ok)
+		}
+		if got := m.Hashed() - before; got != st.hashes {
+			t.Fatalf("%s: %d checks hashed, want %d", st.name, got, st.hashes)
+		}
+	}
+}

@@ -80,6 +80,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "session lifetime zero", file: "session-lifetime: 0s\n", want: []string{"session-lifetime"}},
 		{name: "log rotation out of bounds", args: []string{"--log-max-size-mb", "0", "--log-keep", "0"}, want: []string{"log-max-size-mb", "log-keep"}},
 		{name: "log keep too many", file: "log-keep: 5000\n", want: []string{"log-keep"}},
+		{name: "password cache out of bounds", args: []string{"--password-cache-ttl", "-1s", "--password-cache-size", "-1"},
+			want: []string{"password-cache-ttl", "password-cache-size"}},
+		{name: "password cache ttl too long", file: "password-cache-ttl: 25h\n", want: []string{"password-cache-ttl must be between 0 (off) and 24h0m0s"}},
 		{name: "hash rounds above D31's bound", args: []string{"--hash-rounds", "5000000"}, want: []string{"hash-rounds must be between 1000 and 1000000"}},
 	}
 	for _, tc := range tests {
@@ -250,6 +253,33 @@ func TestHostname(t *testing.T) {
 			}
 			if c.Hostname != tc.want {
 				t.Errorf("Hostname = %q, want %q", c.Hostname, tc.want)
+			}
+		})
+	}
+}
+
+func TestPasswordCache(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		ttl  time.Duration
+		size int
+	}{
+		{name: "defaults", ttl: 5 * time.Minute, size: 10000},
+		{name: "file", file: "password-cache-ttl: 1m\npassword-cache-size: 50\n", ttl: time.Minute, size: 50},
+		{name: "flags beat file", file: "password-cache-ttl: 1m\n", args: []string{"--password-cache-ttl", "30s", "--password-cache-size", "7"}, ttl: 30 * time.Second, size: 7},
+		{name: "ttl 0 turns it off", args: []string{"--password-cache-ttl", "0s"}, ttl: 0, size: 10000},
+		{name: "size 0 turns it off", args: []string{"--password-cache-size", "0"}, ttl: 5 * time.Minute, size: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PasswordCacheTTL != tc.ttl || c.PasswordCacheSize != tc.size {
+				t.Errorf("password cache %s, %d; want %s, %d", c.PasswordCacheTTL, c.PasswordCacheSize, tc.ttl, tc.size)
 			}
 		})
 	}

@@ -63,6 +63,9 @@ type Data struct {
 	Hulk *hulk.Regulator
 	// Logs are cPanel's log files and the audit stream in <dir>/logs.
 	Logs *logs.Logs
+	// PasswordCache remembers successful password checks (D32; nil when
+	// the configuration turns it off).
+	PasswordCache *auth.PasswordCache
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -251,7 +254,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	// one) falls through to the token method. The session method answers
 	// only requests without an Authorization header.
 	d.SessionAuth = &auth.Session{Store: st, Key: key, Now: d.Now, Touches: d.Touches}
-	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log}
+	// The verified-password cache (D32) is bound to each account's current
+	// hash, read from st on every check: on a cluster, the cached store
+	// the change feed keeps true.
+	d.PasswordCache, err = auth.NewPasswordCache(cfg.PasswordCacheSize, cfg.PasswordCacheTTL, d.Now)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log, Cache: d.PasswordCache}
 	d.Env.Passwords = passwords
 	d.Chain = auth.Chain{
 		passwords,

@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -154,5 +156,189 @@ func TestRehashOnLogin(t *testing.T) {
 		uapiOK(t, e.do(t, request{port: p2083, auth: basic("bob", "secret"),
 			path: "/execute/Session/create_webmail_session_for_mail_user_check_password?login=sso&domain=bob.test&password=secret"}))
 		rehashed(t, mailboxHash(t, "sso", "bob.test"))
+	})
+}
+
+// cacheStep is one step of a verified-password cache scenario: an optional
+// change, then a Basic call, its status and how many password checks
+// hashed on the node that answered.
+type cacheStep struct {
+	name   string
+	change func(t *testing.T)
+	port   port
+	user   string
+	pass   string
+	status int
+	hashed uint64
+}
+
+func runCacheSteps(t *testing.T, node *testEnv, steps []cacheStep) {
+	t.Helper()
+	pw := node.d.Data.Env.Passwords
+	for _, s := range steps {
+		if s.change != nil {
+			s.change(t)
+		}
+		before := pw.Hashed()
+		r := node.do(t, request{port: s.port, auth: basic(s.user, s.pass), path: s.port.nativePath()})
+		if r.status != s.status {
+			t.Fatalf("%s: status %d, want %d", s.name, r.status, s.status)
+		}
+		if s.status == 403 {
+			assertD5(t, r)
+		}
+		if got := pw.Hashed() - before; got != s.hashed {
+			t.Fatalf("%s: %d password checks hashed, want %d", s.name, got, s.hashed)
+		}
+	}
+}
+
+// D32 on one node (SQLite): a repeated Basic call is checked once per
+// TTL, on the daemon's clock; a password change, a suspension, a removal,
+// a mailbox's password change or removal, over the API or by the command
+// line (another process on the same database), makes the remembered check
+// useless at once.
+func TestPasswordCacheSQLite(t *testing.T) {
+	e := startWithFixtures(t)
+	whm := func(path string) func(t *testing.T) {
+		return func(t *testing.T) {
+			whmOK(t, e.do(t, request{port: p2087, auth: basic("root", e.rootPass), path: path}))
+		}
+	}
+	cp := func(path string) func(t *testing.T) {
+		return func(t *testing.T) {
+			uapiOK(t, e.do(t, request{port: p2083, auth: basic("bob", "Bob-Pass-3"), path: path}))
+		}
+	}
+	runCacheSteps(t, e, []cacheStep{
+		{"first call checks", nil, p2083, "bob", bobPass, 200, 1},
+		{"second call is remembered", nil, p2083, "bob", bobPass, 200, 0},
+		{"on another service, another entry", nil, p2095, "bob", bobPass, 200, 1},
+		{"wrong password", nil, p2083, "bob", "Bob-Pass-X", 403, 1},
+		{"wrong password again: failures are never remembered", nil, p2083, "bob", "Bob-Pass-X", 403, 1},
+		{"password changed (WHM passwd): the old one fails at once",
+			whm("/json-api/passwd?api.version=1&user=bob&password=Bob-Pass-2"), p2083, "bob", bobPass, 403, 1},
+		{"the new one", nil, p2083, "bob", "Bob-Pass-2", 200, 1},
+		{"the new one remembered", nil, p2083, "bob", "Bob-Pass-2", 200, 0},
+		{"password changed by cpauth passwd (another process): the old one fails at once", func(t *testing.T) {
+			if code := runPasswdCLI(t, e, "bob", "Bob-Pass-3"); code != 0 {
+				t.Fatalf("cpauth passwd: exit %d", code)
+			}
+		}, p2083, "bob", "Bob-Pass-2", 403, 1},
+		{"the CLI's password", nil, p2083, "bob", "Bob-Pass-3", 200, 1},
+		{"suspended: refused at once", whm("/json-api/suspendacct?api.version=1&user=bob"), p2083, "bob", "Bob-Pass-3", 403, 0},
+		{"unsuspended", whm("/json-api/unsuspendacct?api.version=1&user=bob"), p2083, "bob", "Bob-Pass-3", 200, 0},
+		{"TTL passed on the daemon's clock: checked again", func(t *testing.T) { e.clock.Advance(5 * time.Minute) }, p2083, "bob", "Bob-Pass-3", 200, 1},
+		{"mailbox first call", nil, p2096, "info@bob.test", infoPass, 200, 1},
+		{"mailbox remembered", nil, p2096, "info@bob.test", infoPass, 200, 0},
+		{"mailbox password changed: refused at once",
+			cp("/execute/Email/passwd_pop?email=info@bob.test&password=Info-Pass-2"), p2096, "info@bob.test", infoPass, 403, 1},
+		{"mailbox new password", nil, p2096, "info@bob.test", "Info-Pass-2", 200, 1},
+		{"mailbox new password remembered", nil, p2096, "info@bob.test", "Info-Pass-2", 200, 0},
+		{"mailbox removed: refused at once", cp("/execute/Email/delete_pop?email=info@bob.test"), p2096, "info@bob.test", "Info-Pass-2", 403, 1},
+		{"carol remembered", nil, p2083, "carol", carolPass, 200, 1},
+		{"account removed: refused at once", whm("/json-api/removeacct?api.version=1&username=carol"), p2083, "carol", carolPass, 403, 1},
+	})
+	if n := e.d.Data.PasswordCache.Len(); n == 0 || n > 10 {
+		t.Errorf("the cache holds %d entries", n)
+	}
+}
+
+// password-cache-ttl 0 (or password-cache-size 0) turns the cache off:
+// every call checks.
+func TestPasswordCacheOff(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*config.Config)
+	}{
+		{"ttl 0", func(c *config.Config) { c.PasswordCacheTTL = 0 }},
+		{"size 0", func(c *config.Config) { c.PasswordCacheSize = 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startWith(t, tc.set)
+			if e.d.Data.PasswordCache != nil {
+				t.Fatal("a cache was made")
+			}
+			runCacheSteps(t, e, []cacheStep{
+				{"first", nil, p2087, "root", e.rootPass, 200, 1},
+				{"second checks again", nil, p2087, "root", e.rootPass, 200, 1},
+			})
+		})
+	}
+}
+
+// D32 on a cluster: what node B remembered is useless as soon as B's store
+// knows of a change made on node A (the change feed), for a password
+// change, a suspension, a removal and a mailbox's password change.
+func TestClusterPasswordCache(t *testing.T) {
+	a, b := startLivePair(t)
+	ctx := context.Background()
+	root := basic("root", a.rootPass)
+	whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/createacct?api.version=1&username=nina&domain=nina.test&password=Nina-Pass-1"}))
+	whmOK(t, a.do(t, request{port: p2087, auth: root, path: "/json-api/createacct?api.version=1&username=otto&domain=otto.test&password=Otto-Pass-1"}))
+	uapiOK(t, a.do(t, request{port: p2083, auth: basic("nina", "Nina-Pass-1"), path: "/execute/Email/add_pop?email=info&password=Info-Pass-1"}))
+	onA := func(path, auth string) {
+		t.Helper()
+		if strings.HasPrefix(path, "/execute/") {
+			uapiOK(t, a.do(t, request{port: p2083, auth: auth, path: path}))
+			return
+		}
+		whmOK(t, a.do(t, request{port: p2087, auth: auth, path: path}))
+	}
+	// seen waits until B's store answers what A changed: from then on the
+	// remembered check must not answer.
+	seen := func(t *testing.T, changed func() bool) {
+		t.Helper()
+		if took, ok := within(time.Second, changed); !ok {
+			t.Fatalf("B's store did not see the change within %v", took)
+		}
+	}
+	hashOf := func(user string) string {
+		acct, err := b.d.Data.Store.GetAccount(ctx, user)
+		if err != nil {
+			return ""
+		}
+		return acct.PasswordHash
+	}
+	mailHash := func() string {
+		m, err := b.d.Data.Store.GetMailbox(ctx, "info", "nina.test")
+		if err != nil {
+			return ""
+		}
+		return m.PasswordHash
+	}
+	var old string
+	runCacheSteps(t, b, []cacheStep{
+		{"made on A, checked on B", nil, p2083, "nina", "Nina-Pass-1", 200, 1},
+		{"remembered on B", nil, p2083, "nina", "Nina-Pass-1", 200, 0},
+		{"password changed on A", func(t *testing.T) {
+			old = hashOf("nina")
+			onA("/json-api/passwd?api.version=1&user=nina&password=Nina-Pass-2", root)
+			seen(t, func() bool { return hashOf("nina") != old })
+		}, p2083, "nina", "Nina-Pass-1", 403, 1},
+		{"new password on B", nil, p2083, "nina", "Nina-Pass-2", 200, 1},
+		{"new password remembered on B", nil, p2083, "nina", "Nina-Pass-2", 200, 0},
+		{"suspended on A", func(t *testing.T) {
+			onA("/json-api/suspendacct?api.version=1&user=nina", root)
+			seen(t, func() bool { acct, err := b.d.Data.Store.GetAccount(ctx, "nina"); return err == nil && acct.Suspended })
+		}, p2083, "nina", "Nina-Pass-2", 403, 0},
+		{"unsuspended on A", func(t *testing.T) {
+			onA("/json-api/unsuspendacct?api.version=1&user=nina", root)
+			seen(t, func() bool { acct, err := b.d.Data.Store.GetAccount(ctx, "nina"); return err == nil && !acct.Suspended })
+		}, p2083, "nina", "Nina-Pass-2", 200, 0},
+		{"mailbox checked on B", nil, p2096, "info@nina.test", "Info-Pass-1", 200, 1},
+		{"mailbox remembered on B", nil, p2096, "info@nina.test", "Info-Pass-1", 200, 0},
+		{"mailbox password changed on A", func(t *testing.T) {
+			old = mailHash()
+			onA("/execute/Email/passwd_pop?email=info@nina.test&password=Info-Pass-2", basic("nina", "Nina-Pass-2"))
+			seen(t, func() bool { return mailHash() != old })
+		}, p2096, "info@nina.test", "Info-Pass-1", 403, 1},
+		{"mailbox new password on B", nil, p2096, "info@nina.test", "Info-Pass-2", 200, 1},
+		{"otto checked on B", nil, p2083, "otto", "Otto-Pass-1", 200, 1},
+		{"otto remembered on B", nil, p2083, "otto", "Otto-Pass-1", 200, 0},
+		{"otto removed on A", func(t *testing.T) {
+			onA("/json-api/removeacct?api.version=1&username=otto", root)
+			seen(t, func() bool { return hashOf("otto") == "" })
+		}, p2083, "otto", "Otto-Pass-1", 403, 1},
 	})
 }

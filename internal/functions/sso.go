@@ -386,7 +386,7 @@ func (e *Env) mailboxPassword(ctx context.Context, m store.Mailbox, password str
 		_ = e.Hasher.VerifyDummy(password) // it was there a moment ago: cost what a check costs
 		return false
 	}
-	return pw.Verify(ctx, id, password) == nil
+	return pw.Verify(ctx, id, core.ServiceWebmail, password) == nil
 }
 
 func (e *Env) webmailSession(ctx context.Context, c *api.Call, user, account, tag string) (*api.Result, error) {
