@@ -24,6 +24,9 @@ type Password struct {
 	Log *slog.Logger
 	// Cache remembers successful checks (D32; nil: every check hashes).
 	Cache *PasswordCache
+	// Pool admits the checks that hash (nil: all, at once). Unknown users'
+	// dummy checks go through it too, at the same cost.
+	Pool *HashPool
 
 	// hashed counts the checks that hashed (cache misses and unknown
 	// users): written only where a hash of some milliseconds follows.
@@ -57,14 +60,19 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 	}
 	id, err := Lookup(ctx, m.Store, user)
 	if err != nil {
+		if !m.Pool.Run(ctx, func() { _ = m.Hasher.VerifyDummy(password) }) {
+			return fail(core.MethodPassword, user, ReasonBusy)
+		}
 		m.hashed.Add(1)
-		_ = m.Hasher.VerifyDummy(password)
 		if errors.Is(err, ErrUnknownUser) {
 			return fail(core.MethodPassword, user, "invalid user")
 		}
 		return fail(core.MethodPassword, user, "store error: "+err.Error())
 	}
-	if m.Verify(ctx, id, svc, password) != nil {
+	switch err := m.Verify(ctx, id, svc, password); {
+	case errors.Is(err, ErrBusy):
+		return fail(core.MethodPassword, user, ReasonBusy)
+	case err != nil:
 		return fail(core.MethodPassword, user, "user password incorrect")
 	}
 	if id.Disabled != "" {
@@ -77,8 +85,9 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 }
 
 // Verify checks password against the hash of id, which the caller looked
-// up (Lookup), for a login on svc; it returns nil or secret.ErrMismatch,
-// and leaves id's Disabled to the caller.
+// up (Lookup), for a login on svc; it returns nil, secret.ErrMismatch, or
+// ErrBusy when the check got no turn in the pool (it was not made). It
+// leaves id's Disabled to the caller.
 //
 // A check that succeeded within the cache's TTL against the same stored
 // hash is not made again (D32). A right password whose hash has another
@@ -93,15 +102,28 @@ func (m *Password) Verify(ctx context.Context, id Identity, svc core.Service, pa
 	if m.Cache.Verified(user, svc, password, id.PasswordHash) {
 		return nil
 	}
+	var err, hashErr error
+	rehashed := ""
+	if !m.Pool.Run(ctx, func() {
+		err = m.Hasher.Verify(id.PasswordHash, password)
+		if err == nil && m.Hasher.NeedsRehash(id.PasswordHash) && (id.account != "" || id.local != "") {
+			// In the same turn: the new hash costs what a check costs.
+			rehashed, hashErr = m.Hasher.Hash(password)
+		}
+	}) {
+		return ErrBusy
+	}
 	m.hashed.Add(1)
-	if err := m.Hasher.Verify(id.PasswordHash, password); err != nil {
+	if err != nil {
 		return secret.ErrMismatch // never remembered
 	}
+	if hashErr != nil {
+		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", hashErr)
+		rehashed = ""
+	}
 	stored := id.PasswordHash
-	if m.Hasher.NeedsRehash(stored) {
-		if h, ok := m.rehash(ctx, id, password); ok {
-			stored = h
-		}
+	if rehashed != "" && m.storeRehash(ctx, id, rehashed) {
+		stored = rehashed
 	}
 	if id.Disabled == "" {
 		// Bound to the hash the store now holds: the next request reads
@@ -115,24 +137,17 @@ func (m *Password) Verify(ctx context.Context, id Identity, svc core.Service, pa
 // that was verified.
 var errHashChanged = errors.New("the password hash changed meanwhile")
 
-// rehash stores a new hash of password, at the configured rounds, in
-// place of id's, through the store's updater: only if the stored hash is
-// still the one verified, so that a password changed meanwhile (or a
-// re-hash by another request or another node) is never overwritten.
-// Nothing else changes: not PasswordChanged, not the sessions, since the
-// password itself did not change. The change is announced like any other
-// (the nodes of a cluster read the account again). A failure is logged
-// and changes nothing for the request: the old hash still verifies. It
-// returns the new hash and whether it was stored.
-func (m *Password) rehash(ctx context.Context, id Identity, password string) (string, bool) {
-	if id.account == "" && id.local == "" {
-		return "", false // not an identity Lookup made: nowhere to store it
-	}
-	hash, err := m.Hasher.Hash(password)
-	if err != nil {
-		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", err)
-		return "", false
-	}
+// storeRehash stores hash, a new hash of id's password at the configured
+// rounds, in place of id's, through the store's updater: only if the
+// stored hash is still the one verified, so that a password changed
+// meanwhile (or a re-hash by another request or another node) is never
+// overwritten. Nothing else changes: not PasswordChanged, not the
+// sessions, since the password itself did not change. The change is
+// announced like any other (the nodes of a cluster read the account
+// again). A failure is logged and changes nothing for the request: the old
+// hash still verifies. It reports whether the hash was stored.
+func (m *Password) storeRehash(ctx context.Context, id Identity, hash string) bool {
+	var err error
 	old := id.PasswordHash
 	if id.account != "" {
 		_, err = m.Store.UpdateAccount(ctx, id.account, func(a store.Account) (store.Account, error) {
@@ -158,9 +173,9 @@ func (m *Password) rehash(ctx context.Context, id Identity, password string) (st
 		m.logRehash(ctx, slog.LevelWarn, id, "password re-hash failed", err)
 	default:
 		m.logRehash(ctx, slog.LevelInfo, id, "password re-hashed at the configured rounds", nil)
-		return hash, true
+		return true
 	}
-	return "", false
+	return false
 }
 
 func (m *Password) logRehash(ctx context.Context, level slog.Level, id Identity, msg string, err error) {

@@ -318,3 +318,60 @@ func TestPasswordCacheThroughMethod(t *testing.T) {
 		}
 	}
 }
+
+// A check that gets no turn in the pool is not made: it fails as a wrong
+// password would, with ReasonBusy for the log, for known and unknown users
+// alike, and the Guard is not told (StoreFailure). A remembered check
+// needs no turn.
+func TestPasswordPoolBusy(t *testing.T) {
+	f := newPwFixture(t)
+	ctx := context.Background()
+	cache, err := auth.NewPasswordCache(100, time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := auth.NewHashPool(1, 0, 0)
+	m := &auth.Password{Store: f.st, Hasher: f.hasher, Cache: cache, Pool: pool}
+	if out := m.Check(ctx, "ohne", "secret", core.ServiceCPanel); out.Result != auth.OK {
+		t.Fatalf("with a free turn: %v (%s)", out.Result, out.Reason)
+	}
+	if !pool.Acquire(ctx) { // the one turn, kept by a check that takes long
+		t.Fatal("the pool's turn was refused")
+	}
+	defer pool.Release()
+	tests := []struct {
+		name, user, password string
+		svc                  core.Service
+		ok                   bool
+	}{
+		{"remembered: no turn needed", "ohne", "secret", core.ServiceCPanel, true},
+		{"right password, not remembered", "bob", "secret", core.ServiceCPanel, false},
+		{"wrong password", "ohne", "nope", core.ServiceCPanel, false},
+		{"unknown user: the same pool", "nobody", "secret", core.ServiceCPanel, false},
+		{"mailbox", "info@bob.test", "secret", core.ServiceWebmail, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := m.Hashed()
+			out := m.Check(ctx, tc.user, tc.password, tc.svc)
+			if tc.ok {
+				if out.Result != auth.OK {
+					t.Fatalf("Check = %v (%s), want OK", out.Result, out.Reason)
+				}
+				return
+			}
+			if out.Result != auth.Failed || out.Method != core.MethodPassword || out.Reason != auth.ReasonBusy {
+				t.Fatalf("Check = %v %q (%s), want a failed password for %q", out.Result, out.Method, out.Reason, auth.ReasonBusy)
+			}
+			if !auth.StoreFailure(out) {
+				t.Error("a check that was not made would be counted by the regulator")
+			}
+			if m.Hashed() != before {
+				t.Error("a check without a turn hashed")
+			}
+		})
+	}
+	if _, shed, _, _ := pool.Stats(); shed != 4 {
+		t.Errorf("%d checks shed, want 4", shed)
+	}
+}

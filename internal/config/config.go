@@ -56,6 +56,13 @@ type Config struct {
 	// turns the cache off.
 	PasswordCacheTTL  time.Duration `yaml:"password-cache-ttl"`
 	PasswordCacheSize int           `yaml:"password-cache-size"`
+	// PasswordCheckWorkers password checks hash at once (0: half the
+	// CPUs, at least one); PasswordCheckQueue more wait for a turn, each
+	// at most PasswordCheckWait. A check that gets no turn fails as a
+	// wrong password.
+	PasswordCheckWorkers int           `yaml:"password-check-workers"`
+	PasswordCheckQueue   int           `yaml:"password-check-queue"`
+	PasswordCheckWait    time.Duration `yaml:"password-check-wait"`
 	// TokenPurgeAfter is how long an expired API token stays listed before
 	// the daemon's purge deletes it.
 	TokenPurgeAfter time.Duration `yaml:"token-purge-after"`
@@ -91,6 +98,15 @@ const (
 	MaxPasswordCacheSize = 10_000_000
 )
 
+// Bounds of the pool of password checks. A wait longer than a minute
+// outlasts the clients' own timeouts; each waiting check holds a
+// connection and a goroutine.
+const (
+	MaxPasswordCheckWorkers = 4096
+	MaxPasswordCheckQueue   = 100_000
+	MaxPasswordCheckWait    = time.Minute
+)
+
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
@@ -100,6 +116,7 @@ func Default() Config {
 		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
 		LogMaxSizeMB: 10, LogKeep: 5,
 		PasswordCacheTTL: 5 * time.Minute, PasswordCacheSize: 10000,
+		PasswordCheckQueue: 64, PasswordCheckWait: time.Second,
 	}
 }
 
@@ -146,6 +163,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HashRounds, "hash-rounds", c.HashRounds, "SHA-512-crypt rounds of new password hashes")
 	fs.DurationVar(&c.PasswordCacheTTL, "password-cache-ttl", c.PasswordCacheTTL, "remember a successful password check this long, bound to the account's current password hash (0: off)")
 	fs.IntVar(&c.PasswordCacheSize, "password-cache-size", c.PasswordCacheSize, "successful password checks remembered at most; the least recently used go first (0: off)")
+	fs.IntVar(&c.PasswordCheckWorkers, "password-check-workers", c.PasswordCheckWorkers, "password checks that hash at once (0: half the CPUs, at least one)")
+	fs.IntVar(&c.PasswordCheckQueue, "password-check-queue", c.PasswordCheckQueue, "password checks that wait for a turn at most; more fail as a wrong password")
+	fs.DurationVar(&c.PasswordCheckWait, "password-check-wait", c.PasswordCheckWait, "longest wait of a password check for a turn; then it fails as a wrong password")
 	fs.DurationVar(&c.TokenPurgeAfter, "token-purge-after", c.TokenPurgeAfter, "delete API tokens that expired longer ago than this (e.g. 720h)")
 	fs.DurationVar(&c.SessionIdleTimeout, "session-idle-timeout", c.SessionIdleTimeout, "end a browser session after this long without use (password logins)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "end a browser session this long after login, in use or not")
@@ -256,6 +276,15 @@ func (c Config) Validate() error {
 	}
 	if c.PasswordCacheSize < 0 || c.PasswordCacheSize > MaxPasswordCacheSize {
 		errs = append(errs, fmt.Errorf("password-cache-size must be between 0 (off) and %d, got %d", MaxPasswordCacheSize, c.PasswordCacheSize))
+	}
+	if c.PasswordCheckWorkers < 0 || c.PasswordCheckWorkers > MaxPasswordCheckWorkers {
+		errs = append(errs, fmt.Errorf("password-check-workers must be between 0 (half the CPUs) and %d, got %d", MaxPasswordCheckWorkers, c.PasswordCheckWorkers))
+	}
+	if c.PasswordCheckQueue < 0 || c.PasswordCheckQueue > MaxPasswordCheckQueue {
+		errs = append(errs, fmt.Errorf("password-check-queue must be between 0 and %d, got %d", MaxPasswordCheckQueue, c.PasswordCheckQueue))
+	}
+	if c.PasswordCheckWait < 0 || c.PasswordCheckWait > MaxPasswordCheckWait {
+		errs = append(errs, fmt.Errorf("password-check-wait must be between 0 and %s, got %s", MaxPasswordCheckWait, c.PasswordCheckWait))
 	}
 	if c.TokenPurgeAfter < 0 {
 		errs = append(errs, fmt.Errorf("token-purge-after must not be negative, got %s", c.TokenPurgeAfter))

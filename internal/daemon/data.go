@@ -66,6 +66,9 @@ type Data struct {
 	// PasswordCache remembers successful password checks (D32; nil when
 	// the configuration turns it off).
 	PasswordCache *auth.PasswordCache
+	// HashPool admits the password checks that hash (every one of them:
+	// Basic, /login, the mailbox check of single sign-on).
+	HashPool *auth.HashPool
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -262,7 +265,14 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		d.Close()
 		return nil, err
 	}
-	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log, Cache: d.PasswordCache}
+	// The pool of password checks: a flood of guesses hashes on at most
+	// its workers' cores, and the other calls keep the rest.
+	workers := cfg.PasswordCheckWorkers
+	if workers == 0 {
+		workers = auth.DefaultHashWorkers()
+	}
+	d.HashPool = auth.NewHashPool(workers, cfg.PasswordCheckQueue, cfg.PasswordCheckWait)
+	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log, Cache: d.PasswordCache, Pool: d.HashPool}
 	d.Env.Passwords = passwords
 	d.Chain = auth.Chain{
 		passwords,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/store"
 )
@@ -341,4 +342,71 @@ func TestClusterPasswordCache(t *testing.T) {
 			seen(t, func() bool { return hashOf("otto") == "" })
 		}, p2083, "otto", "Otto-Pass-1", 403, 1},
 	})
+}
+
+// A password check that gets no turn in the pool of password checks is
+// answered as a wrong password (D5, D8; never a server error), logged
+// with its reason, and not counted by the brute-force regulator; calls
+// that need no password hash (an API token, a remembered Basic check) go
+// on as before.
+func TestPasswordChecksBusy(t *testing.T) {
+	e := startRegulated(t, func(c *config.Config) {
+		c.PasswordCheckWorkers, c.PasswordCheckQueue, c.PasswordCheckWait = 1, 0, 0
+	})
+	e.whm1("createacct", "username", "bob", "domain", "bob.test", "password", bobPass)
+	e.uapi("bob", "Email", "add_pop", "email", "info", "password", infoPass)
+	tok := whmTok("root", e.mkToken(t, store.TokenWHM, "root", "busy"))
+	root, bob := basic("root", e.rootPass), basic("bob", bobPass)
+	if r := e.do(t, request{port: p2083, auth: bob, path: p2083.nativePath()}); r.status != 200 {
+		t.Fatalf("bob's first call: %d", r.status) // remembered from now on
+	}
+	pool := e.d.Data.HashPool
+	if !pool.Acquire(context.Background()) { // the one turn, held by a long check
+		t.Fatal("the pool's turn was refused")
+	}
+	held := true
+	defer func() {
+		if held {
+			pool.Release()
+		}
+	}()
+	// More attempts than max_failures_byip (5): were they counted, the
+	// address would be blocked.
+	for i := range 8 {
+		assertD5(t, e.do(t, request{port: p2087, auth: root, path: p2087.nativePath()}))
+		if i == 0 {
+			assertD5(t, e.do(t, request{port: p2087, auth: basic("nobody", "x"), path: p2087.nativePath()}))
+		}
+	}
+	r := e.postLogin(t, p2087, "/login/?login_only=1", loginForm("user", "root", "pass", e.rootPass), nil)
+	if r.status != http.StatusUnauthorized || string(r.body) != loginFailedJSON {
+		t.Errorf("/login login_only=1: %d %s, want 401 %s", r.status, r.body, loginFailedJSON)
+	}
+	loginPage(t, e.postLogin(t, p2087, "/login", loginForm("user", "root", "pass", e.rootPass), nil), http.StatusUnauthorized, "invalid_login")
+	msg := uapiError(t, e.do(t, request{port: p2083, auth: bob,
+		path: "/execute/Session/create_webmail_session_for_mail_user_check_password?login=info&domain=bob.test&password=" + infoPass}), http.StatusOK)
+	if !strings.Contains(msg, "is incorrect") {
+		t.Errorf("mailbox check: %q, want the wrong-password answer", msg)
+	}
+	if r := e.do(t, request{port: p2087, auth: tok, path: p2087.nativePath()}); r.status != 200 {
+		t.Errorf("an API token while the pool is busy: %d", r.status)
+	}
+	if r := e.do(t, request{port: p2083, auth: bob, path: p2083.nativePath()}); r.status != 200 {
+		t.Errorf("a remembered Basic check while the pool is busy: %d", r.status)
+	}
+	if _, shed, _, _ := pool.Stats(); shed < 12 {
+		t.Errorf("%d checks shed, want at least 12", shed)
+	}
+	if !strings.Contains(e.log.String(), auth.ReasonBusy) {
+		t.Error("the log does not say why the checks failed")
+	}
+	pool.Release()
+	held = false
+	// Nothing was counted: root is not blocked, from this address or at all.
+	if r := e.do(t, request{port: p2087, auth: root, path: p2087.nativePath()}); r.status != 200 {
+		t.Fatalf("root after the busy spell: %d (counted as failures?)", r.status)
+	}
+	if r := e.do(t, request{port: p2087, auth: root, path: "/json-api/get_cphulk_failed_logins?api.version=1"}); !strings.Contains(string(r.body), `"failed_logins":[]`) {
+		t.Errorf("failed logins recorded: %s", r.body)
+	}
 }
