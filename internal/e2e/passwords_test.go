@@ -410,3 +410,28 @@ func TestPasswordChecksBusy(t *testing.T) {
 		t.Errorf("failed logins recorded: %s", r.body)
 	}
 }
+
+// D32: the regulator is asked before the cache. An address blocked for
+// wrong passwords is refused with the right one too, although the cache
+// remembers it, and nothing is hashed for it.
+func TestPasswordCacheAfterRegulator(t *testing.T) {
+	e := startRegulated(t, nil)
+	root := basic("root", e.rootPass)
+	pw := e.d.Data.Env.Passwords
+	for range 2 { // checked, then remembered
+		if r := e.do(t, request{port: p2087, auth: root, path: p2087.nativePath()}); r.status != 200 {
+			t.Fatalf("root before the block: %d", r.status)
+		}
+	}
+	for i := range 5 { // max_failures_byip
+		assertD5(t, e.do(t, request{port: p2087, auth: basic("root", "wrong-"+string(rune('a'+i))), path: p2087.nativePath()}))
+	}
+	before := pw.Hashed()
+	assertD5(t, e.do(t, request{port: p2087, auth: root, path: p2087.nativePath()}))
+	if pw.Hashed() != before {
+		t.Error("a blocked address's attempt reached the password check")
+	}
+	if e.d.Data.PasswordCache.Len() == 0 {
+		t.Error("the cache lost root's entry: the test proves nothing")
+	}
+}
