@@ -10,6 +10,10 @@
 // then serves that response's body from a built-in loopback server and loads
 // the built-in server instead: the same round trip and bytes without cpauth,
 // so a ratio against it compares like with like.
+//
+// With -flood-addrs it sends, beside the load and for as long as it runs,
+// wrong passwords from many loopback source addresses (as bench/guess
+// does): what a guess flood leaves of the load's throughput and latency.
 package main
 
 import (
@@ -66,6 +70,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	baseline := fs.Bool("baseline", false, "serve -url's response from a built-in loopback server and load that instead")
 	label := fs.String("label", "", "name printed on the RESULT line")
 	serveAt := fs.String("serve-baseline", "", "fetch -url once, then only serve its response on this loopback address (host:port) until interrupted: a baseline in a process of its own")
+	floodAddrs := fs.Int("flood-addrs", 0, "while loading, send wrong passwords (HTTP Basic) for -flood-user to -flood-url from this many loopback source addresses 127.1.x.y (Linux routes them to 127.0.0.1): a guess flood beside the load (0: none)")
+	floodC := fs.Int("flood-c", 32, "flood: addresses guessing at a time, one connection each")
+	floodPer := fs.Int("flood-per", 10, "flood: guesses per connection before its address's turn ends")
+	floodUser := fs.String("flood-user", "root", "flood: the user name guessed for")
+	floodURL := fs.String("flood-url", "", "flood: the URL guessed at (default -url)")
+	floodWarmup := fs.Duration("flood-warmup", time.Second, "flood: how long it runs before the load starts (without -flood-phase)")
+	floodPhase := fs.Duration("flood-phase", 0, "flood: turn the flood on and off every this long (off first) and report the load alone and beside the flood from the same run, so that a change of the machine's load weighs on both alike (0: the flood runs throughout)")
+	floodSettle := fs.Duration("flood-settle", 500*time.Millisecond, "flood: with -flood-phase, what is left out of the count at the start of each phase while the daemon's queue fills or drains")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -97,6 +109,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := checkLoopbackHost(u.Hostname()); err != nil {
 		return fail("%v", err)
+	}
+	fc := floodConfig{url: *floodURL, user: *floodUser, addrs: *floodAddrs, conc: *floodC, per: *floodPer, warmup: *floodWarmup}
+	if fc.addrs != 0 {
+		if fc.url == "" {
+			fc.url = *target
+		}
+		fu, err := url.Parse(fc.url)
+		if err != nil || fu.Scheme != "http" {
+			return fail("-flood-url must be an http:// URL")
+		}
+		// The source addresses are 127.1.x.y: only a listener on an IPv4
+		// loopback address gets them.
+		if ip := net.ParseIP(fu.Hostname()); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+			return fail("-flood-url must name an IPv4 loopback address")
+		}
+		if fc.addrs < 1 || fc.addrs > 62500 || fc.conc < 1 || fc.conc > 4096 || fc.per < 1 || fc.warmup < 0 || fc.warmup > time.Minute {
+			return fail("bad -flood-addrs (1-62500), -flood-c (1-4096), -flood-per or -flood-warmup (at most 1m)")
+		}
+		if *baseline || *serveAt != "" {
+			return fail("-flood-addrs excludes -baseline and -serve-baseline")
+		}
+		if *floodPhase < 0 || *floodPhase > 0 && (*floodSettle < 0 || *floodSettle >= *floodPhase || 2**floodPhase > *dur) {
+			return fail("-flood-phase must leave room for -flood-settle, and -d for an off and an on phase")
+		}
 	}
 
 	hdr := http.Header{}
@@ -180,12 +216,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "load: baseline: serving %d bytes from %s\n", len(body), addr)
 	}
 
-	res := load(client, *method, u.String(), hdr, *expect, *conc, *dur, *maxN)
+	var floodRes *floodResult
+	var phases *phaseClock
+	stopFlood := func() {}
+	if fc.addrs != 0 {
+		var on func() bool
+		if *floodPhase > 0 {
+			phases = &phaseClock{start: time.Now(), phase: *floodPhase, settle: *floodSettle}
+			on = func() bool { return phases.class(time.Now()) == 1 }
+		}
+		fctx, cancel := context.WithCancel(context.Background())
+		done := make(chan *floodResult)
+		go func() { done <- flood(fctx, fc, on) }()
+		stopFlood = func() { cancel(); floodRes = <-done }
+		if phases == nil {
+			time.Sleep(fc.warmup)
+		}
+	}
+	res := load(client, *method, u.String(), hdr, *expect, *conc, *dur, *maxN, phases)
+	stopFlood()
 	name := *label
 	if name == "" {
 		name = u.String()
 	}
 	res.print(stdout, name, *conc)
+	if floodRes != nil {
+		floodRes.print(stdout, fc)
+	}
+	if phases != nil {
+		res.printPhases(stdout, name, phases)
+	}
 	if res.ok == 0 {
 		return 1
 	}
@@ -295,9 +355,46 @@ type result struct {
 	elapsed  time.Duration
 	hist     histogram
 	firstErr string
+	// byPhase splits the requests by -flood-phase: [0] while the flood
+	// was off, [1] while it was on; those that began in a phase's settling
+	// time are left out.
+	byPhase [2]phaseStats
 }
 
-func load(c *http.Client, method, target string, hdr http.Header, expect, conc int, dur time.Duration, maxN int64) *result {
+type phaseStats struct {
+	ok   int64
+	hist histogram
+}
+
+// phaseClock tells the flood's off phases (class 0) from its on phases
+// (class 1), the first one off.
+type phaseClock struct {
+	start         time.Time
+	phase, settle time.Duration
+}
+
+func (p *phaseClock) class(t time.Time) int {
+	return int(t.Sub(p.start)/p.phase) % 2
+}
+
+// counted reports whether a request that began at t is counted in its
+// phase: not in the phase's settling time.
+func (p *phaseClock) counted(t time.Time) bool {
+	return t.Sub(p.start)%p.phase >= p.settle
+}
+
+// seconds is the counted time of each class within the first d.
+func (p *phaseClock) seconds(d time.Duration) (out [2]float64) {
+	for k := 0; time.Duration(k)*p.phase < d; k++ {
+		from, to := time.Duration(k)*p.phase+p.settle, min(time.Duration(k+1)*p.phase, d)
+		if to > from {
+			out[k%2] += (to - from).Seconds()
+		}
+	}
+	return out
+}
+
+func load(c *http.Client, method, target string, hdr http.Header, expect, conc int, dur time.Duration, maxN int64, phases *phaseClock) *result {
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var (
@@ -314,6 +411,7 @@ func load(c *http.Client, method, target string, hdr http.Header, expect, conc i
 			defer wg.Done()
 			var h histogram
 			var ok, errs int64
+			var byPhase [2]phaseStats
 			for ctx.Err() == nil {
 				if maxN > 0 && issued.Add(1) > maxN {
 					break
@@ -340,13 +438,23 @@ func load(c *http.Client, method, target string, hdr http.Header, expect, conc i
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
-				h.add(time.Since(t0))
+				took := time.Since(t0)
+				h.add(took)
 				ok++
+				if phases != nil && phases.counted(t0) {
+					ps := &byPhase[phases.class(t0)]
+					ps.hist.add(took)
+					ps.ok++
+				}
 			}
 			mu.Lock()
 			total.ok += ok
 			total.errs += errs
 			total.hist.merge(&h)
+			for i := range byPhase {
+				total.byPhase[i].ok += byPhase[i].ok
+				total.byPhase[i].hist.merge(&byPhase[i].hist)
+			}
 			mu.Unlock()
 		}()
 	}
@@ -371,6 +479,28 @@ func (r *result) print(w io.Writer, name string, conc int) {
 	// One machine-readable line for scripts (bench/run.sh).
 	fmt.Fprintf(w, "RESULT label=%s rps=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f ok=%d errors=%d\n",
 		strings.ReplaceAll(name, " ", "_"), rps, us(p50), us(p90), us(p99), r.ok, r.errs)
+}
+
+// printPhases reports the load while the flood was off against while it
+// was on, from the same run.
+func (r *result) printPhases(w io.Writer, name string, p *phaseClock) {
+	secs := p.seconds(r.elapsed)
+	var rps [2]float64
+	for i := range rps {
+		if secs[i] > 0 {
+			rps[i] = float64(r.byPhase[i].ok) / secs[i]
+		}
+	}
+	ratio := 0.0
+	if rps[0] > 0 {
+		ratio = rps[1] / rps[0]
+	}
+	p99 := [2]time.Duration{r.byPhase[0].hist.quantile(0.99), r.byPhase[1].hist.quantile(0.99)}
+	fmt.Fprintf(w, "phases:     flood off %.1f requests/s (p99 %s), flood on %.1f requests/s (p99 %s): %.2f of the rate without it (%s phases, the first %s of each not counted)\n",
+		rps[0], fmtDur(p99[0]), rps[1], fmtDur(p99[1]), ratio, p.phase, p.settle)
+	fmt.Fprintf(w, "PHASES label=%s alone_rps=%.1f flood_rps=%.1f ratio=%.3f alone_p50_us=%.1f flood_p50_us=%.1f alone_p99_us=%.1f flood_p99_us=%.1f\n",
+		strings.ReplaceAll(name, " ", "_"), rps[0], rps[1], ratio,
+		us(r.byPhase[0].hist.quantile(0.50)), us(r.byPhase[1].hist.quantile(0.50)), us(p99[0]), us(p99[1]))
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

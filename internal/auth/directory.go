@@ -17,6 +17,10 @@ type Identity struct {
 	// Disabled is why the identity may not log in even with the right
 	// secret ("" when it may).
 	Disabled string
+	// account names the account record that holds PasswordHash, or local
+	// and domain the mailbox record (set by Lookup): where a re-hash of the
+	// password goes (D31).
+	account, local, domain string
 }
 
 // ErrUnknownUser is returned by Lookup for names that match no identity.
@@ -48,7 +52,7 @@ func Lookup(ctx context.Context, st store.Store, name string) (Identity, error) 
 	if err != nil {
 		return Identity{}, err
 	}
-	id := Identity{Principal: PrincipalFor(a), PasswordHash: a.PasswordHash}
+	id := Identity{Principal: PrincipalFor(a), PasswordHash: a.PasswordHash, account: a.Username}
 	if a.Suspended {
 		id.Disabled = "account suspended"
 	}
@@ -66,6 +70,8 @@ func lookupMailbox(ctx context.Context, st store.Store, local, domain string) (I
 	id := Identity{
 		Principal:    core.Principal{User: m.Address(), Role: core.RoleWebmail, Account: m.Account},
 		PasswordHash: m.PasswordHash,
+		local:        m.Local,
+		domain:       m.Domain,
 	}
 	owner, err := st.GetAccount(ctx, m.Account)
 	switch {

@@ -56,12 +56,21 @@ type Guard interface {
 	Succeeded(ctx context.Context, a Attempt)
 }
 
+// ReasonBusy is the reason of a password check that was not made: it got
+// no turn in the pool of password checks (HashPool) in time.
+const ReasonBusy = "password not checked: too many password checks at once"
+
 // StoreFailure reports whether a failed outcome says nothing about the
 // credential: the store could not be read (the methods' reason then begins
-// "store error"). Such an attempt is not reported to the Guard, so that an
-// outage of the database blocks nobody afterwards.
+// "store error"), or the password was never checked (ReasonBusy). Such an
+// attempt is not reported to the Guard: an outage of the database blocks
+// nobody afterwards, and a flood of guesses that fills the pool of
+// password checks does not count against the users whose own logins it
+// pushed out (per-user protection would otherwise lock them out for the
+// guesser), nor against the addresses whose attempts taught them nothing.
+// The guesses that were checked are counted as always.
 func StoreFailure(out Outcome) bool {
-	return out.Result == Failed && strings.HasPrefix(out.Reason, "store error")
+	return out.Result == Failed && (strings.HasPrefix(out.Reason, "store error") || out.Reason == ReasonBusy)
 }
 
 // NoGuard admits every attempt and records nothing.

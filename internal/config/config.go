@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/secret"
 )
 
 // Config is everything `cpauth serve` (and the local CLI twins) need.
@@ -50,6 +51,18 @@ type Config struct {
 	KeyFile string `yaml:"key-file"`
 	// HashRounds is the SHA-512-crypt cost of new password hashes.
 	HashRounds int `yaml:"hash-rounds"`
+	// PasswordCacheTTL is how long a successful password check is
+	// remembered (D32), PasswordCacheSize how many are at most; either 0
+	// turns the cache off.
+	PasswordCacheTTL  time.Duration `yaml:"password-cache-ttl"`
+	PasswordCacheSize int           `yaml:"password-cache-size"`
+	// PasswordCheckWorkers password checks hash at once (0: half the
+	// CPUs, at least one); PasswordCheckQueue more wait for a turn, each
+	// at most PasswordCheckWait. A check that gets no turn fails as a
+	// wrong password.
+	PasswordCheckWorkers int           `yaml:"password-check-workers"`
+	PasswordCheckQueue   int           `yaml:"password-check-queue"`
+	PasswordCheckWait    time.Duration `yaml:"password-check-wait"`
 	// TokenPurgeAfter is how long an expired API token stays listed before
 	// the daemon's purge deletes it.
 	TokenPurgeAfter time.Duration `yaml:"token-purge-after"`
@@ -80,6 +93,24 @@ const (
 	MaxSessionTime = 366 * 24 * time.Hour
 )
 
+// Bounds of password-cache-ttl and password-cache-size. A remembered check
+// outlives nothing that matters (a password change, a suspension or a
+// removal ends it at once), but the keyed hash of a password stays in
+// memory while it lasts: a day at most. An entry costs some 300 bytes.
+const (
+	MaxPasswordCacheTTL  = 24 * time.Hour
+	MaxPasswordCacheSize = 10_000_000
+)
+
+// Bounds of the pool of password checks. A wait longer than a minute
+// outlasts the clients' own timeouts; each waiting check holds a
+// connection and a goroutine.
+const (
+	MaxPasswordCheckWorkers = 4096
+	MaxPasswordCheckQueue   = 100_000
+	MaxPasswordCheckWait    = time.Minute
+)
+
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
@@ -88,6 +119,8 @@ func Default() Config {
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
 		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
 		LogMaxSizeMB: 10, LogKeep: 5, BodyMemoryMB: 64,
+		PasswordCacheTTL: 5 * time.Minute, PasswordCacheSize: 10000,
+		PasswordCheckQueue: 64, PasswordCheckWait: time.Second,
 	}
 }
 
@@ -132,6 +165,11 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PostgresMaxConns, "postgres-max-conns", c.PostgresMaxConns, "most connections this node opens to PostgreSQL")
 	fs.StringVar(&c.KeyFile, "key-file", c.KeyFile, "server key file (default <data-dir>/server.key); share it between the nodes of a cluster")
 	fs.IntVar(&c.HashRounds, "hash-rounds", c.HashRounds, "SHA-512-crypt rounds of new password hashes")
+	fs.DurationVar(&c.PasswordCacheTTL, "password-cache-ttl", c.PasswordCacheTTL, "remember a successful password check this long, bound to the account's current password hash (0: off)")
+	fs.IntVar(&c.PasswordCacheSize, "password-cache-size", c.PasswordCacheSize, "successful password checks remembered at most; the least recently used go first (0: off)")
+	fs.IntVar(&c.PasswordCheckWorkers, "password-check-workers", c.PasswordCheckWorkers, "password checks that hash at once (0: half the CPUs, at least one)")
+	fs.IntVar(&c.PasswordCheckQueue, "password-check-queue", c.PasswordCheckQueue, "password checks that wait for a turn at most; more fail as a wrong password")
+	fs.DurationVar(&c.PasswordCheckWait, "password-check-wait", c.PasswordCheckWait, "longest wait of a password check for a turn; then it fails as a wrong password")
 	fs.DurationVar(&c.TokenPurgeAfter, "token-purge-after", c.TokenPurgeAfter, "delete API tokens that expired longer ago than this (e.g. 720h)")
 	fs.DurationVar(&c.SessionIdleTimeout, "session-idle-timeout", c.SessionIdleTimeout, "end a browser session after this long without use (password logins)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", c.SessionLifetime, "end a browser session this long after login, in use or not")
@@ -235,8 +273,23 @@ func (c Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls-cert and tls-key go together"))
 	}
-	if c.HashRounds < 1000 || c.HashRounds > 5_000_000 {
-		errs = append(errs, fmt.Errorf("hash-rounds must be between 1000 and 5000000, got %d", c.HashRounds))
+	if c.HashRounds < secret.MinRounds || c.HashRounds > secret.MaxRounds {
+		errs = append(errs, fmt.Errorf("hash-rounds must be between %d and %d, got %d", secret.MinRounds, secret.MaxRounds, c.HashRounds))
+	}
+	if c.PasswordCacheTTL < 0 || c.PasswordCacheTTL > MaxPasswordCacheTTL {
+		errs = append(errs, fmt.Errorf("password-cache-ttl must be between 0 (off) and %s, got %s", MaxPasswordCacheTTL, c.PasswordCacheTTL))
+	}
+	if c.PasswordCacheSize < 0 || c.PasswordCacheSize > MaxPasswordCacheSize {
+		errs = append(errs, fmt.Errorf("password-cache-size must be between 0 (off) and %d, got %d", MaxPasswordCacheSize, c.PasswordCacheSize))
+	}
+	if c.PasswordCheckWorkers < 0 || c.PasswordCheckWorkers > MaxPasswordCheckWorkers {
+		errs = append(errs, fmt.Errorf("password-check-workers must be between 0 (half the CPUs) and %d, got %d", MaxPasswordCheckWorkers, c.PasswordCheckWorkers))
+	}
+	if c.PasswordCheckQueue < 0 || c.PasswordCheckQueue > MaxPasswordCheckQueue {
+		errs = append(errs, fmt.Errorf("password-check-queue must be between 0 and %d, got %d", MaxPasswordCheckQueue, c.PasswordCheckQueue))
+	}
+	if c.PasswordCheckWait < 0 || c.PasswordCheckWait > MaxPasswordCheckWait {
+		errs = append(errs, fmt.Errorf("password-check-wait must be between 0 and %s, got %s", MaxPasswordCheckWait, c.PasswordCheckWait))
 	}
 	if c.TokenPurgeAfter < 0 {
 		errs = append(errs, fmt.Errorf("token-purge-after must not be negative, got %s", c.TokenPurgeAfter))

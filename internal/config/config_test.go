@@ -82,6 +82,12 @@ func TestLoadErrors(t *testing.T) {
 		{name: "log keep too many", file: "log-keep: 5000\n", want: []string{"log-keep"}},
 		{name: "body memory under one API body", args: []string{"--body-memory-mb", "0"}, want: []string{"body-memory-mb must be between 1 and 1048576, got 0"}},
 		{name: "body memory too large", file: "body-memory-mb: 2000000\n", want: []string{"body-memory-mb"}},
+		{name: "password cache out of bounds", args: []string{"--password-cache-ttl", "-1s", "--password-cache-size", "-1"},
+			want: []string{"password-cache-ttl", "password-cache-size"}},
+		{name: "password cache ttl too long", file: "password-cache-ttl: 25h\n", want: []string{"password-cache-ttl must be between 0 (off) and 24h0m0s"}},
+		{name: "password check pool out of bounds", args: []string{"--password-check-workers", "-1", "--password-check-queue", "-1", "--password-check-wait", "2m"},
+			want: []string{"password-check-workers", "password-check-queue", "password-check-wait"}},
+		{name: "hash rounds above D31's bound", args: []string{"--hash-rounds", "5000000"}, want: []string{"hash-rounds must be between 1000 and 1000000"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,6 +281,58 @@ func TestHostname(t *testing.T) {
 			}
 			if c.Hostname != tc.want {
 				t.Errorf("Hostname = %q, want %q", c.Hostname, tc.want)
+			}
+		})
+	}
+}
+
+func TestPasswordCache(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		ttl  time.Duration
+		size int
+	}{
+		{name: "defaults", ttl: 5 * time.Minute, size: 10000},
+		{name: "file", file: "password-cache-ttl: 1m\npassword-cache-size: 50\n", ttl: time.Minute, size: 50},
+		{name: "flags beat file", file: "password-cache-ttl: 1m\n", args: []string{"--password-cache-ttl", "30s", "--password-cache-size", "7"}, ttl: 30 * time.Second, size: 7},
+		{name: "ttl 0 turns it off", args: []string{"--password-cache-ttl", "0s"}, ttl: 0, size: 10000},
+		{name: "size 0 turns it off", args: []string{"--password-cache-size", "0"}, ttl: 5 * time.Minute, size: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PasswordCacheTTL != tc.ttl || c.PasswordCacheSize != tc.size {
+				t.Errorf("password cache %s, %d; want %s, %d", c.PasswordCacheTTL, c.PasswordCacheSize, tc.ttl, tc.size)
+			}
+		})
+	}
+}
+
+func TestPasswordCheckPool(t *testing.T) {
+	tests := []struct {
+		name           string
+		file           string
+		args           []string
+		workers, queue int
+		wait           time.Duration
+	}{
+		{name: "defaults", workers: 0, queue: 64, wait: time.Second},
+		{name: "file", file: "password-check-workers: 3\npassword-check-queue: 10\npassword-check-wait: 250ms\n", workers: 3, queue: 10, wait: 250 * time.Millisecond},
+		{name: "flags beat file", file: "password-check-queue: 10\n", args: []string{"--password-check-queue", "0", "--password-check-wait", "0s"}, workers: 0, queue: 0, wait: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PasswordCheckWorkers != tc.workers || c.PasswordCheckQueue != tc.queue || c.PasswordCheckWait != tc.wait {
+				t.Errorf("pool %d, %d, %s; want %d, %d, %s", c.PasswordCheckWorkers, c.PasswordCheckQueue, c.PasswordCheckWait, tc.workers, tc.queue, tc.wait)
 			}
 		})
 	}

@@ -63,6 +63,12 @@ type Data struct {
 	Hulk *hulk.Regulator
 	// Logs are cPanel's log files and the audit stream in <dir>/logs.
 	Logs *logs.Logs
+	// PasswordCache remembers successful password checks (D32; nil when
+	// the configuration turns it off).
+	PasswordCache *auth.PasswordCache
+	// HashPool admits the password checks that hash (every one of them:
+	// Basic, /login, the mailbox check of single sign-on).
+	HashPool *auth.HashPool
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -251,8 +257,25 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	// one) falls through to the token method. The session method answers
 	// only requests without an Authorization header.
 	d.SessionAuth = &auth.Session{Store: st, Key: key, Now: d.Now, Touches: d.Touches}
+	// The verified-password cache (D32) is bound to each account's current
+	// hash, read from st on every check: on a cluster, the cached store
+	// the change feed keeps true.
+	d.PasswordCache, err = auth.NewPasswordCache(cfg.PasswordCacheSize, cfg.PasswordCacheTTL, d.Now)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	// The pool of password checks: a flood of guesses hashes on at most
+	// its workers' cores, and the other calls keep the rest.
+	workers := cfg.PasswordCheckWorkers
+	if workers == 0 {
+		workers = auth.DefaultHashWorkers()
+	}
+	d.HashPool = auth.NewHashPool(workers, cfg.PasswordCheckQueue, cfg.PasswordCheckWait)
+	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log, Cache: d.PasswordCache, Pool: d.HashPool}
+	d.Env.Passwords = passwords
 	d.Chain = auth.Chain{
-		&auth.Password{Store: st, Hasher: hasher},
+		passwords,
 		&auth.AccessHash{Store: st, Key: key},
 		&auth.Token{Store: st, Key: key, Now: d.Now, Uses: d.Uses},
 		d.SessionAuth,

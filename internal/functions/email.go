@@ -119,8 +119,8 @@ func (e *Env) addPop(ctx context.Context, c *api.Call) (*api.Result, error) {
 	case hasPass && hasHash:
 		return nil, core.Errorf(core.KindInvalid, "Specify either “password” or “password_hash”, not both.")
 	case hasHash:
-		if !isSupportedHash(phash) {
-			return nil, core.Errorf(core.KindInvalid, "The “password_hash” parameter must be a SHA-512-crypt, SHA-256-crypt or bcrypt hash.")
+		if err := validatePasswordHash("password_hash", phash); err != nil {
+			return nil, err
 		}
 	default:
 		if err := ValidatePassword(pass); err != nil {

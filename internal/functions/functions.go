@@ -43,6 +43,10 @@ type Env struct {
 	// Guard is the brute-force regulator, asked before a function checks a
 	// credential (a mailbox password, a two-factor code; nil: auth.NoGuard).
 	Guard auth.Guard
+	// Passwords checks the passwords functions check (a mailbox's, for
+	// Session::create_webmail_session_for_mail_user_check_password) as the
+	// password method of the chain does (nil: one over Store and Hasher).
+	Passwords *auth.Password
 	// TwoFactor checks two-factor codes (nil: one over Store, Key, Now).
 	TwoFactor *auth.TwoFactor
 	// Hostname is this server's configured host name, in lower case: the

@@ -13,6 +13,7 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 )
@@ -365,12 +366,39 @@ func (e *Env) checkMailboxPassword(ctx context.Context, c *api.Call, m store.Mai
 		e.Log.Warn("mailbox password check refused", "user", m.Address(), "remote", c.Remote.String(), "reason", why)
 		return false
 	}
-	if auth.HasControl(password) || e.Hasher.Verify(m.PasswordHash, password) != nil {
+	if auth.HasControl(password) {
+		g.Failed(ctx, att, "mailbox password incorrect (Session::create_webmail_session_for_mail_user_check_password)")
+		return false
+	}
+	switch err := e.mailboxPassword(ctx, m, password); {
+	case errors.Is(err, auth.ErrBusy):
+		// Not checked, so not counted (auth.StoreFailure says why), and
+		// answered as a wrong password would be.
+		e.Log.Warn("mailbox password check refused", "user", m.Address(), "remote", c.Remote.String(), "reason", auth.ReasonBusy)
+		return false
+	case err != nil:
 		g.Failed(ctx, att, "mailbox password incorrect (Session::create_webmail_session_for_mail_user_check_password)")
 		return false
 	}
 	g.Succeeded(ctx, att)
 	return true
+}
+
+// mailboxPassword checks the password of m as a Webmail login would:
+// through the same method, so that the verified-password cache (D32) and
+// the pool of password checks serve it, and a hash of another cost is
+// re-hashed (D31) here too. It returns nil, secret.ErrMismatch or
+// auth.ErrBusy.
+func (e *Env) mailboxPassword(ctx context.Context, m store.Mailbox, password string) error {
+	pw := e.Passwords
+	if pw == nil {
+		pw = &auth.Password{Store: e.Store, Hasher: e.Hasher, Log: e.Log}
+	}
+	id, err := auth.Lookup(ctx, e.Store, m.Address())
+	if err != nil {
+		return secret.ErrMismatch // it was there a moment ago
+	}
+	return pw.Verify(ctx, id, core.ServiceWebmail, password)
 }
 
 func (e *Env) webmailSession(ctx context.Context, c *api.Call, user, account, tag string) (*api.Result, error) {

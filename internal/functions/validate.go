@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -90,8 +91,10 @@ func ValidatePassword(p string) error {
 	if p == "" {
 		return core.Errorf(core.KindInvalid, "The “password” parameter is required.")
 	}
-	if len(p) > 1024 {
-		return core.Errorf(core.KindInvalid, "The password is too long.")
+	if len(p) > secret.MaxPasswordLen {
+		// D31: refused before it is hashed (SHA-crypt's cost grows with
+		// the length), and said why.
+		return core.Errorf(core.KindInvalid, "The password is too long: it may have at most %d bytes.", secret.MaxPasswordLen)
 	}
 	for i := 0; i < len(p); i++ {
 		if p[i] < 0x20 || p[i] == 0x7f {
@@ -124,4 +127,19 @@ func fmtBool(b bool) int {
 	return 0
 }
 
-func isSupportedHash(h string) bool { return secret.IsSupported(h) }
+// validatePasswordHash refuses an imported password hash (Email::add_pop
+// password_hash) that cpauth would not verify, saying why: an unknown
+// format, or a cost outside D31's bounds. A costly hash is refused when it
+// is imported, not when someone first tries a password against it: its
+// cost is paid by whoever presents a password.
+func validatePasswordHash(param, h string) error {
+	switch err := secret.CheckHash(h); {
+	case err == nil:
+		return nil
+	case errors.Is(err, secret.ErrHashCost):
+		return core.Errorf(core.KindInvalid, "The “%s” parameter costs too much to check: a SHA-512-crypt or SHA-256-crypt hash must have %d to %d rounds (5000 when it names none), a bcrypt hash a cost of at most %d.",
+			param, secret.MinRounds, secret.MaxRounds, secret.MaxBcryptCost)
+	default:
+		return core.Errorf(core.KindInvalid, "The “%s” parameter must be a SHA-512-crypt, SHA-256-crypt or bcrypt hash.", param)
+	}
+}

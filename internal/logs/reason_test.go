@@ -9,6 +9,8 @@ func TestReasonCode(t *testing.T) {
 		{"success", "success", "", "ok"},
 		{"blocked address", "blocked", "address blocked by cPHulk until 2026-11-29T13:09:56Z", "blocked_address"},
 		{"wrong password", "failure", "user password incorrect", "bad_password"},
+		{"password too long (D31)", "failure", "password longer than 1024 bytes", "bad_password"},
+		{"password check without a turn", "failure", "password not checked: too many password checks at once", "not_checked"},
 		{"unknown user", "failure", "invalid user", "unknown_user"},
 		{"two-factor code missing", "failure", "two-factor code required", "tfa_required"},
 		{"session waiting for its code", "failure", "session not two-factor verified", "tfa_required"},

@@ -28,6 +28,9 @@ func newTestHasher(t testing.TB) *Hasher {
 //	openssl passwd -6 -salt saltsalt secret
 //	openssl passwd -6 -salt 'rounds=1000$saltsalt' secret
 //	openssl passwd -6 -salt 'rounds=5000001$saltsalt' secret   (above MaxRounds)
+//	openssl passwd -6 -salt 'rounds=5000000$saltsalt' secret   (above MaxRounds; was accepted before D31)
+//	openssl passwd -6 -salt 'rounds=1000001$saltsalt' secret   (one above MaxRounds)
+//	openssl passwd -5 -salt 'rounds=1000001$saltsalt' secret
 //	openssl passwd -5 -salt saltsalt secret
 //	openssl passwd -5 -salt 'rounds=1000$saltsalt' secret
 //	openssl passwd -6 -salt saltsalt 'pa:ss wörd'
@@ -37,6 +40,9 @@ const (
 	opensslSHA512         = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
 	opensslSHA512Rounds   = "$6$rounds=1000$saltsalt$LAV5VE5Y7w1d73x1mFNspYWUpazfmwv2SoepNXNKJ/otop/Zok96Hr8Q13LEv0DRY/x8v0/crpIjl8NJSAqXV/"
 	opensslSHA512TooSlow  = "$6$rounds=5000001$saltsalt$l.b6eBf2eBhoyQCwqCwcy5Cm0M6sP7AYpHkwlWNegnoyqugrMnMr/ornxr7/.pWyUP5EyuunJ.NMO3e.xF6rX."
+	opensslSHA512D31      = "$6$rounds=5000000$saltsalt$L.A0/uSS.wqLsJHWNVnD8bIjxI.mE0T8DBe48K6.JgEqKNAxAEBuxHOo/dp8YeUlkqrGGiOq029z/zs.pI8YP."
+	opensslSHA512OverMax  = "$6$rounds=1000001$saltsalt$E4ZWl4Og.COmtRYGOfjB79vIV7qYCN0abQdsjjJA./ZoyJow6ZU5R1fUGJMeya5pvhD72HKHWsdhldu/ux/EY/"
+	opensslSHA256OverMax  = "$5$rounds=1000001$saltsalt$UhPzs.XKz61GWtckkN3815IU7j46zl.TtP1qRtE9LQ4"
 	opensslSHA256         = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"
 	opensslSHA256Rounds   = "$5$rounds=1000$saltsalt$eKLZU9t9OoPWrqOQsoTIKG0aYkZ5rGOoOQhiIvoSWX2"
 	opensslSHA512Unicode  = "$6$saltsalt$C4RIzsZQIZD5.VEF3opYL3gpxyszQ5ZhzXA6QVzJgu5AFkGPMkRyVj.ao7MicoMK9iVtJ6ezaZhxMP8Sj1Ymr0"
@@ -69,6 +75,7 @@ func TestNewHasher(t *testing.T) {
 	}{
 		{"default", 0, DefaultRounds, false},
 		{"minimum", 1000, 1000, false},
+		{"maximum", MaxRounds, MaxRounds, false},
 		{"below minimum", 999, 0, true},
 		{"negative", -1, 0, true},
 		{"above MaxRounds", MaxRounds + 1, 0, true},
@@ -195,6 +202,12 @@ func TestVerify(t *testing.T) {
 		{"sha512 rounds changed", strings.Replace(opensslSHA512Rounds, "rounds=1000", "rounds=1001", 1), "secret", false},
 
 		{"rounds above MaxRounds", opensslSHA512TooSlow, "secret", false},
+		// D31: right password, but the hash costs more than any hash may.
+		{"5,000,000 rounds, right password", opensslSHA512D31, "secret", false},
+		{"1,000,001 rounds, right password", opensslSHA512OverMax, "secret", false},
+		{"sha256 1,000,001 rounds, right password", opensslSHA256OverMax, "secret", false},
+		{"rounds below MinRounds", strings.Replace(opensslSHA512Rounds, "rounds=1000", "rounds=999", 1), "secret", false},
+		{"bcrypt cost above MaxBcryptCost", "$2a$14$" + strings.TrimPrefix(a, "$2a$04$"), "secret", false},
 		{"absurd rounds", "$6$rounds=99999999999999999999$saltsalt$x", "secret", false},
 		{"zero rounds", "$6$rounds=0$saltsalt$x", "secret", false},
 		{"non-numeric rounds", "$6$rounds=ten$saltsalt$x", "secret", false},
@@ -297,6 +310,14 @@ func TestIsSupported(t *testing.T) {
 		{"locked *", "*", false},
 		{"bad rounds", "$6$rounds=x$salt$hash", false},
 		{"too short", "$6$salt", false},
+		{"rounds at MaxRounds", "$6$rounds=1000000$saltsalt$x", true},
+		{"rounds above MaxRounds (D31)", opensslSHA512D31, false},
+		{"rounds one above MaxRounds", opensslSHA512OverMax, false},
+		{"rounds at MinRounds", opensslSHA512Rounds, true},
+		{"rounds below MinRounds", "$6$rounds=999$saltsalt$x", false},
+		{"sha256 rounds above MaxRounds", opensslSHA256OverMax, false},
+		{"bcrypt at MaxBcryptCost", "$2y$13$" + strings.TrimPrefix(htpasswdBcrypt2y, "$2y$10$"), true},
+		{"bcrypt above MaxBcryptCost", "$2y$14$" + strings.TrimPrefix(htpasswdBcrypt2y, "$2y$10$"), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,6 +325,70 @@ func TestIsSupported(t *testing.T) {
 				t.Fatalf("IsSupported(%q) = %v, want %v", tc.hash, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCheckHash(t *testing.T) {
+	tests := []struct {
+		name string
+		hash string
+		want error
+	}{
+		{"sha512 default rounds", opensslSHA512, nil},
+		{"sha512 rounds=1000", opensslSHA512Rounds, nil},
+		{"sha256", opensslSHA256, nil},
+		{"bcrypt", htpasswdBcrypt2y, nil},
+		{"5,000,000 rounds (D31)", opensslSHA512D31, ErrHashCost},
+		{"1,000,001 rounds", opensslSHA512OverMax, ErrHashCost},
+		{"999 rounds", "$6$rounds=999$saltsalt$x", ErrHashCost},
+		{"bcrypt cost 14", "$2y$14$" + strings.TrimPrefix(htpasswdBcrypt2y, "$2y$10$"), ErrHashCost},
+		{"md5-crypt", "$1$saltsalt$zkYyS.NDVh/9dUGHDdP4Q/", ErrHashFormat},
+		{"plain text", "secret", ErrHashFormat},
+		{"locked", "!", ErrHashFormat},
+		{"bad rounds", "$6$rounds=x$salt$hash", ErrHashFormat},
+		{"bcrypt truncated", htpasswdBcrypt2y[:20], ErrHashFormat},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckHash(tc.hash); !errors.Is(got, tc.want) {
+				t.Fatalf("CheckHash(%q) = %v, want %v", tc.hash, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNeedsRehash(t *testing.T) {
+	h := newTestHasher(t) // 1000 rounds
+	own, err := h.Hash("secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		hash string
+		want bool
+	}{
+		{"own hash", own, false},
+		{"sha512 at the hasher's rounds, shorter salt", opensslSHA512Rounds, false},
+		{"sha512 at the default 5000 rounds", opensslSHA512, true},
+		{"sha512 at more rounds", "$6$rounds=50000$saltsalt$x", true},
+		{"sha256 at the hasher's rounds", opensslSHA256Rounds, true},
+		{"bcrypt", htpasswdBcrypt2y, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := h.NeedsRehash(tc.hash); got != tc.want {
+				t.Fatalf("NeedsRehash(%q) = %v, want %v", tc.hash, got, tc.want)
+			}
+		})
+	}
+	// No rounds named is glibc's 5000: a hasher of 5000 keeps such a hash.
+	h5, err := NewHasher(5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h5.NeedsRehash(opensslSHA512) {
+		t.Error("a 5000-round hasher re-hashes a hash of the implicit 5000 rounds")
 	}
 }
 
@@ -316,7 +401,7 @@ func TestShaRounds(t *testing.T) {
 	}{
 		{"default", "$6$salt$hash", 5000, true},
 		{"explicit", "$6$rounds=1000$salt$hash", 1000, true},
-		{"max", "$6$rounds=5000000$salt$hash", MaxRounds, true},
+		{"large", "$6$rounds=5000000$salt$hash", 5_000_000, true},
 		{"zero", "$6$rounds=0$salt$hash", 0, false},
 		{"negative", "$6$rounds=-5$salt$hash", 0, false},
 		{"overflow", "$6$rounds=99999999999999999999$salt$hash", 0, false},

@@ -191,13 +191,24 @@ type benchCase struct {
 	rounds int // the daemon's hash rounds
 	auth   func(d *benchDaemon) string
 	want   int
+	// uncached runs the case on a daemon without the verified-password
+	// cache (D32), so that every call pays the password check.
+	uncached bool
+}
+
+// daemonKey names the daemon a case runs on.
+type daemonKey struct {
+	rounds   int
+	uncached bool
 }
 
 func versionCases() []benchCase {
+	basic := func(d *benchDaemon) string { return d.basic }
 	return []benchCase{
-		{"password/rounds=50000", 50000, func(d *benchDaemon) string { return d.basic }, http.StatusOK},
-		{"password/rounds=5000", 5000, func(d *benchDaemon) string { return d.basic }, http.StatusOK},
-		{"accesshash", 50000, func(d *benchDaemon) string { return d.accessHash }, http.StatusOK},
+		{"password/rounds=50000", 50000, basic, http.StatusOK, true},
+		{"password/rounds=5000", 5000, basic, http.StatusOK, true},
+		{"password-cached", 50000, basic, http.StatusOK, false},
+		{"accesshash", 50000, func(d *benchDaemon) string { return d.accessHash }, http.StatusOK, false},
 	}
 }
 
@@ -215,10 +226,10 @@ func failureCases() []benchCase {
 		}
 	}
 	return []benchCase{
-		{"wrong-password/rounds=50000", 50000, basic("root", wrongPassword), http.StatusForbidden},
-		{"unknown-user/rounds=50000", 50000, basic("nosuchuser", wrongPassword), http.StatusForbidden},
-		{"wrong-password/rounds=5000", 5000, basic("root", wrongPassword), http.StatusForbidden},
-		{"unknown-user/rounds=5000", 5000, basic("nosuchuser", wrongPassword), http.StatusForbidden},
+		{"wrong-password/rounds=50000", 50000, basic("root", wrongPassword), http.StatusForbidden, false},
+		{"unknown-user/rounds=50000", 50000, basic("nosuchuser", wrongPassword), http.StatusForbidden, false},
+		{"wrong-password/rounds=5000", 5000, basic("root", wrongPassword), http.StatusForbidden, false},
+		{"unknown-user/rounds=5000", 5000, basic("nosuchuser", wrongPassword), http.StatusForbidden, false},
 	}
 }
 
@@ -226,14 +237,19 @@ func failureCases() []benchCase {
 // parallel. The daemons are started before any timing and stop when the
 // group ends.
 func runGroup(b *testing.B, parallel bool, cases []benchCase) {
-	daemons := map[int]*benchDaemon{}
+	daemons := map[daemonKey]*benchDaemon{}
 	for _, tc := range append([]benchCase{{rounds: 50000}}, cases...) {
-		if daemons[tc.rounds] == nil {
-			daemons[tc.rounds] = startBenchDaemon(b, tc.rounds)
+		k := daemonKey{tc.rounds, tc.uncached}
+		if daemons[k] == nil {
+			daemons[k] = startBenchDaemonWith(b, tc.rounds, func(c *config.Config) {
+				if tc.uncached {
+					c.PasswordCacheTTL = 0
+				}
+			})
 		}
 	}
 	// The baseline serves exactly what the daemon answers to version.
-	d := daemons[50000]
+	d := daemons[daemonKey{rounds: 50000}]
 	body, err := call(newClient(), d.url+versionPath, d.accessHash, http.StatusOK)
 	if err != nil {
 		b.Fatal(err)
@@ -245,7 +261,7 @@ func runGroup(b *testing.B, parallel bool, cases []benchCase) {
 		r.setBaseline(b)
 	})
 	for _, tc := range cases {
-		d := daemons[tc.rounds]
+		d := daemons[daemonKey{tc.rounds, tc.uncached}]
 		b.Run(tc.name, func(b *testing.B) {
 			loop(b, parallel, d.url+versionPath, tc.auth(d), tc.want)
 			r.report(b)

@@ -1,0 +1,116 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// HashPool admits password checks to the CPU: at most a fixed number hash
+// at once, at most a fixed number wait for a turn, and none waits longer
+// than a fixed time. A SHA-512-crypt check takes some 20 ms of one core,
+// an API token call some 0.1 ms, so without a bound a flood of guesses
+// from many addresses (each under the regulator's thresholds) would take
+// every core and starve the token, access-hash and session calls; with
+// it, the other calls keep the cores the pool does not use. A check that
+// gets no turn is not made: it fails as a wrong password would (D5, D8),
+// never with a server error.
+//
+// The waiting ones get their turns in the order they came (a buffered
+// channel's blocked senders are served first in, first out), so a burst
+// cannot starve a check that is already waiting.
+type HashPool struct {
+	slots   chan struct{}
+	queue   int64
+	wait    time.Duration
+	waiting atomic.Int64
+	// admitted and shed count turns given and refused: written only on
+	// the path of a check that costs milliseconds anyway.
+	admitted, shed atomic.Uint64
+}
+
+// ErrBusy is Verify's answer for a check that got no turn in the pool.
+var ErrBusy = errors.New("too many password checks at once")
+
+// DefaultHashWorkers is the pool's size when the configuration leaves it
+// to the daemon: half the CPUs Go uses, at least one. The other half
+// stays with the calls that need no password hash, whatever the load of
+// guesses; the verified-password cache (D32) keeps a client's repeated
+// Basic calls out of the pool.
+func DefaultHashWorkers() int {
+	return max(1, runtime.GOMAXPROCS(0)/2)
+}
+
+// NewHashPool returns a pool in which workers checks hash at once and at
+// most queue wait, each at most wait.
+func NewHashPool(workers, queue int, wait time.Duration) *HashPool {
+	return &HashPool{slots: make(chan struct{}, max(workers, 1)), queue: int64(max(queue, 0)), wait: wait}
+}
+
+// Acquire waits for a turn: it reports true when the caller may hash (it
+// must call Release afterwards), false when it may not (the queue was
+// full, the wait ran out or ctx ended). A nil pool admits everything.
+func (p *HashPool) Acquire(ctx context.Context) bool {
+	if p == nil {
+		return true
+	}
+	select {
+	case p.slots <- struct{}{}:
+		p.admitted.Add(1)
+		return true
+	default:
+	}
+	if p.waiting.Add(1) > p.queue {
+		p.waiting.Add(-1)
+		p.shed.Add(1)
+		return false
+	}
+	defer p.waiting.Add(-1)
+	t := time.NewTimer(p.wait)
+	defer t.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		p.admitted.Add(1)
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.shed.Add(1)
+	return false
+}
+
+// Run runs fn, a password check, in a turn of the pool: it reports false,
+// without running fn, when no turn came (see Acquire). The check runs at a
+// lower CPU priority than the rest of the daemon where the system allows
+// it (Linux): under contention for the CPUs, the calls that need no
+// password hash go first.
+func (p *HashPool) Run(ctx context.Context, fn func()) bool {
+	if !p.Acquire(ctx) {
+		return false
+	}
+	defer p.Release()
+	if p == nil {
+		fn()
+		return true
+	}
+	runLowPriority(fn)
+	return true
+}
+
+// Release gives a turn back.
+func (p *HashPool) Release() {
+	if p != nil {
+		<-p.slots
+	}
+}
+
+// Stats reports the turns given and refused since the start, and how many
+// checks hash (running) and wait now.
+func (p *HashPool) Stats() (admitted, shed uint64, running, waiting int) {
+	if p == nil {
+		return 0, 0, 0, 0
+	}
+	return p.admitted.Load(), p.shed.Load(), len(p.slots), int(p.waiting.Load())
+}
