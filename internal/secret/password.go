@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/GehirnInc/crypt"
+	_ "github.com/GehirnInc/crypt/sha256_crypt" // $5$
+	"github.com/GehirnInc/crypt/sha512_crypt"   // $6$
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -67,12 +70,13 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if len(password) > MaxPasswordLen {
 		return "", fmt.Errorf("secret: password longer than %d bytes", MaxPasswordLen)
 	}
-	salt, err := RandomString(shaSaltMax, cryptAlphabet)
+	c := sha512_crypt.New()
+	salt := fmt.Sprintf("$6$rounds=%d$", h.Rounds)
+	s, err := RandomString(16, "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 	if err != nil {
 		return "", err
 	}
-	out, _ := shaCrypt(password, "$6$rounds="+strconv.Itoa(h.Rounds)+"$"+salt)
-	return out, nil
+	return c.Generate([]byte(password), []byte(salt+s))
 }
 
 // Verify checks password against a stored modular-crypt hash. An empty or
@@ -89,11 +93,13 @@ func (h *Hasher) Verify(hash, password string) error {
 		}
 		return nil
 	}
-	// Regenerate from the settings part ("$6$rounds=N$salt") and compare
-	// the whole: a salt shorter than 16 (openssl -salt, older tools)
-	// verifies as well as a full one.
-	got, ok := shaCrypt(password, hash[:strings.LastIndexByte(hash, '$')])
-	if !ok || !Equal(got, hash) {
+	// Not crypt's Verify: given a whole "$6$rounds=N$salt$hash" it takes
+	// the salt as the 16 bytes after "rounds=N$", so any salt shorter
+	// than 16 (openssl -salt, older tools) never matched. Regenerate
+	// from the settings part alone and compare.
+	settings := hash[:strings.LastIndexByte(hash, '$')]
+	got, err := crypt.NewFromHash(hash).Generate([]byte(password), []byte(settings))
+	if err != nil || !Equal(got, hash) {
 		return ErrMismatch
 	}
 	return nil
