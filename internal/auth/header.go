@@ -74,8 +74,8 @@ func ParseAuthorization(h string) (Credential, error) {
 		}
 		rest = string(dec)
 	case SchemeWHM:
-		if strings.ContainsAny(rest, "\r\n") {
-			rest = crlf.Replace(rest)
+		if i := strings.IndexAny(rest, "\r\n"); i >= 0 {
+			rest = rest[:i] + crlf.Replace(rest[i:])
 		}
 	case SchemeCPanel:
 	default:

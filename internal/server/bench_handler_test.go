@@ -58,6 +58,48 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
+// BenchmarkHandlerParallel is BenchmarkHandler from every core at once: the
+// daemon's own work per call, with no network in the way, so that what
+// calls on different cores share shows:
+//
+//	go test -run '^$' -bench BenchmarkHandlerParallel -cpu 1,2 -mutexprofile mutex.out ./internal/server
+func BenchmarkHandlerParallel(b *testing.B) {
+	td := startTokenDaemon(b, 10)
+	sd := startBenchDaemon(b, 5000)
+	cookie, token := loginSession(b, sd)
+	whm, cpanel := core.ServiceWHM, core.ServiceCPanel
+	for _, tc := range []struct {
+		name, target string
+		h            http.Handler
+		header       string
+		value        string
+	}{
+		{"whm-token", versionPath, handlerOf(td.d, whm), "Authorization", td.tpl.whm},
+		{"cpanel-token", uapiPath, handlerOf(td.d, cpanel), "Authorization", td.tpl.cpanel},
+		{"session", token + versionPath, handlerOf(sd.d, whm), "Cookie", cookie},
+		{"accesshash", versionPath, handlerOf(sd.d, whm), "Authorization", sd.accessHash},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				r := httptest.NewRequest(http.MethodGet, tc.target, nil)
+				r.RemoteAddr = "127.0.0.1:40000"
+				r.Header.Set(tc.header, tc.value)
+				w := &discardWriter{h: http.Header{}}
+				for pb.Next() {
+					clear(w.h)
+					w.status = 0
+					tc.h.ServeHTTP(w, r)
+					if w.status != http.StatusOK {
+						b.Errorf("%s: status %d", tc.name, w.status)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // handlerOf is the handler of the daemon's plain port of svc.
 func handlerOf(d *daemon.Daemon, svc core.Service) http.Handler {
 	return d.Handler(server.Port{Service: svc})

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -95,6 +96,28 @@ func BenchmarkPaired(b *testing.B) {
 	b.Run("whm-token-vs-basic-cached", func(b *testing.B) {
 		pairLoopWith(b, td.whm+versionPath, map[string]string{"Authorization": td.tpl.whm},
 			td.whm+versionPath, map[string]string{"Authorization": rootBasic(b, td)})
+	})
+	// The access hash against a WHM token of the same daemon: its
+	// "%-of-baseline" is the hash's share of the token's rate (the goal:
+	// at least 90).
+	b.Run("whm-token-vs-accesshash", func(b *testing.B) {
+		hash, err := td.d.Data.Env.AccessHash(context.Background(), "root", true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pairLoopWith(b, td.whm+versionPath, map[string]string{"Authorization": td.tpl.whm},
+			td.whm+versionPath, map[string]string{"Authorization": "whm root:" + hash})
+	})
+	// What bounds it: the same fixed-bytes server, sent a token's header
+	// and an access hash's (960 characters more to write, read and parse
+	// on both sides), cpauth not involved.
+	b.Run("baseline-token-header-vs-accesshash-header", func(b *testing.B) {
+		hash, err := td.d.Data.Env.AccessHash(context.Background(), "root", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		base := baselineServer(b, vbody) + versionPath
+		pairLoopWith(b, base, map[string]string{"Authorization": td.tpl.whm}, base, map[string]string{"Authorization": "whm root:" + hash})
 	})
 }
 

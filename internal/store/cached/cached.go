@@ -42,7 +42,12 @@ type Store struct {
 	// every plain-port request reads a setting.
 	view atomic.Pointer[settingsView]
 
-	hits, misses stripes
+	// hits are counted only while countHits is on (tests, and whoever
+	// wants the figure): on the read path even a striped counter costs
+	// cores a shared write. misses go to the store anyway.
+	countHits atomic.Bool
+	hits      stripes
+	misses    atomic.Uint64
 
 	// now is the clock of sessionTTL (time.Now; tests set another).
 	now func() time.Time
@@ -234,8 +239,19 @@ func (s *Store) SetLive(live bool) {
 // Live reports whether the cache is in use.
 func (s *Store) Live() bool { return s.live.Load() }
 
-// Stats reports cache hits and misses since start.
-func (s *Store) Stats() (hits, misses uint64) { return s.hits.load(), s.misses.load() }
+// Stats reports cache hits (those counted while CountHits was on) and
+// misses since start.
+func (s *Store) Stats() (hits, misses uint64) { return s.hits.load(), s.misses.Load() }
+
+// CountHits turns the counting of hits on or off (off at start).
+func (s *Store) CountHits(on bool) { s.countHits.Store(on) }
+
+// hit counts a read answered from memory, when asked to.
+func (s *Store) hit() {
+	if s.countHits.Load() {
+		s.hits.add()
+	}
+}
 
 // Invalidate forgets what a change touched.
 func (s *Store) Invalidate(c store.Change) {
@@ -288,10 +304,10 @@ func read[T any](s *Store, pick func(*tables) *cmap[entry[T]], key string, load 
 	s.sync()
 	gen := s.gen.Load()
 	if e, ok := pick(s.tab.Load()).load(key); ok {
-		s.hits.add()
+		s.hit()
 		return e.v, e.err
 	}
-	s.misses.add()
+	s.misses.Add(1)
 	v, err := load()
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		s.remember(gen, func(t *tables) { pick(t).store(key, entry[T]{v, err}) })
@@ -333,11 +349,23 @@ func (s *Store) GetMailbox(ctx context.Context, local, domain string) (store.Mai
 }
 
 func (s *Store) GetAccessHash(ctx context.Context, username string) (store.AccessHash, error) {
-	h, err := read(s, func(t *tables) *cmap[entry[store.AccessHash]] { return &t.hashes }, username, func() (store.AccessHash, error) {
-		return s.Store.GetAccessHash(ctx, username)
-	})
+	h, err := s.getAccessHash(ctx, username)
 	h.Sealed = slices.Clone(h.Sealed)
 	return h, err
+}
+
+func (s *Store) getAccessHash(ctx context.Context, username string) (store.AccessHash, error) {
+	return read(s, func(t *tables) *cmap[entry[store.AccessHash]] { return &t.hashes }, username, func() (store.AccessHash, error) {
+		return s.Store.GetAccessHash(ctx, username)
+	})
+}
+
+// AccessHashMAC is the keyed hash of username's access hash, without the
+// copy of its sealed form that GetAccessHash makes: all that authenticating
+// by access hash reads (auth.AccessHash asks for it when the store has it).
+func (s *Store) AccessHashMAC(ctx context.Context, username string) (string, error) {
+	h, err := s.getAccessHash(ctx, username)
+	return h.MAC, err
 }
 
 func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
@@ -345,7 +373,7 @@ func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
 		s.sync()
 		if v := s.view.Load(); v != nil && v.gen == s.gen.Load() {
 			if e, ok := v.m[key]; ok {
-				s.hits.add()
+				s.hit()
 				return e.v, e.err
 			}
 		}
@@ -381,14 +409,14 @@ func (s *Store) GetTokenByMAC(ctx context.Context, mac string) (store.Token, err
 	gen := s.gen.Load()
 	tab := s.tab.Load()
 	if t, found := tab.tokens.byMAC.load(mac); found {
-		s.hits.add()
+		s.hit()
 		return cloneToken(t), nil
 	}
 	if _, absent := tab.tokens.absent.load(mac); absent {
-		s.hits.add()
+		s.hit()
 		return store.Token{}, errNoToken
 	}
-	s.misses.add()
+	s.misses.Add(1)
 	t, err := s.Store.GetTokenByMAC(ctx, mac)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		s.remember(gen, func(tab *tables) {

@@ -30,6 +30,7 @@ func open(t *testing.T) store.Store {
 func TestConformance(t *testing.T) {
 	storetest.RunTests(t, func(t *testing.T) store.Store {
 		c := cached.New(open(t))
+		c.CountHits(true) // the tests count hits
 		c.SetLive(true)
 		return c
 	})
@@ -41,6 +42,7 @@ func TestInvalidation(t *testing.T) {
 	ctx := context.Background()
 	inner := open(t)
 	c := cached.New(inner)
+	c.CountHits(true) // the tests count hits
 	now := time.Now()
 	if err := c.CreateAccount(ctx, store.Account{Username: "bob", Domain: "bob.test", Owner: "root", Created: now}); err != nil {
 		t.Fatal(err)
@@ -214,6 +216,7 @@ func live(t *testing.T) (c *cached.Store, inner store.Store) {
 	t.Helper()
 	inner = open(t)
 	c = cached.New(inner)
+	c.CountHits(true) // the tests count hits
 	c.SetLive(true)
 	return c, inner
 }
@@ -439,6 +442,7 @@ func TestSharedCounter(t *testing.T) {
 		t.Skip("no shared change counter on this system")
 	}
 	c := cached.New(daemonSide)
+	c.CountHits(true) // the tests count hits
 	c.SetVersion(version)
 	c.SetLive(true)
 	cliSide, err := sqlstore.OpenSQLite(ctx, path) // another process, as far as the cache knows

@@ -24,6 +24,7 @@ func node(t *testing.T, dsn string) *cached.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := cached.New(st)
+	c.CountHits(true) // the tests count hits
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { c.Run(ctx, st.ChangeFeed()) })

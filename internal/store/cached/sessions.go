@@ -125,14 +125,14 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (store.Session, e
 	gen := s.gen.Load()
 	tab := s.tab.Load()
 	if e, found := tab.sessions.byID.load(idHash); found && now.Sub(e.loaded) < sessionTTL {
-		s.hits.add()
+		s.hit()
 		return e.s, nil
 	}
 	if _, absent := tab.sessions.absent.load(idHash); absent {
-		s.hits.add()
+		s.hit()
 		return store.Session{}, errNoSession
 	}
-	s.misses.add()
+	s.misses.Add(1)
 	ss, err := s.Store.GetSession(ctx, idHash)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		s.remember(gen, func(tab *tables) {

@@ -32,6 +32,7 @@ func sessionStores(t *testing.T) (c *cached.Store, inner store.Store, clk *clock
 	ctx := context.Background()
 	inner = open(t)
 	c = cached.New(inner)
+	c.CountHits(true) // the tests count hits
 	clk = &clock{t: time.Unix(1_800_000_000, 0)}
 	c.SetNow(clk.now)
 	c.SetLive(true)
