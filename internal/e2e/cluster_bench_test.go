@@ -45,6 +45,7 @@ func BenchmarkPropagation(b *testing.B) {
 	key := filepath.Join(b.TempDir(), "cluster.key")
 	na := startNode(b, db, key)
 	nb := startNode(b, db, key)
+	nb.d.Data.Cache.CountHits(true) // checked: calls answered from its cache
 	if na.rootPass == "" {
 		b.Fatal("node A did not create root")
 	}

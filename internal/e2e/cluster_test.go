@@ -107,6 +107,7 @@ func TestCluster(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "cluster.key")
 	a := startNode(t, db, key)
 	b := startNode(t, db, key)
+	b.d.Data.Cache.CountHits(true) // checked below: the propagation is through B's cache
 	if a.rootPass == "" || b.rootPass != "" {
 		t.Fatalf("root should be created by A only: A has a password file: %v, B: %v", a.rootPass != "", b.rootPass != "")
 	}
