@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -55,17 +54,7 @@ func flood(ctx context.Context, fc floodConfig, on func() bool) *floodResult {
 			var h histogram
 			for ctx.Err() == nil {
 				i := int(next.Add(1)-1) % fc.addrs
-				d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: floodAddr(i)}, Timeout: 5 * time.Second,
-					Control: func(network, address string, _ syscall.RawConn) error {
-						host, _, err := net.SplitHostPort(address)
-						if err != nil {
-							return err
-						}
-						if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-							return fmt.Errorf("%w: %s", errNotLoopback, address)
-						}
-						return nil
-					}}
+				d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: floodAddr(i)}, Timeout: 5 * time.Second, Control: loopbackOnly}
 				tr := &http.Transport{DialContext: d.DialContext, Proxy: nil, MaxIdleConnsPerHost: 1, DisableCompression: true}
 				c := &http.Client{Transport: tr, Timeout: 30 * time.Second,
 					CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -269,20 +269,21 @@ func checkLoopbackHost(host string) error {
 // whatever a name resolved to.
 var errNotLoopback = errors.New("refusing to connect to a non-loopback address")
 
-func newClient(conc int, insecure bool) *http.Client {
-	dialer := &net.Dialer{
-		Timeout: 5 * time.Second,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				return fmt.Errorf("%w: %s", errNotLoopback, address)
-			}
-			return nil
-		},
+// loopbackOnly is a dialer's Control that refuses any address but a
+// loopback one: the load never leaves the machine.
+func loopbackOnly(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
 	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%w: %s", errNotLoopback, address)
+	}
+	return nil
+}
+
+func newClient(conc int, insecure bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: loopbackOnly}
 	tr := &http.Transport{
 		Proxy:               nil, // never a proxy: it would not be loopback
 		DialContext:         dialer.DialContext,
