@@ -93,8 +93,8 @@ func (e *testEnv) postLogin(t testing.TB, p port, path, body string, header map[
 func (e *testEnv) login(t testing.TB, p port, user, pass string) sess {
 	t.Helper()
 	r := e.postLogin(t, p, "/login", loginForm("user", user, "pass", pass), nil)
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("login of %s on %s: status %d, want 303; body %.300s", user, p, r.status, r.body)
+	if r.status != http.StatusFound {
+		t.Fatalf("login of %s on %s: status %d, want 302 (D21); body %.300s", user, p, r.status, r.body)
 	}
 	return sessionOf(t, p, r)
 }
@@ -257,6 +257,85 @@ func TestSessionClientSequence(t *testing.T) {
 	})
 }
 
+// perlClient is an HTTP client that redirects as HTTP::Tiny, the client of
+// cPanel's own Perl library, does: after a GET it follows every redirect;
+// after a POST it follows only a 303 (with a GET) and returns a 301, 302,
+// 307 or 308 as it is. It keeps no cookies and gives up after five
+// redirects.
+func (e *testEnv) perlClient() *http.Client {
+	c := *e.client
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		if via[len(via)-1].Method == http.MethodPost && req.Response.StatusCode != http.StatusSeeOther {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return &c
+}
+
+// D21: a successful POST /login without login_only answers 302, so that
+// cPanel's Perl client reads the security token from Location and the
+// cookie from Set-Cookie. Against a 303 it followed the redirect, saw
+// neither, and reported "Failed to establish session".
+func TestSessionLoginPerlClient(t *testing.T) {
+	e := startWithFixtures(t)
+	old := "/cpsess0123456789"
+	cases := []struct {
+		name       string
+		p          port
+		path       string
+		user, pass string
+		gotoURI    string
+		landing    string
+	}{
+		{"cPanel, /login", p2083, "/login", "bob", bobPass, "", "/"},
+		{"cPanel plain port, /login/", p2082, "/login/", "bob", bobPass, "", "/"},
+		{"WHM, /login", p2087, "/login", "root", e.rootPass, "", "/"},
+		{"WHM, a landing page", p2087, "/login", "root", e.rootPass, "/tokens/", "/tokens/"},
+		{"Webmail, /login", p2096, "/login", "info@bob.test", infoPass, "", "/"},
+		{"under an old token, /cpsess.../login", p2083, old + "/login", "bob", bobPass, "", "/"},
+		{"under an old token, /cpsess.../login/", p2087, old + "/login/", "root", e.rootPass, "", "/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := e.urlVia(tc.p, "", tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			form := url.Values{"user": {tc.user}, "pass": {tc.pass}}
+			if tc.gotoURI != "" {
+				form.Set("goto_uri", tc.gotoURI)
+			}
+			resp, err := e.perlClient().PostForm(u, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			r := response{status: resp.StatusCode, header: resp.Header}
+			if r.status != http.StatusFound {
+				t.Fatalf("status %d (after %s %s), want 302 with Location; the Perl client follows a 303 after a POST",
+					r.status, resp.Request.Method, resp.Request.URL.Path)
+			}
+			loc := r.header.Get("Location")
+			if !regexp.MustCompile(`^/cpsess[0-9]{10}`+regexp.QuoteMeta(tc.landing)+`$`).MatchString(loc) || strings.HasPrefix(loc, old) {
+				t.Errorf("Location %q, want a new /cpsessNNNNNNNNNN%s", loc, tc.landing)
+			}
+			if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+			s := sessionOf(t, tc.p, r)
+			if tc.p.service() == p2087.service() {
+				whmOK(t, e.do(t, s.api("/json-api/version?api.version=1")))
+				return
+			}
+			uapiOK(t, e.do(t, s.api("/execute/Variables/get_user_information")))
+		})
+	}
+}
+
 // login_only=1: D9's JSON, in the query or the body.
 func TestSessionLoginOnly(t *testing.T) {
 	e := startWithFixtures(t)
@@ -305,9 +384,9 @@ func TestSessionLoginOnly(t *testing.T) {
 			uapiOK(t, e.do(t, s.api("/execute/Variables/get_user_information")))
 		})
 	}
-	t.Run("without login_only: 303", func(t *testing.T) {
+	t.Run("without login_only: 302 (D21)", func(t *testing.T) {
 		r := e.postLogin(t, p2083, "/login/", loginForm("user", "bob", "pass", bobPass, "goto_uri", "/tokens/"), nil)
-		if r.status != http.StatusSeeOther || !regexp.MustCompile(`^/cpsess[0-9]{10}/tokens/$`).MatchString(r.header.Get("Location")) {
+		if r.status != http.StatusFound || !regexp.MustCompile(`^/cpsess[0-9]{10}/tokens/$`).MatchString(r.header.Get("Location")) {
 			t.Errorf("status %d Location %q", r.status, r.header.Get("Location"))
 		}
 	})

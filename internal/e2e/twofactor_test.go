@@ -282,7 +282,7 @@ func TestTwoFactorMatrix(t *testing.T) {
 				tfaChallenge(t, e.do(t, pending.api("/json-api/version?api.version=1")))
 				codePage(t, e.do(t, pending.req(pending.token+"/")), pending.token)
 				r := e.postLogin(t, p2087, "/login", loginForm("user", "res", "pass", resPass, "tfa_token", e.code(t, f)), nil)
-				if r.status != http.StatusSeeOther {
+				if r.status != http.StatusFound {
 					t.Fatalf("login with the code: %d %.200s", r.status, r.body)
 				}
 				ok(e.do(t, sessionOf(t, p2087, r).api("/json-api/version?api.version=1")))
@@ -502,7 +502,7 @@ func TestTwoFactorLogin(t *testing.T) {
 	})
 	t.Run("recovery codes", func(t *testing.T) {
 		r := e.postLogin(t, p2083, "/login", loginForm("user", "bob", "pass", bobPass, "tfa_token", strings.ToUpper(f.recovery[0])), nil)
-		if r.status != http.StatusSeeOther {
+		if r.status != http.StatusFound {
 			t.Fatalf("recovery code: %d %.300s", r.status, r.body)
 		}
 		uapiOK(t, e.do(t, sessionOf(t, p2083, r).api("/execute/Variables/get_user_information")))

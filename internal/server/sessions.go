@@ -312,8 +312,12 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		writeJSON(w, http.StatusOK, loginResult{Status: 1, SecurityToken: n.Session.SecurityToken, Redirect: location}) // D9
 		return
 	}
+	// 302, not 303 (D21): cPanel's Perl client (HTTP::Tiny) follows a 303
+	// after a POST and then never sees Location, the security token it
+	// needs; it returns a 302 as it is. Browsers go on with a GET either
+	// way (a 307 would make them post the password again).
 	web.SetPageHeaders(w.Header())
-	w.WriteHeader(http.StatusSeeOther)
+	w.WriteHeader(http.StatusFound)
 }
 
 // codeCrossSite is the message code of a login sent from another site.

@@ -168,6 +168,9 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, ou
 	}
 	s.Log.Info("session two-factor verified", "request_id", requestID(ctx), "service", p.Service.App(),
 		"remote", remote.String(), "user", user)
+	// 303, not D21's 302: this is no POST /login but a browser's second
+	// step, under a token the client already has; a script that posts
+	// the code here is best served by landing on the page.
 	web.SetPageHeaders(w.Header())
 	w.Header().Set("Location", token+"/")
 	w.WriteHeader(http.StatusSeeOther)
