@@ -42,12 +42,14 @@ type Verdict int
 const (
 	// CodeWrong: the code is wrong, or of the wrong form.
 	CodeWrong Verdict = iota
-	// CodeReplayed: the code is right for a time step already used. It is
+	// CodeReplayed: the code is right for a time step already used (at a
+	// login), or older than the newest one accepted (anywhere). It is
 	// refused; it does not count towards the per-user limit of wrong codes
 	// (whoever sends it has seen a current code, and is not guessing), but
 	// the guard hears of it as a failure.
 	CodeReplayed
-	// CodeOK: a right TOTP code; its time step is now burnt.
+	// CodeOK: a right TOTP code; its time step is now burnt (or, in an
+	// API call's header, was the newest accepted already: D22).
 	CodeOK
 	// RecoveryOK: a right recovery code; it is now used up.
 	RecoveryOK
@@ -85,13 +87,16 @@ func (v Verdict) String() string {
 	return "wrong or used two-factor code"
 }
 
-// TwoFactor checks second factors: TOTP codes (each accepted once: its
-// time step is burnt in the same store update that accepts it, so the
-// same code cannot pass twice, on any port or node, nor in two concurrent
-// requests) and single-use recovery codes; and it decides which requests
-// need one. Wrong codes are limited per user (MaxFailures in
-// FailureWindow, counted in the store, so across nodes) and reported to
-// the brute-force regulator.
+// TwoFactor checks second factors: TOTP codes and single-use recovery
+// codes; and it decides which requests need one. A code typed at a login
+// (Verify) is accepted once: its time step is burnt in the same store
+// update that accepts it, so the same code cannot pass twice, on any port
+// or node, nor in two concurrent requests. A code in an API call's header
+// (VerifyHeader, D22) serves every call of its window: cPanel's clients
+// compute one code and send it on every call. Both refuse a code of a
+// step older than the newest one accepted. Wrong codes are limited per
+// user (MaxFailures in FailureWindow, counted in the store, so across
+// nodes) and reported to the brute-force regulator.
 type TwoFactor struct {
 	Store store.Store
 	Key   *secret.Key
@@ -189,12 +194,37 @@ func (t *TwoFactor) LoginNeeded(ctx context.Context, user string) (bool, error) 
 	return t.Configured(ctx, user)
 }
 
-// Verify checks a second factor for att.User through the guard: Admit
-// before, Failed or Succeeded after (att.Method is set to
-// core.MethodTwoFactor and att.Secret to the code). Recovery codes are
-// accepted only when allowRecovery is set (logins, not every API call).
+// Verify checks a second factor a person typed (a login's tfa_token, the
+// code page's tfatoken, a setup or removal's code) for att.User through
+// the guard: Admit before, Failed or Succeeded after (att.Method is set
+// to core.MethodTwoFactor and att.Secret to the code). A TOTP code passes
+// once: only a step later than every one accepted before, this one then
+// burnt. Recovery codes are accepted only when allowRecovery is set.
 // remaining is the count of unused recovery codes after a RecoveryOK.
 func (t *TwoFactor) Verify(ctx context.Context, g Guard, att Attempt, code string, allowRecovery bool) (v Verdict, remaining int, err error) {
+	return t.verify(ctx, g, att, code, allowRecovery, false)
+}
+
+// VerifyHeader checks the code of an API call's X-CPANEL-OTP header
+// (D22), through the guard as Verify does. A code passes while its step
+// is within the matcher's window and not older than the newest step
+// accepted for the user (by a header or a login): cPanel's clients
+// compute one code and send it on every call of its 30 seconds, and
+// cPanel keeps no record of used codes. Using it again writes nothing.
+// Recovery codes are never taken here: they would be spent by the first
+// call, and a header travels with every call.
+//
+// A step accepted here is the newest accepted, so its code is then
+// refused by Verify: a code that has been in a header, which scripts keep
+// in their configuration and every call carries, cannot log in.
+func (t *TwoFactor) VerifyHeader(ctx context.Context, g Guard, att Attempt, code string) (Verdict, error) {
+	v, _, err := t.verify(ctx, g, att, code, false, true)
+	return v, err
+}
+
+// verify is Verify and VerifyHeader: reuse lets the newest accepted step
+// pass again (the header's window).
+func (t *TwoFactor) verify(ctx context.Context, g Guard, att Attempt, code string, allowRecovery, reuse bool) (v Verdict, remaining int, err error) {
 	if g == nil {
 		g = NoGuard{}
 	}
@@ -202,7 +232,7 @@ func (t *TwoFactor) Verify(ctx context.Context, g Guard, att Attempt, code strin
 	if ok, _ := g.Admit(ctx, att); !ok {
 		return CodeRefused, 0, nil
 	}
-	v, remaining, err = t.check(ctx, att.User, code, allowRecovery)
+	v, remaining, err = t.check(ctx, att.User, code, allowRecovery, reuse)
 	switch {
 	case v.OK():
 		g.Succeeded(ctx, att)
@@ -215,11 +245,12 @@ func (t *TwoFactor) Verify(ctx context.Context, g Guard, att Attempt, code strin
 // errNoWrite ends an updater that found nothing to write.
 var errNoWrite = errors.New("nothing to write")
 
-// check is Verify without the guard: one locked update of the user's
+// check is verify without the guard: one locked update of the user's
 // record that reads the secret, matches the code against steps not yet
-// burnt, and burns the matched step (or uses up the recovery code, or
-// counts the failure) before it commits.
-func (t *TwoFactor) check(ctx context.Context, user, code string, allowRecovery bool) (Verdict, int, error) {
+// burnt (with reuse, also the newest accepted one), and burns the matched
+// step (or uses up the recovery code, or counts the failure) before it
+// commits.
+func (t *TwoFactor) check(ctx context.Context, user, code string, allowRecovery, reuse bool) (Verdict, int, error) {
 	maxFail, window := t.limits()
 	now := t.now()
 	code = strings.TrimSpace(code)
@@ -243,9 +274,21 @@ func (t *TwoFactor) check(ctx context.Context, user, code string, allowRecovery 
 			return tf, errNoWrite
 		}
 		if totp.IsCode(code) {
-			if step, ok := totp.Match(string(sec), code, now, tf.LastStep); ok {
-				tf.LastStep, tf.Failures, tf.FailuresSince = step, 0, time.Time{}
+			after := tf.LastStep // steps after it are not burnt
+			if reuse && after > math.MinInt64 {
+				after-- // D22: the newest accepted step passes again
+			}
+			if step, ok := totp.Match(string(sec), code, now, after); ok {
 				v = CodeOK
+				if step == tf.LastStep {
+					// The header's code again: nothing to burn, and
+					// no write per API call. The count of wrong codes
+					// stays: a code seen once (it travels with every
+					// call) must not clear the limit for whoever keeps
+					// guessing beside it.
+					return tf, errNoWrite
+				}
+				tf.LastStep, tf.Failures, tf.FailuresSince = step, 0, time.Time{}
 				return tf, nil
 			}
 			if _, ok := totp.Match(string(sec), code, now, math.MinInt64); ok {

@@ -195,6 +195,135 @@ func TestTwoFactorVerify(t *testing.T) {
 	}
 }
 
+// D22: a code in an API call's header serves every call of its window; a
+// code older than the newest accepted, a recovery code, and at a login a
+// code already accepted anywhere, are refused.
+func TestTwoFactorVerifyHeader(t *testing.T) {
+	f, tf, clk, codes := enrolled(t)
+	ctx := t.Context()
+	cur := totp.Step(stepStart)
+	g := &countingGuard{admit: true}
+	att := auth.Attempt{User: "bob", Service: core.ServiceCPanel}
+	steps := []struct {
+		name  string
+		at    time.Time
+		login bool // Verify (a code typed at a login), else VerifyHeader
+		code  string
+		want  auth.Verdict
+	}{
+		{"the setup code in a header", stepStart, false, codeAt(t, cur), auth.CodeOK},
+		{"the setup code again, late in its step", stepStart.Add(totp.Period - time.Second), false, codeAt(t, cur), auth.CodeOK},
+		{"the next step's code, early", stepStart.Add(totp.Period - time.Second), false, codeAt(t, cur+1), auth.CodeOK},
+		{"the setup code after a newer one", stepStart.Add(totp.Period - time.Second), false, codeAt(t, cur), auth.CodeReplayed},
+		{"the newer code in its own step", stepStart.Add(totp.Period), false, codeAt(t, cur+1), auth.CodeOK},
+		{"the newer code a step later (the matcher's window)", stepStart.Add(3*totp.Period - time.Nanosecond), false, codeAt(t, cur+1), auth.CodeOK},
+		{"the newer code two steps later, out of the window", stepStart.Add(3 * totp.Period), false, codeAt(t, cur+1), auth.CodeWrong},
+		{"a header code", stepStart.Add(3 * totp.Period), false, codeAt(t, cur+3), auth.CodeOK},
+		{"the header's code at a login", stepStart.Add(3 * totp.Period), true, codeAt(t, cur+3), auth.CodeReplayed},
+		{"the next code at a login", stepStart.Add(3 * totp.Period), true, codeAt(t, cur+4), auth.CodeOK},
+		{"the login's code again at a login", stepStart.Add(3 * totp.Period), true, codeAt(t, cur+4), auth.CodeReplayed},
+		{"the login's code in a header", stepStart.Add(3 * totp.Period), false, codeAt(t, cur+4), auth.CodeOK},
+		{"the header's older code after the login's", stepStart.Add(3 * totp.Period), false, codeAt(t, cur+3), auth.CodeReplayed},
+		{"a recovery code in a header", stepStart.Add(3 * totp.Period), false, codes[0], auth.CodeWrong},
+		{"the same recovery code at a login (not spent by the header)", stepStart.Add(3 * totp.Period), true, codes[0], auth.RecoveryOK},
+	}
+	for _, s := range steps {
+		clk.Set(s.at)
+		var v auth.Verdict
+		var err error
+		if s.login {
+			v, _, err = tf.Verify(ctx, g, att, s.code, true)
+		} else {
+			v, err = tf.VerifyHeader(ctx, g, att, s.code)
+		}
+		if err != nil || v != s.want {
+			t.Fatalf("%s: %v, %v; want %v", s.name, v, err, s.want)
+		}
+	}
+	// Ten calls with one code inside its step, one every three seconds.
+	clk.Set(stepStart.Add(6 * totp.Period))
+	code := codeAt(t, cur+6)
+	for i := range 10 {
+		if v, err := tf.VerifyHeader(ctx, g, att, code); err != nil || v != auth.CodeOK {
+			t.Fatalf("call %d with one code: %v, %v", i+1, v, err)
+		}
+		clk.Set(clk.Now().Add(3 * time.Second))
+	}
+	rec, err := f.st.GetTwoFactor(ctx, "bob")
+	if err != nil || rec.LastStep != cur+6 || len(rec.RecoveryMACs) != auth.RecoveryCount-1 {
+		t.Fatalf("record after the calls: last step %d (want %d), %d recovery codes, %v", rec.LastStep, cur+6, len(rec.RecoveryMACs), err)
+	}
+	for _, m := range g.methods {
+		if m != core.MethodTwoFactor {
+			t.Fatalf("guard asked with method %q", m)
+		}
+	}
+	// A refusing guard stops the check.
+	if v, _ := tf.VerifyHeader(ctx, &countingGuard{}, att, code); v != auth.CodeRefused {
+		t.Fatalf("refused: %v", v)
+	}
+	if v, _ := tf.VerifyHeader(ctx, g, auth.Attempt{User: "carol"}, code); v != auth.NotConfigured {
+		t.Fatalf("user without two-factor: %v", v)
+	}
+}
+
+// The limit of wrong codes holds in the header: using the header's code
+// again does not clear the count (only a newer step does), and over the
+// limit even a right code is refused.
+func TestTwoFactorHeaderRateLimit(t *testing.T) {
+	f, tf, clk, _ := enrolled(t)
+	ctx := t.Context()
+	tf.MaxFailures, tf.FailureWindow = 3, 10*time.Minute
+	cur := totp.Step(stepStart)
+	clk.Set(stepStart.Add(time.Second))
+	header := func(code string) auth.Verdict {
+		t.Helper()
+		v, err := tf.VerifyHeader(ctx, nil, auth.Attempt{User: "bob"}, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	failures := func() int {
+		t.Helper()
+		rec, err := f.st.GetTwoFactor(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Failures
+	}
+	right := codeAt(t, cur)
+	steps := []struct {
+		name     string
+		code     string
+		want     auth.Verdict
+		failures int
+	}{
+		{"the right code", right, auth.CodeOK, 0},
+		{"a wrong code", "000000", auth.CodeWrong, 1},
+		{"another wrong code", "999999", auth.CodeWrong, 2},
+		{"the right code again", right, auth.CodeOK, 2},
+		{"a third wrong code", "000000", auth.CodeWrong, 3},
+		{"the right code over the limit", right, auth.CodeLimited, 3},
+		{"a newer right code over the limit", codeAt(t, cur+1), auth.CodeLimited, 3},
+	}
+	for _, s := range steps {
+		if v := header(s.code); v != s.want {
+			t.Fatalf("%s: %v, want %v", s.name, v, s.want)
+		}
+		if n := failures(); n != s.failures {
+			t.Fatalf("%s: %d failures counted, want %d", s.name, n, s.failures)
+		}
+	}
+	clk.Set(stepStart.Add(10*time.Minute + time.Second))
+	if v := header(codeAt(t, totp.Step(clk.Now()))); v != auth.CodeOK {
+		t.Fatalf("after the window: %v", v)
+	}
+	if n := failures(); n != 0 {
+		t.Fatalf("a newer step did not clear the count: %d", n)
+	}
+}
+
 func upper(s string) string {
 	b := []byte(s)
 	for i, c := range b {
@@ -269,6 +398,48 @@ func TestTwoFactorConcurrentSameCode(t *testing.T) {
 	wg.Wait()
 	if got := passed.Load(); got != 1 {
 		t.Fatalf("%d of %d concurrent uses of one code passed, want exactly 1", got, n)
+	}
+}
+
+// Concurrent calls with one header code all pass, and a login with that
+// code among them does not make any of them fail: the step ends up the
+// newest accepted either way.
+func TestTwoFactorConcurrentHeader(t *testing.T) {
+	f, tf, _, _ := enrolled(t)
+	step := totp.Step(stepStart) + 1
+	code := codeAt(t, step)
+	const n = 8
+	var passed atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if i == n {
+				_, _, err := tf.Verify(context.Background(), nil, auth.Attempt{User: "bob"}, code, true)
+				if err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			v, err := tf.VerifyHeader(context.Background(), nil, auth.Attempt{User: "bob"}, code)
+			if err != nil {
+				t.Error(err)
+			}
+			if v == auth.CodeOK {
+				passed.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if got := passed.Load(); got != n {
+		t.Fatalf("%d of %d concurrent calls with one header code passed, want all", got, n)
+	}
+	if rec, err := f.st.GetTwoFactor(t.Context(), "bob"); err != nil || rec.LastStep != step {
+		t.Fatalf("last step %d, want %d (%v)", rec.LastStep, step, err)
 	}
 }
 

@@ -120,8 +120,9 @@ const otp = "X-CPANEL-OTP"
 // {2FA configured or not} x {API policy on or off} x {token require_otp or
 // not}, with the 2FA policy on. Each cell is "ok" (the call passes without
 // a code, and an X-CPANEL-OTP header is ignored) or "otp" (without a code
-// the answer is D11's challenge; a wrong code too; the right code passes
-// once, and the same code again does not). For the session, "otp" means
+// the answer is D11's challenge; a wrong code too; the right code passes,
+// again within its window (D22), and the previous step's code, older than
+// it, does not). For the session, "otp" means
 // that a login without the code gets a session that reaches nothing but the
 // code page, and a login with it one that works.
 
@@ -301,16 +302,23 @@ func TestTwoFactorMatrix(t *testing.T) {
 			code := e.code(t, f)
 			req.header = map[string]string{otp: code}
 			ok(e.do(t, req))
-			tfaChallenge(t, e.do(t, req)) // the same code again
+			ok(e.do(t, req)) // the same code again, in its window (D22)
+			older, err := totp.Code(f.secret, e.clock.Now().Add(-totp.Period))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.header = map[string]string{otp: older}
+			tfaChallenge(t, e.do(t, req))
 		})
 	}
 }
 
 // ---------------------------------------------------------------------------
 
-// A code is accepted once: not again on another port (or service), not by
-// the login form after an API call, and of two concurrent requests exactly
-// one passes.
+// A code in X-CPANEL-OTP serves every call of its window, on every port and
+// service, concurrent ones too (D22), but not the login form afterwards; a
+// code typed at a login passes once, and of concurrent logins with one code
+// exactly one passes; a code older than one used is refused.
 func TestTwoFactorReplay(t *testing.T) {
 	e := startWithFixtures(t)
 	f := e.enroll(t, "bob")
@@ -318,13 +326,16 @@ func TestTwoFactorReplay(t *testing.T) {
 	get := func(p port, code string) response {
 		return e.do(t, request{port: p, path: "/execute/Variables/get_user_information", auth: e.authFor(t, "bob"), header: map[string]string{otp: code}})
 	}
+	login := func(code string) response {
+		return e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfa_token", code), nil)
+	}
 	t.Run("two ports", func(t *testing.T) {
 		code := e.code(t, f)
 		uapiOK(t, get(p2083, code))
-		tfaChallenge(t, get(p2082, code))
-		tfaChallenge(t, get(p2096, code)) // Webmail, as bob
-		r := e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfa_token", code), nil)
-		if r.status != http.StatusUnauthorized || string(r.body) != `{"status":0,"message":"tfa_invalid"}` {
+		uapiOK(t, get(p2082, code))
+		uapiOK(t, get(p2096, code)) // Webmail, as bob
+		// A code that has been in a header does not log in.
+		if r := login(code); r.status != http.StatusUnauthorized || string(r.body) != `{"status":0,"message":"tfa_invalid"}` {
 			t.Fatalf("login with a used code: %d %s", r.status, r.body)
 		}
 	})
@@ -337,8 +348,22 @@ func TestTwoFactorReplay(t *testing.T) {
 					auth: e.authFor(t, "bob"), header: map[string]string{otp: code}})
 				return r.status, err
 			})
+			if passed != n {
+				t.Fatalf("round %d: %d of %d concurrent requests with one code passed, want all (D22)", round, passed, n)
+			}
+		}
+	})
+	t.Run("concurrent logins", func(t *testing.T) {
+		for round := range 3 {
+			code := e.code(t, f)
+			const n = 6
+			passed := concurrentPasses(t, n, func(int) (int, error) {
+				r, err := e.try(request{port: p2083, method: http.MethodPost, path: "/login/?login_only=1", ctype: "application/x-www-form-urlencoded",
+					body: loginForm("user", "bob", "pass", bobPass, "tfa_token", code)})
+				return r.status, err
+			})
 			if passed != 1 {
-				t.Fatalf("round %d: %d of %d concurrent requests with one code passed, want exactly 1", round, passed, n)
+				t.Fatalf("round %d: %d of %d concurrent logins with one code passed, want exactly 1", round, passed, n)
 			}
 		}
 	})
@@ -362,12 +387,148 @@ func TestTwoFactorReplay(t *testing.T) {
 		tfaChallenge(t, get(p2083, at(cur-2))) // too old
 		tfaChallenge(t, get(p2083, at(cur+2))) // too new
 		uapiOK(t, get(p2083, at(cur-1)))       // the previous step, at the first instant of the current one
+		uapiOK(t, get(p2083, at(cur-1)))       // and again (D22)
 		e.clock.Freeze(start.Add(totp.Period - time.Nanosecond))
 		uapiOK(t, get(p2083, at(cur+1)))     // the next step, at the last instant of the current one
 		tfaChallenge(t, get(p2083, at(cur))) // the current, now behind a used one
+		e.clock.Freeze(start.Add(2*totp.Period + totp.Period - time.Nanosecond))
+		uapiOK(t, get(p2083, at(cur+1))) // a step on, still in the window
 		e.clock.Freeze(start.Add(3 * totp.Period))
 		tfaChallenge(t, get(p2083, at(cur+1))) // two steps on, out of the window
 		uapiOK(t, get(p2083, at(cur+3)))
+	})
+}
+
+// D22: cPanel's clients compute one code and send it in X-CPANEL-OTP on
+// every call. It serves every call of its window, for every credential of
+// the user that asks for it (Basic with the API policy on, a require_otp
+// token); a code older than one used is refused; recovery codes are not
+// taken; the limit of wrong codes holds; and at a login a code still passes
+// once, and not after it has been in a header.
+func TestTwoFactorHeaderWindow(t *testing.T) {
+	e := startWithFixtures(t)
+	f := e.enroll(t, "bob")
+	// The token first: with the API policy on, Basic needs the code too.
+	tok := str(dig(uapiOK(t, e.do(t, request{port: p2083, path: "/execute/Tokens/create_full_access?name=otp&require_otp=1",
+		auth: e.authFor(t, "bob")})), "data", "token"))
+	e.setSetting(t, settings.APIPolicy, "1")
+	creds := []struct{ name, auth string }{
+		{"Basic, API policy on", e.authFor(t, "bob")},
+		{"token with require_otp", "cpanel bob:" + tok},
+	}
+	get := func(p port, auth, code string) response {
+		return e.do(t, request{port: p, path: "/execute/Variables/get_user_information", auth: auth, header: map[string]string{otp: code}})
+	}
+	at := func(step int64) string {
+		c, err := totp.CodeAt(f.secret, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// next stops the daemon's clock at the first instant of the next time
+	// step, and returns that step.
+	next := func() int64 {
+		s := totp.Step(e.clock.Now()) + 1
+		e.clock.Freeze(time.Unix(s*int64(totp.Period/time.Second), 0))
+		return s
+	}
+	for _, c := range creds {
+		t.Run("ten calls with one code: "+c.name, func(t *testing.T) {
+			code := at(next())
+			for i := range 10 {
+				r := get(p2083, c.auth, code)
+				if r.status != http.StatusOK {
+					t.Fatalf("call %d of 10 with one code, %s into its step: %d %.200s", i+1, 3*time.Duration(i)*time.Second, r.status, r.body)
+				}
+				uapiOK(t, r)
+				e.clock.Advance(3 * time.Second)
+			}
+		})
+	}
+	t.Run("every port and credential share the code", func(t *testing.T) {
+		code := at(next())
+		uapiOK(t, get(p2083, creds[0].auth, code))
+		uapiOK(t, get(p2082, creds[1].auth, code))
+		uapiOK(t, get(p2096, creds[0].auth, code)) // Webmail, as bob
+		uapiOK(t, get(p2083, creds[1].auth, code))
+	})
+	t.Run("the window's edges", func(t *testing.T) {
+		s := next()
+		uapiOK(t, get(p2083, creds[0].auth, at(s)))
+		e.clock.Advance(2*totp.Period - time.Nanosecond) // the last instant of the next step
+		uapiOK(t, get(p2083, creds[1].auth, at(s)))
+		e.clock.Advance(time.Nanosecond)
+		tfaChallenge(t, get(p2083, creds[1].auth, at(s))) // out of the window
+	})
+	t.Run("an older code after a newer one", func(t *testing.T) {
+		s := next()
+		uapiOK(t, get(p2083, creds[0].auth, at(s)))
+		uapiOK(t, get(p2083, creds[0].auth, at(s+1))) // the next step's, early
+		for _, c := range creds {
+			tfaChallenge(t, get(p2083, c.auth, at(s)))
+		}
+		uapiOK(t, get(p2083, creds[1].auth, at(s+1)))
+	})
+	t.Run("no recovery code in the header", func(t *testing.T) {
+		next()
+		for _, c := range creds {
+			tfaChallenge(t, get(p2083, c.auth, f.recovery[0]))
+		}
+		// Not spent either: it still logs in.
+		r := e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfa_token", f.recovery[0]), nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("login with the recovery code: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("logins take a code once", func(t *testing.T) {
+		login := func(code string) response {
+			return e.postLogin(t, p2083, "/login/?login_only=1", loginForm("user", "bob", "pass", bobPass, "tfa_token", code), nil)
+		}
+		invalid := func(r response) {
+			t.Helper()
+			if r.status != http.StatusUnauthorized || string(r.body) != `{"status":0,"message":"tfa_invalid"}` {
+				t.Fatalf("%d %s, want tfa_invalid", r.status, r.body)
+			}
+		}
+		s := next()
+		if r := login(at(s)); r.status != http.StatusOK {
+			t.Fatalf("login: %d %s", r.status, r.body)
+		}
+		invalid(login(at(s))) // replayed
+		// The step a login took is the newest accepted: the header may
+		// use its code for the rest of the window.
+		uapiOK(t, get(p2083, creds[1].auth, at(s)))
+		// A code that has been in a header does not log in, on the form
+		// or on the code page; the next one does.
+		s = next()
+		uapiOK(t, get(p2083, creds[0].auth, at(s)))
+		invalid(login(at(s)))
+		pending := e.login(t, p2083, "bob", bobPass)
+		r := e.do(t, request{port: p2083, method: http.MethodPost, path: pending.token + "/", body: "tfatoken=" + at(s),
+			ctype: "application/x-www-form-urlencoded", header: map[string]string{"Cookie": pending.cookie()}})
+		codePage(t, r, pending.token)
+		if r := login(at(s + 1)); r.status != http.StatusOK {
+			t.Fatalf("login with the next code: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("the limit of wrong codes holds", func(t *testing.T) {
+		code := at(next())
+		uapiOK(t, get(p2083, creds[0].auth, code))
+		for range 4 {
+			tfaChallenge(t, get(p2083, creds[0].auth, "000000"))
+		}
+		// The right code again passes, but does not clear the count.
+		uapiOK(t, get(p2083, creds[1].auth, code))
+		tfaChallenge(t, get(p2083, creds[1].auth, "000000"))
+		for _, c := range creds {
+			tfaChallenge(t, get(p2083, c.auth, code))
+		}
+		if !strings.Contains(e.log.String(), "too many wrong codes") {
+			t.Error("the log does not say why the code was refused")
+		}
+		e.clock.Advance(15 * time.Minute)
+		uapiOK(t, get(p2083, creds[0].auth, at(next())))
 	})
 }
 
@@ -728,9 +889,11 @@ var osHostname = os.Hostname
 
 // TestTwoFactorCluster: two nodes on one PostgreSQL database. A setup made
 // on one node is asked for on the other within a second (which had cached
-// its absence); a code used on one node is refused on the other; and of
-// concurrent requests with one code spread over both nodes exactly one
-// passes.
+// its absence); a header's code serves both nodes (D22), and once a newer
+// one is used on one node the older is refused on the other; a code that
+// logged in on one node is refused at a login on the other; and of
+// concurrent logins with one code spread over both nodes exactly one
+// passes (and concurrent API calls with one code all do).
 func TestTwoFactorCluster(t *testing.T) {
 	a, b := startLivePair(t)
 	whmOK(t, a.do(t, request{port: p2087, auth: basic("root", a.rootPass),
@@ -767,17 +930,48 @@ func TestTwoFactorCluster(t *testing.T) {
 	if got := status(a, c); got != http.StatusOK {
 		t.Fatalf("code on A: %d", got)
 	}
+	if got := status(b, c); got != http.StatusOK {
+		t.Fatalf("the same code on B: %d, want 200 (D22)", got)
+	}
+	// The next step's code is in the window already: used on A, it makes
+	// the older one useless on B.
+	newer, err := totp.Code(f.secret, a.clock.Now().Add(totp.Period))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status(a, newer); got != http.StatusOK {
+		t.Fatalf("the next step's code on A: %d", got)
+	}
 	if got := status(b, c); got != http.StatusUnauthorized {
-		t.Fatalf("the same code on B: %d, want 401", got)
+		t.Fatalf("the older code on B after a newer one on A: %d, want 401", got)
+	}
+	login := func(e *testEnv, code string) (int, error) {
+		r, err := e.try(request{port: p2083, method: http.MethodPost, path: "/login/?login_only=1", ctype: "application/x-www-form-urlencoded",
+			body: loginForm("user", "nina", "pass", "Nina-Pass-1", "tfa_token", code)})
+		return r.status, err
+	}
+	code() // past the step used above
+	c = code()
+	if got, err := login(a, c); err != nil || got != http.StatusOK {
+		t.Fatalf("login on A: %d, %v", got, err)
+	}
+	if got, err := login(b, c); err != nil || got != http.StatusUnauthorized {
+		t.Fatalf("login on B with the code that logged in on A: %d, %v; want 401", got, err)
 	}
 	for round := range 3 {
 		c := code()
 		const n = 8
 		passed := concurrentPasses(t, n, func(i int) (int, error) {
-			return status([]*testEnv{a, b}[i%2], c), nil
+			return login([]*testEnv{a, b}[i%2], c)
 		})
 		if passed != 1 {
-			t.Fatalf("round %d: %d of %d concurrent requests on two nodes passed with one code, want exactly 1", round, passed, n)
+			t.Fatalf("round %d: %d of %d concurrent logins on two nodes passed with one code, want exactly 1", round, passed, n)
+		}
+		passed = concurrentPasses(t, n, func(i int) (int, error) {
+			return status([]*testEnv{a, b}[i%2], c), nil
+		})
+		if passed != n {
+			t.Fatalf("round %d: %d of %d concurrent API calls on two nodes passed with one code, want all (D22)", round, passed, n)
 		}
 	}
 }

@@ -230,7 +230,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "two-factor: " + err.Error()}
 		} else if code := tfaCode(args); needed && code != "" {
 			rec.method = core.MethodTwoFactor
-			v, err := s.verifyCode(r, p, remote, out.Principal.User, code, true)
+			v, err := s.verifyCode(r, p, remote, out.Principal.User, code, false)
 			if err != nil {
 				s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", out.Principal.User, "error", err.Error())
 			}

@@ -17,13 +17,15 @@ import (
 //     while the API requests policy is on, a require_otp token) carries the
 //     current code in X-CPANEL-OTP; without a right one the answer is HTTP
 //     401 and the login page with the code field (its form is named
-//     tfa_login_form, which cPanel's clients look for);
+//     tfa_login_form, which cPanel's clients look for). One code serves
+//     every call of its window (D22: auth.TwoFactor.VerifyHeader);
 //   - a session that is not two-factor verified reaches the code page and
 //     logout only: every page (and every API call under its token) answers
 //     HTTP 401 with the code form (tfa_login_form, field tfatoken), which
 //     posts to <token>/; a right code (or recovery code) verifies the
 //     session.
-// Every code check goes through the guard (auth.TwoFactor.Verify).
+// Every code check goes through the guard (auth.TwoFactor.Verify and
+// VerifyHeader).
 
 // OTPHeader carries the current two-factor code of an API call.
 const OTPHeader = "X-CPANEL-OTP"
@@ -64,7 +66,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, re
 	code := r.Header.Get(OTPHeader)
 	msg := codeTFARequired
 	if code != "" {
-		v, err := s.verifyCode(r, p, req.Remote, user, code, false)
+		v, err := s.verifyCode(r, p, req.Remote, user, code, true)
 		if err != nil {
 			s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", user, "error", err.Error())
 		}
@@ -94,11 +96,22 @@ func (s *Server) apiTwoFactorPage(w http.ResponseWriter, r *http.Request, p Port
 }
 
 // verifyCode checks a code of user through the guard, and writes the
-// decision to the audit stream (and a refusal to login_log).
-func (s *Server) verifyCode(r *http.Request, p Port, remote netip.Addr, user, code string, allowRecovery bool) (auth.Verdict, error) {
+// decision to the audit stream (and a refusal to login_log). A header's
+// code (X-CPANEL-OTP) serves its whole window and is never a recovery
+// code (D22); any other was typed at a login and passes once.
+func (s *Server) verifyCode(r *http.Request, p Port, remote netip.Addr, user, code string, header bool) (auth.Verdict, error) {
 	ctx := r.Context()
 	att := auth.Attempt{Service: p.Service, Remote: remote, User: user}
-	v, remaining, err := s.TwoFactor.Verify(ctx, s.guard(), att, code, allowRecovery)
+	var (
+		v         auth.Verdict
+		remaining int
+		err       error
+	)
+	if header {
+		v, err = s.TwoFactor.VerifyHeader(ctx, s.guard(), att, code)
+	} else {
+		v, remaining, err = s.TwoFactor.Verify(ctx, s.guard(), att, code, true)
+	}
 	if v == auth.RecoveryOK {
 		s.Log.Warn("two-factor recovery code used", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", remote.String(), "user", user, "recovery_codes_left", remaining)
@@ -145,7 +158,7 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, ou
 	if auth.HasControl(code) || len(code) > 64 {
 		code = "invalid" // checked (and counted) as the wrong code it is
 	}
-	v, err := s.verifyCode(r, p, remote, user, code, true)
+	v, err := s.verifyCode(r, p, remote, user, code, false)
 	if err != nil {
 		s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", user, "error", err.Error())
 	}
