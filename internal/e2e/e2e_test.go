@@ -637,6 +637,12 @@ var goldenSteps = []goldenStep{
 	{name: "whm_set_tweaksetting_bad_key", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=no_such_setting&value=1", status: 200, must: `"result":0`},
 	{name: "whm_set_tweaksetting_bad_value", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=requiressl&value=maybe", status: 200, must: `"result":0`},
 	{name: "whm_set_tweaksetting_by_reseller", port: p2087, who: "res", path: "/json-api/set_tweaksetting?api.version=1&key=allow_deprecated_accesshash&value=0", status: 200, must: `Permission denied`},
+	{name: "whm_get_tweaksetting_server_ip", port: p2087, who: "root", path: "/json-api/get_tweaksetting?api.version=1&key=server-ip", status: 200, must: `"value":""`},
+	{name: "whm_set_tweaksetting_server_ip", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=server-ip&value=2001:DB8::10", status: 200, must: `"result":1`},
+	{name: "whm_accountsummary_server_ip", port: p2087, who: "root", path: "/json-api/accountsummary?api.version=1&user=bob", status: 200, must: `"ip":"2001:db8::10"`},
+	{name: "whm_set_tweaksetting_server_ip_bad", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=server-ip&value=0.0.0.0", status: 200, must: `"result":0`},
+	{name: "whm_set_tweaksetting_server_ip_reset", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=server-ip&value=", status: 200, must: `"result":1`},
+	{name: "whm_listaccts_search_ip", port: p2087, who: "root", path: "/json-api/listaccts?api.version=1&search=127.0.0.1&searchtype=ip&searchmethod=exact&want=user,ip", status: 200, must: `"ip":"127.0.0.1"`},
 
 	// Access hashes.
 	{name: "whm_accesshash_root", port: p2087, who: "root", path: "/json-api/accesshash?api.version=1", status: 200, must: `"accesshash":"`},
