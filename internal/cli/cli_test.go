@@ -270,6 +270,52 @@ func TestUAPI(t *testing.T) {
 	}
 }
 
+// The functions that tell a client its account and the server's address,
+// run locally: resolvedomainname and the server-ip setting through
+// whmapi1, DomainInfo through uapi.
+func TestDomainsLocally(t *testing.T) {
+	dir := t.TempDir()
+	mustCode(t, local(t, dir, "", "whmapi1", "createacct", "username=bob", "domain=bob.test", "password=Bob-Pass-1"), 0)
+	// The address the local commands report is the daemon's: the listen
+	// address given to them, or the server-ip setting.
+	r := local(t, dir, "", "whmapi1", "--listen=192.0.2.7", "--output=json", "resolvedomainname", "domain=bob.test")
+	mustCode(t, r, 0)
+	if !strings.HasPrefix(r.stdout, `{"data":{"ip":"192.0.2.7"},`) {
+		t.Errorf("resolvedomainname with --listen: %s", r.stdout)
+	}
+	mustCode(t, local(t, dir, "", "whmapi1", "set_tweaksetting", "key=server-ip", "value=192.0.2.10"), 0)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"resolvedomainname", []string{"whmapi1", "--listen=192.0.2.7", "resolvedomainname", "domain=bob.test"}, `{"data":{"ip":"192.0.2.10"},`},
+		{"listaccts", []string{"whmapi1", "listaccts", "want=user,ip"}, `{"data":{"acct":[{"ip":"192.0.2.10","user":"bob"}]},`},
+		{"list_domains", []string{"uapi", "--user=bob", "DomainInfo", "list_domains"}, `{"data":{"addon_domains":[],"main_domain":"bob.test","parked_domains":[],"sub_domains":[]},`},
+		{"single_domain_data", []string{"uapi", "--user=bob", "DomainInfo", "single_domain_data", "domain=bob.test"}, `{"data":{"documentroot":"` + filepath.Join(dir, "home", "bob", "public_html") + `",`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := local(t, dir, "", tc.args[0], append([]string{"--output=json"}, tc.args[1:]...)...)
+			mustCode(t, r, 0)
+			if !strings.HasPrefix(r.stdout, tc.want) {
+				t.Errorf("stdout: %s\nwant it to begin with %s", r.stdout, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"unknown domain", []string{"whmapi1", "resolvedomainname", "domain=nowhere.test"}},
+		{"another account's domain", []string{"uapi", "--user=bob", "DomainInfo", "single_domain_data", "domain=nowhere.test"}},
+		{"bad server-ip", []string{"whmapi1", "set_tweaksetting", "key=server-ip", "value=::"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustCode(t, local(t, dir, "", tc.args[0], tc.args[1:]...), 1)
+		})
+	}
+}
+
 var hexLine = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func checkAccessHashFile(t *testing.T, path string) string {

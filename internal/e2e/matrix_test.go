@@ -71,6 +71,7 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 passwd":                             {"user={user}&password=Changed-Pass-123", true},
 	"whmapi1 read_cphulk_records":                {"list_name=white", false},
 	"whmapi1 removeacct":                         {"user={doomed}", true},
+	"whmapi1 resolvedomainname":                  {"domain={user}.test", true},
 	"whmapi1 save_cphulk_config":                 {"", false},
 	"whmapi1 set_cphulk_config_key":              {"key=nosuch&value=1", false},
 	"whmapi1 set_tweaksetting":                   {"key=nosuch&value=1", false},
@@ -91,6 +92,9 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 unsuspendacct":                      {"user={user}", true},
 	"whmapi1 version":                            {"", false},
 
+	"uapi DomainInfo::domains_data":                                     {"", false},
+	"uapi DomainInfo::list_domains":                                     {"", false},
+	"uapi DomainInfo::single_domain_data":                               {"domain={user}.test", false},
 	"uapi Email::add_pop":                                               {"email=m{id}&password=Mail-Pass-123", false},
 	"uapi Email::delete_pop":                                            {"email=nosuch", false},
 	"uapi Email::list_pops":                                             {"", false},

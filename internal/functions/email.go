@@ -97,7 +97,7 @@ func (e *Env) mailAddress(ctx context.Context, c *api.Call) (local, domain strin
 func (e *Env) ownDomain(ctx context.Context, c *api.Call, domain string) error {
 	d, err := e.Store.GetDomain(ctx, domain)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Account != c.Principal.Account) {
-		return core.Errorf(core.KindPermission, "The domain “%s” does not belong to your account.", clip(domain))
+		return notYourDomain(domain)
 	}
 	if err != nil {
 		return core.Internal(err)

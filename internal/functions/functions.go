@@ -76,6 +76,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerSSO(r)
 	e.registerTwoFactor(r)
 	e.registerHulk(r)
+	e.registerDomains(r)
 	return r
 }
 
