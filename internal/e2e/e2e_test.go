@@ -535,9 +535,20 @@ func TestWrongPorts(t *testing.T) {
 		uapiOK(t, r)
 	})
 	t.Run("API 2 inside webmail", func(t *testing.T) {
-		r := e.do(t, request{port: p2095, path: "/json-api/cpanel?cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=Email&cpanel_jsonapi_func=listpops", auth: e.authFor(t, "info@bob.test")})
-		if !bytes.Contains(r.body, []byte("is not permitted inside of webmail")) {
-			t.Errorf("API 2 Email::listpops inside webmail: %s", r.body)
+		// None of API 2's functions is webmail-safe: not Email's, and not
+		// CustInfo::displaycontactinfo, whose contact address is the
+		// account owner's.
+		for _, fn := range [][2]string{{"Email", "listpops"}, {"Email", "addpop"}, {"Email", "delpop"}, {"CustInfo", "displaycontactinfo"}} {
+			for _, who := range []string{"info@bob.test", "bob"} {
+				r := e.do(t, request{port: p2095, path: "/json-api/cpanel?cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=" + fn[0] + "&cpanel_jsonapi_func=" + fn[1] + "&email=d4api2&domain=bob.test&password=D4-Pass-word", auth: e.authFor(t, who)})
+				want := "Execution of " + fn[0] + "::" + fn[1] + " (api version:2) is not permitted inside of webmail"
+				if !bytes.Contains(r.body, []byte(want)) {
+					t.Errorf("API 2 %s::%s inside webmail as %s: %s", fn[0], fn[1], who, r.body)
+				}
+			}
+		}
+		if _, err := e.d.Data.Store.GetMailbox(context.Background(), "d4api2", "bob.test"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Email::addpop inside webmail created a mailbox (err %v)", err)
 		}
 	})
 }
@@ -700,6 +711,13 @@ var goldenSteps = []goldenStep{
 	{name: "api2_unknown_function", port: p2082, who: "bob", path: proxy("", "2", "Email", "no_such_function", ""), status: 200, must: `Could not find function`},
 	{name: "api2_other_user", port: p2083, who: "bob", path: proxy("carol", "2", "Email", "listpops", ""), status: 200, must: `Access Denied to carol`},
 	{name: "uapi_via_json_api_cpanel_port", port: p2083, who: "bob", path: proxy("", "3", "Email", "list_pops", ""), status: 200, must: `"result":{`},
+	{name: "api2_addpop", port: p2083, who: "bob", path: proxy("", "2", "Email", "addpop", ""), ctype: form, body: "email=sales2&domain=bob.test&password=Sales-Pass-3&quota=100", status: 200, must: `"data":[{"reason":"","result":1}]`},
+	{name: "api2_addpop_duplicate", port: p2083, who: "bob", path: proxy("", "2", "Email", "addpop", "&email=sales2&domain=bob.test&password=Sales-Pass-3"), status: 200, must: `"result":0`},
+	{name: "api2_addpop_foreign_domain", port: p2083, who: "bob", path: proxy("", "2", "Email", "addpop", "&email=x&domain=carol.test&password=X-Pass-1"), status: 200, must: `does not belong to your account`},
+	{name: "api2_delpop", port: p2083, who: "bob", path: proxy("", "2", "Email", "delpop", "&email=sales2&domain=bob.test"), status: 200, must: `"data":[{"reason":"OK","result":1}]`},
+	{name: "api2_delpop_again", port: p2083, who: "bob", path: proxy("", "2", "Email", "delpop", "&email=sales2&domain=bob.test"), status: 200, must: `does not exist`},
+	{name: "api2_displaycontactinfo", port: p2083, who: "bob", path: proxy("", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `"value":"admin@bob.test"`},
+	{name: "api2_displaycontactinfo_not_in_webmail", port: p2096, who: "info@bob.test", path: proxy("", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `is not permitted inside of webmail`},
 
 	// WHM to cPanel.
 	{name: "whm_cpanel_api2_root", port: p2087, who: "root", path: proxy("bob", "2", "Email", "listpops", "&api.version=1"), status: 200, must: `info@bob.test`},
@@ -716,6 +734,10 @@ var goldenSteps = []goldenStep{
 	{name: "whm_uapi_cpanel", port: p2087, who: "root", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=Email&cpanel.function=list_pops", status: 200, must: `info@bob.test`},
 	{name: "whm_uapi_cpanel_reseller_foreign", port: p2087, who: "res", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=Email&cpanel.function=list_pops", status: 200, must: `Access Denied to bob`},
 	{name: "whm_uapi_cpanel_missing_module", port: p2087, who: "root", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.function=list_pops", status: 200, must: `"result":0`},
+	{name: "whm_cpanel_api2_addpop_root", port: p2087, who: "root", path: proxy("bob", "2", "Email", "addpop", "&email=viawhm&domain=bob.test&password=Via-Whm-Pass-1"), status: 200, must: `"data":[{"reason":"","result":1}]`},
+	{name: "whm_cpanel_api2_delpop_root", port: p2087, who: "root", path: proxy("bob", "2", "Email", "delpop", "&email=viawhm&domain=bob.test"), status: 200, must: `"data":[{"reason":"OK","result":1}]`},
+	{name: "whm_cpanel_api2_displaycontactinfo_reseller_owner", port: p2087, who: "res", path: proxy("carol", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `"event":{"result":1}`},
+	{name: "whm_cpanel_api2_displaycontactinfo_reseller_foreign", port: p2087, who: "res", path: proxy("bob", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `Access Denied to bob`},
 	{name: "whm_cpanel_uapi_single_domain_data_root", port: p2087, who: "root", path: proxy("bob", "3", "DomainInfo", "single_domain_data", "&domain=bob.test"), status: 200, must: `"domain":"bob.test"`},
 	{name: "whm_uapi_cpanel_list_domains", port: p2087, who: "root", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=DomainInfo&cpanel.function=list_domains", status: 200, must: `"main_domain":"bob.test"`},
 	{name: "whm_uapi_cpanel_domains_data_reseller_owner", port: p2087, who: "res", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=carol&cpanel.module=DomainInfo&cpanel.function=domains_data", status: 200, must: `"user":"carol"`},

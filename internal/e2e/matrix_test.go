@@ -112,7 +112,10 @@ var matrixArgs = map[string]matrixArg{
 	"uapi TwoFactorAuth::set_user_configuration":                        {"secret=JBSWY3DPEHPK3PXP&tfa_token=000000", false},
 	"uapi Variables::get_user_information":                              {"", false},
 
-	"api2 Email::listpops": {"", false},
+	"api2 CustInfo::displaycontactinfo": {"", false},
+	"api2 Email::addpop":                {"email=a{id}&password=Mail-Pass-123", false},
+	"api2 Email::delpop":                {"email=nosuch", false},
+	"api2 Email::listpops":              {"", false},
 }
 
 // matrixCaller is one kind of caller. p is what the expectations know of
@@ -468,8 +471,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if !e.checkPassword("bob", bobPass, core.ServiceCPanel) {
 		t.Error("bob's password was changed by a reseller that does not own bob")
 	}
-	if _, err := e.d.Data.Store.GetMailbox(ctx, "m5", "bob.test"); err == nil {
-		t.Error("a mailbox was added to bob by a reseller that does not own bob")
+	for _, local := range []string{"m5", "a5"} {
+		if _, err := e.d.Data.Store.GetMailbox(ctx, local, "bob.test"); err == nil {
+			t.Errorf("a mailbox (%s) was added to bob by a reseller that does not own bob", local)
+		}
 	}
 
 	var b strings.Builder

@@ -167,3 +167,25 @@ func TestResolveDomainName(t *testing.T) {
 		})
 	}
 }
+
+func TestDisplayContactInfo(t *testing.T) {
+	e := testDomainEnv()
+	res, err := e.displaycontactinfo(context.Background(), bobCall())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := res.Data.([]map[string]any)
+	if len(list) == 0 || list[0]["name"] != "email" || list[0]["value"] != "admin@bob.test" || list[0]["type"] != "string" {
+		t.Errorf("the contact address is not first: %v", list)
+	}
+	for _, x := range list {
+		ok := len(x) == 5
+		for _, k := range []string{"type", "name", "descp", "enabled", "value"} {
+			_, has := x[k]
+			ok = ok && has
+		}
+		if !ok {
+			t.Errorf("entry %v: want exactly type, name, descp, enabled and value", x)
+		}
+	}
+}
