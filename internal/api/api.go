@@ -165,5 +165,7 @@ type Result struct {
 	Metadata map[string]any
 }
 
-// Handler runs a function.
+// Handler runs a function. With an error it returns a nil Result, or one
+// whose Data is the failure's data in API 2 (api2.Envelope); the other
+// flavours write only the error.
 type Handler func(ctx context.Context, c *Call) (*Result, error)

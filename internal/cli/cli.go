@@ -35,6 +35,7 @@ func commands() []command {
 		{"serve", "run the daemon on the six ports", runServe},
 		{"whmapi1", "call a WHM API 1 function locally, as root", runWHMAPI1},
 		{"uapi", "call a UAPI function locally, as a cPanel user", runUAPI},
+		{"cpapi2", "call a cPanel API 2 function locally, as a cPanel user", runCPAPI2},
 		{"accesshash", "show, generate or import a WHM access hash", runAccessHash},
 		{"token", "create, list or revoke API tokens (a new token is shown once)", runToken},
 		{"session", "list or end browser sessions, or make a single sign-on URL", runSession},

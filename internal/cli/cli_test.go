@@ -100,7 +100,7 @@ func passwordOK(t *testing.T, dir, user, pass string) bool {
 }
 
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "token", "passwd", "key", "migrate-store", "version", "logmein"} {
+	for _, cmd := range []string{"serve", "whmapi1", "uapi", "cpapi2", "accesshash", "token", "passwd", "key", "migrate-store", "version", "logmein"} {
 		for _, flag := range []string{"--help", "-h"} {
 			t.Run(cmd+flag, func(t *testing.T) {
 				r := run(t, nil, "", cmd, flag)
@@ -115,7 +115,7 @@ func TestHelp(t *testing.T) {
 		t.Run("top level "+arg, func(t *testing.T) {
 			r := run(t, nil, "", arg)
 			mustCode(t, r, 0)
-			for _, cmd := range []string{"serve", "whmapi1", "uapi", "accesshash", "token", "passwd", "key", "migrate-store", "version"} {
+			for _, cmd := range []string{"serve", "whmapi1", "uapi", "cpapi2", "accesshash", "token", "passwd", "key", "migrate-store", "version"} {
 				if !strings.Contains(r.stdout, cmd) {
 					t.Errorf("usage does not list %s:\n%s", cmd, r.stdout)
 				}
@@ -265,6 +265,102 @@ func TestUAPI(t *testing.T) {
 				if m := yamlDoc(t, r.stdout); get(m, "status") != 0 {
 					t.Errorf("failure result: %v", m)
 				}
+			}
+		})
+	}
+}
+
+// The functions that tell a client its account and the server's address,
+// run locally: resolvedomainname and the server-ip setting through
+// whmapi1, DomainInfo through uapi.
+func TestDomainsLocally(t *testing.T) {
+	dir := t.TempDir()
+	mustCode(t, local(t, dir, "", "whmapi1", "createacct", "username=bob", "domain=bob.test", "password=Bob-Pass-1"), 0)
+	// The address the local commands report is the daemon's: the listen
+	// address given to them, or the server-ip setting.
+	r := local(t, dir, "", "whmapi1", "--listen=192.0.2.7", "--output=json", "resolvedomainname", "domain=bob.test")
+	mustCode(t, r, 0)
+	if !strings.HasPrefix(r.stdout, `{"data":{"ip":"192.0.2.7"},`) {
+		t.Errorf("resolvedomainname with --listen: %s", r.stdout)
+	}
+	mustCode(t, local(t, dir, "", "whmapi1", "set_tweaksetting", "key=server-ip", "value=192.0.2.10"), 0)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"resolvedomainname", []string{"whmapi1", "--listen=192.0.2.7", "resolvedomainname", "domain=bob.test"}, `{"data":{"ip":"192.0.2.10"},`},
+		{"listaccts", []string{"whmapi1", "listaccts", "want=user,ip"}, `{"data":{"acct":[{"ip":"192.0.2.10","user":"bob"}]},`},
+		{"list_domains", []string{"uapi", "--user=bob", "DomainInfo", "list_domains"}, `{"data":{"addon_domains":[],"main_domain":"bob.test","parked_domains":[],"sub_domains":[]},`},
+		{"single_domain_data", []string{"uapi", "--user=bob", "DomainInfo", "single_domain_data", "domain=bob.test"}, `{"data":{"documentroot":"` + filepath.Join(dir, "home", "bob", "public_html") + `",`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := local(t, dir, "", tc.args[0], append([]string{"--output=json"}, tc.args[1:]...)...)
+			mustCode(t, r, 0)
+			if !strings.HasPrefix(r.stdout, tc.want) {
+				t.Errorf("stdout: %s\nwant it to begin with %s", r.stdout, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"unknown domain", []string{"whmapi1", "resolvedomainname", "domain=nowhere.test"}},
+		{"another account's domain", []string{"uapi", "--user=bob", "DomainInfo", "single_domain_data", "domain=nowhere.test"}},
+		{"bad server-ip", []string{"whmapi1", "set_tweaksetting", "key=server-ip", "value=::"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustCode(t, local(t, dir, "", tc.args[0], tc.args[1:]...), 1)
+		})
+	}
+}
+
+// cpapi2 is cPanel's API 2 as a cPanel account: Email::addpop and delpop,
+// CustInfo::displaycontactinfo.
+func TestCPAPI2(t *testing.T) {
+	dir := t.TempDir()
+	mustCode(t, local(t, dir, "", "whmapi1", "createacct", "username=bob", "domain=bob.test", "password=Bob-Pass-1", "contactemail=admin@bob.test"), 0)
+
+	r := local(t, dir, "", "cpapi2", "--user=bob", "Email", "addpop", "email=info", "domain=bob.test", "password=Info-Pass-1")
+	mustCode(t, r, 0)
+	m := yamlDoc(t, r.stdout)
+	data, _ := get(m, "cpanelresult", "data").([]any)
+	if get(m, "cpanelresult", "event", "result") != 1 || len(data) != 1 || get(data[0].(map[string]any), "result") != 1 {
+		t.Errorf("addpop: %v", m)
+	}
+	d := open(t, dir)
+	mb, err := d.Store.GetMailbox(context.Background(), "info", "bob.test")
+	if err != nil || mb.QuotaMB != 250 {
+		t.Errorf("the mailbox addpop made: %+v, %v (API 2's default quota is 250 MB)", mb, err)
+	}
+
+	r = local(t, dir, "", "cpapi2", "--user=bob", "--output=json", "CustInfo", "displaycontactinfo")
+	mustCode(t, r, 0)
+	if !strings.Contains(r.stdout, `"name":"email","type":"string","value":"admin@bob.test"}`) {
+		t.Errorf("displaycontactinfo: %s", r.stdout)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // in the output
+	}{
+		{"addpop again", []string{"--user=bob", "--output=json", "Email", "addpop", "email=info", "domain=bob.test", "password=Info-Pass-1"}, 1,
+			`"data":[{"reason":"The account info@bob.test already exists!","result":0}]`},
+		{"delpop", []string{"--user=bob", "--output=json", "Email", "delpop", "email=info", "domain=bob.test"}, 0, `"data":[{"reason":"OK","result":1}]`},
+		{"delpop again", []string{"--user=bob", "--output=json", "Email", "delpop", "email=info", "domain=bob.test"}, 1, `"result":0`},
+		{"unknown function", []string{"--user=bob", "--output=json", "Email", "nope"}, 1, `Could not find function`},
+		{"unknown user", []string{"--user=nobody", "--output=json", "CustInfo", "displaycontactinfo"}, 1, `"error":`},
+		{"missing --user", []string{"CustInfo", "displaycontactinfo"}, 2, ""},
+		{"missing function", []string{"--user=bob", "CustInfo"}, 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := local(t, dir, "", "cpapi2", tc.args...)
+			mustCode(t, r, tc.code)
+			if !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("stdout %s does not contain %s", r.stdout, tc.want)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/api/api2"
 	"github.com/cpauth/cpauth/internal/api/uapi"
 	"github.com/cpauth/cpauth/internal/api/whmapi1"
 	"github.com/cpauth/cpauth/internal/auth"
@@ -136,7 +137,22 @@ func runWHMAPI1(ctx context.Context, env *Env, args []string) int {
 }
 
 func runUAPI(ctx context.Context, env *Env, args []string) int {
-	fs, _, cfgPath := flagSet(env, "uapi", "uapi --user=USER [flags] Module function [key=value ...]")
+	return runAsAccount(ctx, env, args, api.UAPI)
+}
+
+// runCPAPI2 is cPanel's cpapi2: an API 2 function as a cPanel account.
+func runCPAPI2(ctx context.Context, env *Env, args []string) int {
+	return runAsAccount(ctx, env, args, api.API2)
+}
+
+// runAsAccount runs a UAPI or API 2 function as a cPanel account, acted
+// in by root as WHM's calls to cPanel are, and prints its envelope.
+func runAsAccount(ctx context.Context, env *Env, args []string, fl api.Flavour) int {
+	name := "uapi"
+	if fl == api.API2 {
+		name = "cpapi2"
+	}
+	fs, _, cfgPath := flagSet(env, name, name+" --user=USER [flags] Module function [key=value ...]")
 	output := fs.String("output", "yaml", "output format: yaml or json")
 	user := fs.String("user", "", "the cPanel account to run as (required)")
 	cfg, code, ok := parse(env, fs, cfgPath, args)
@@ -163,17 +179,25 @@ func runUAPI(ctx context.Context, env *Env, args []string) int {
 	defer d.Close()
 	root := auth.PrincipalFor(rootAccount())
 	root.Method = core.MethodLocal
+	module, fn := fs.Arg(0), fs.Arg(1)
 	target, callErr := d.Env.Impersonate(ctx, root, *user)
 	var res *api.Result
 	if callErr == nil {
-		c := &api.Call{Flavour: api.UAPI, Module: fs.Arg(0), Func: fs.Arg(1), Args: kv, Principal: target, Caller: &root, Remote: netip.IPv6Loopback(), Host: "localhost"}
-		res, callErr = functions.RunUAPI(ctx, d.Registry, c)
+		c := &api.Call{Flavour: fl, Module: module, Func: fn, Args: kv, Principal: target, Caller: &root, Remote: netip.IPv6Loopback(), Host: "localhost"}
+		if fl == api.API2 {
+			res, callErr = functions.RunAPI2(ctx, d.Registry, c)
+		} else {
+			res, callErr = functions.RunUAPI(ctx, d.Registry, c)
+		}
+	}
+	if fl == api.API2 {
+		return report(env, format, api2.Envelope(module, fn, res, callErr), callErr)
 	}
 	return report(env, format, uapi.Envelope(res, callErr), callErr)
 }
 
 // report prints a local call's envelope and returns the exit status: 0 when
-// the call succeeded, 1 otherwise (as cPanel's whmapi1 and uapi).
+// the call succeeded, 1 otherwise (as cPanel's whmapi1, uapi and cpapi2).
 func report(env *Env, format string, envelope map[string]any, callErr error) int {
 	if err := printEnvelope(env.Stdout, format, envelope); err != nil {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)

@@ -221,7 +221,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	}
 	d.TwoFactor = &auth.TwoFactor{Store: st, Key: key, Now: d.Now}
 	d.Env = &functions.Env{Store: st, Key: key, Hasher: hasher, DataDir: dir, Now: d.Now, Log: log, TwoFactor: d.TwoFactor, Hulk: d.Hulk, Logs: d.Logs,
-		Hostname: strings.ToLower(cfg.Hostname)}
+		Hostname: strings.ToLower(cfg.Hostname), Listen: cfg.Listen}
 	d.Registry = d.Env.Registry()
 	d.Uses = auth.NewUseRecorder(st)
 	d.Touches = sessions.NewToucher(st)

@@ -515,10 +515,10 @@ func TestWrongPorts(t *testing.T) {
 	t.Run("non-webmail-safe UAPI on Webmail ports (D4)", func(t *testing.T) {
 		for _, p := range []port{p2095, p2096} {
 			for _, who := range []string{"info@bob.test", "bob"} {
-				for _, fn := range []string{"add_pop", "delete_pop", "list_pops"} {
+				for _, fn := range []string{"Email/add_pop", "Email/delete_pop", "Email/list_pops", "DomainInfo/list_domains", "DomainInfo/domains_data", "DomainInfo/single_domain_data"} {
 					t.Run(p.String()+"/"+who+"/"+fn, func(t *testing.T) {
-						r := e.do(t, request{port: p, path: "/execute/Email/" + fn, body: "email=d4test&password=D4-Pass-word", ctype: "application/x-www-form-urlencoded", auth: e.authFor(t, who)})
-						want := "Execution of Email::" + fn + " (api version:3) is not permitted inside of webmail"
+						r := e.do(t, request{port: p, path: "/execute/" + fn, body: "email=d4test&password=D4-Pass-word&domain=bob.test", ctype: "application/x-www-form-urlencoded", auth: e.authFor(t, who)})
+						want := "Execution of " + strings.Replace(fn, "/", "::", 1) + " (api version:3) is not permitted inside of webmail"
 						if msg := uapiError(t, r, http.StatusOK); msg != want {
 							t.Errorf("error = %q, want %q", msg, want)
 						}
@@ -535,9 +535,20 @@ func TestWrongPorts(t *testing.T) {
 		uapiOK(t, r)
 	})
 	t.Run("API 2 inside webmail", func(t *testing.T) {
-		r := e.do(t, request{port: p2095, path: "/json-api/cpanel?cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=Email&cpanel_jsonapi_func=listpops", auth: e.authFor(t, "info@bob.test")})
-		if !bytes.Contains(r.body, []byte("is not permitted inside of webmail")) {
-			t.Errorf("API 2 Email::listpops inside webmail: %s", r.body)
+		// None of API 2's functions is webmail-safe: not Email's, and not
+		// CustInfo::displaycontactinfo, whose contact address is the
+		// account owner's.
+		for _, fn := range [][2]string{{"Email", "listpops"}, {"Email", "addpop"}, {"Email", "delpop"}, {"CustInfo", "displaycontactinfo"}} {
+			for _, who := range []string{"info@bob.test", "bob"} {
+				r := e.do(t, request{port: p2095, path: "/json-api/cpanel?cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=" + fn[0] + "&cpanel_jsonapi_func=" + fn[1] + "&email=d4api2&domain=bob.test&password=D4-Pass-word", auth: e.authFor(t, who)})
+				want := "Execution of " + fn[0] + "::" + fn[1] + " (api version:2) is not permitted inside of webmail"
+				if !bytes.Contains(r.body, []byte(want)) {
+					t.Errorf("API 2 %s::%s inside webmail as %s: %s", fn[0], fn[1], who, r.body)
+				}
+			}
+		}
+		if _, err := e.d.Data.Store.GetMailbox(context.Background(), "d4api2", "bob.test"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Email::addpop inside webmail created a mailbox (err %v)", err)
 		}
 	})
 }
@@ -620,6 +631,7 @@ var goldenSteps = []goldenStep{
 	{name: "whm_setacls_by_reseller", port: p2087, who: "res", path: "/json-api/setacls?api.version=1&reseller=res&acl-all=1", status: 200, must: `Permission denied`},
 	{name: "whm_listresellers", port: p2087, who: "root", path: "/json-api/listresellers?api.version=1", status: 200, must: `"dave","res"`},
 	{name: "whm_myprivs_new_reseller", port: p2087, who: "dave", path: "/json-api/myprivs?api.version=1", status: 200, must: `"list-accts":1`},
+	{name: "whm_resolvedomainname_other_reseller", port: p2087, who: "dave", path: "/json-api/resolvedomainname?api.version=1&domain=carol.test", status: 200, must: `Unable to resolve domain name.`},
 	{name: "whm_accesshash_reseller_none", port: p2087, who: "dave", path: "/json-api/accesshash?api.version=1", status: 200, must: `No accesshash exists for dave`},
 	{name: "whm_unsetupreseller", port: p2087, who: "root", path: "/json-api/unsetupreseller?api.version=1&user=dave", status: 200, must: `"result":1`},
 	{name: "whm_unsetupreseller_not_reseller", port: p2087, who: "root", path: "/json-api/unsetupreseller?api.version=1&user=bob", status: 200, must: `"result":0`},
@@ -637,6 +649,21 @@ var goldenSteps = []goldenStep{
 	{name: "whm_set_tweaksetting_bad_key", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=no_such_setting&value=1", status: 200, must: `"result":0`},
 	{name: "whm_set_tweaksetting_bad_value", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=requiressl&value=maybe", status: 200, must: `"result":0`},
 	{name: "whm_set_tweaksetting_by_reseller", port: p2087, who: "res", path: "/json-api/set_tweaksetting?api.version=1&key=allow_deprecated_accesshash&value=0", status: 200, must: `Permission denied`},
+	{name: "whm_get_tweaksetting_server_ip", port: p2087, who: "root", path: "/json-api/get_tweaksetting?api.version=1&key=server-ip", status: 200, must: `"value":""`},
+	{name: "whm_set_tweaksetting_server_ip", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=server-ip&value=2001:DB8::10", status: 200, must: `"result":1`},
+	{name: "whm_resolvedomainname_server_ip", port: p2087, who: "root", path: "/json-api/resolvedomainname?api.version=1&domain=bob.test", status: 200, must: `"ip":"2001:db8::10"`},
+	{name: "whm_accountsummary_server_ip", port: p2087, who: "root", path: "/json-api/accountsummary?api.version=1&user=bob", status: 200, must: `"ip":"2001:db8::10"`},
+	{name: "whm_set_tweaksetting_server_ip_bad", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=server-ip&value=0.0.0.0", status: 200, must: `"result":0`},
+	{name: "whm_set_tweaksetting_server_ip_reset", port: p2087, who: "root", path: "/json-api/set_tweaksetting?api.version=1&key=server-ip&value=", status: 200, must: `"result":1`},
+	{name: "whm_listaccts_search_ip", port: p2087, who: "root", path: "/json-api/listaccts?api.version=1&search=127.0.0.1&searchtype=ip&searchmethod=exact&want=user,ip", status: 200, must: `"ip":"127.0.0.1"`},
+
+	// Resolving a domain: the server's address (server-ip; unset, the
+	// listen address, 127.0.0.1 here).
+	{name: "whm_resolvedomainname", port: p2087, who: "root", path: "/json-api/resolvedomainname?api.version=1&domain=bob.test", status: 200, must: `"ip":"127.0.0.1"`},
+	{name: "whm_resolvedomainname_unknown", port: p2087, who: "root", path: "/json-api/resolvedomainname?api.version=1&domain=nowhere.test", status: 200, must: `Unable to resolve domain name.`},
+	{name: "whm_resolvedomainname_missing_domain", port: p2087, who: "root", path: "/json-api/resolvedomainname?api.version=1", status: 200, must: `“domain” parameter is required`},
+	{name: "whm_resolvedomainname_reseller_own", port: p2087, who: "res", path: "/json-api/resolvedomainname?api.version=1&domain=carol.test", status: 200, must: `"ip":"127.0.0.1"`},
+	{name: "whm_resolvedomainname_reseller_foreign", port: p2087, who: "res", path: "/json-api/resolvedomainname?api.version=1&domain=bob.test", status: 200, must: `Unable to resolve domain name.`},
 
 	// Access hashes.
 	{name: "whm_accesshash_root", port: p2087, who: "root", path: "/json-api/accesshash?api.version=1", status: 200, must: `"accesshash":"`},
@@ -669,12 +696,28 @@ var goldenSteps = []goldenStep{
 	{name: "uapi_illegal_function_name", port: p2083, who: "bob", path: "/execute/Email/bad-name", status: 200, must: `Illegal function name: bad-name`},
 	{name: "uapi_not_in_webmail", port: p2095, who: "info@bob.test", path: "/execute/Email/add_pop?email=x&password=X-Pass-1", status: 200, must: `is not permitted inside of webmail`},
 
+	// The account's domains.
+	{name: "uapi_list_domains", port: p2083, who: "bob", path: "/execute/DomainInfo/list_domains", status: 200, must: `"main_domain":"bob.test"`},
+	{name: "uapi_domains_data", port: p2083, who: "bob", path: "/execute/DomainInfo/domains_data", status: 200, must: `"type":"main_domain"`},
+	{name: "uapi_domains_data_list", port: p2083, who: "bob", path: "/execute/DomainInfo/domains_data?format=list", status: 200, must: `{"data":[{`},
+	{name: "uapi_domains_data_bad_format", port: p2083, who: "bob", path: "/execute/DomainInfo/domains_data?format=xml", status: 200, must: `"status":0`},
+	{name: "uapi_single_domain_data", port: p2083, who: "bob", path: "/execute/DomainInfo/single_domain_data?domain=bob.test", status: 200, must: `"documentroot":"`},
+	{name: "uapi_single_domain_data_foreign", port: p2083, who: "bob", path: "/execute/DomainInfo/single_domain_data?domain=carol.test", status: 200, must: `does not belong to your account`},
+	{name: "uapi_domaininfo_not_in_webmail", port: p2096, who: "info@bob.test", path: "/execute/DomainInfo/list_domains", status: 200, must: `is not permitted inside of webmail`},
+
 	// cPanel API 2 on the cPanel port.
 	{name: "api2_listpops", port: p2082, who: "bob", path: proxy("", "2", "Email", "listpops", ""), status: 200, must: `"event":{"result":1}`},
 	{name: "api2_listpops_self_named", port: p2082, who: "bob", path: proxy("bob", "2", "Email", "listpops", ""), status: 200, must: `"event":{"result":1}`},
 	{name: "api2_unknown_function", port: p2082, who: "bob", path: proxy("", "2", "Email", "no_such_function", ""), status: 200, must: `Could not find function`},
 	{name: "api2_other_user", port: p2083, who: "bob", path: proxy("carol", "2", "Email", "listpops", ""), status: 200, must: `Access Denied to carol`},
 	{name: "uapi_via_json_api_cpanel_port", port: p2083, who: "bob", path: proxy("", "3", "Email", "list_pops", ""), status: 200, must: `"result":{`},
+	{name: "api2_addpop", port: p2083, who: "bob", path: proxy("", "2", "Email", "addpop", ""), ctype: form, body: "email=sales2&domain=bob.test&password=Sales-Pass-3&quota=100", status: 200, must: `"data":[{"reason":"","result":1}]`},
+	{name: "api2_addpop_duplicate", port: p2083, who: "bob", path: proxy("", "2", "Email", "addpop", "&email=sales2&domain=bob.test&password=Sales-Pass-3"), status: 200, must: `"result":0`},
+	{name: "api2_addpop_foreign_domain", port: p2083, who: "bob", path: proxy("", "2", "Email", "addpop", "&email=x&domain=carol.test&password=X-Pass-1"), status: 200, must: `does not belong to your account`},
+	{name: "api2_delpop", port: p2083, who: "bob", path: proxy("", "2", "Email", "delpop", "&email=sales2&domain=bob.test"), status: 200, must: `"data":[{"reason":"OK","result":1}]`},
+	{name: "api2_delpop_again", port: p2083, who: "bob", path: proxy("", "2", "Email", "delpop", "&email=sales2&domain=bob.test"), status: 200, must: `does not exist`},
+	{name: "api2_displaycontactinfo", port: p2083, who: "bob", path: proxy("", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `"value":"admin@bob.test"`},
+	{name: "api2_displaycontactinfo_not_in_webmail", port: p2096, who: "info@bob.test", path: proxy("", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `is not permitted inside of webmail`},
 
 	// WHM to cPanel.
 	{name: "whm_cpanel_api2_root", port: p2087, who: "root", path: proxy("bob", "2", "Email", "listpops", "&api.version=1"), status: 200, must: `info@bob.test`},
@@ -691,6 +734,13 @@ var goldenSteps = []goldenStep{
 	{name: "whm_uapi_cpanel", port: p2087, who: "root", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=Email&cpanel.function=list_pops", status: 200, must: `info@bob.test`},
 	{name: "whm_uapi_cpanel_reseller_foreign", port: p2087, who: "res", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=Email&cpanel.function=list_pops", status: 200, must: `Access Denied to bob`},
 	{name: "whm_uapi_cpanel_missing_module", port: p2087, who: "root", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.function=list_pops", status: 200, must: `"result":0`},
+	{name: "whm_cpanel_api2_addpop_root", port: p2087, who: "root", path: proxy("bob", "2", "Email", "addpop", "&email=viawhm&domain=bob.test&password=Via-Whm-Pass-1"), status: 200, must: `"data":[{"reason":"","result":1}]`},
+	{name: "whm_cpanel_api2_delpop_root", port: p2087, who: "root", path: proxy("bob", "2", "Email", "delpop", "&email=viawhm&domain=bob.test"), status: 200, must: `"data":[{"reason":"OK","result":1}]`},
+	{name: "whm_cpanel_api2_displaycontactinfo_reseller_owner", port: p2087, who: "res", path: proxy("carol", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `"event":{"result":1}`},
+	{name: "whm_cpanel_api2_displaycontactinfo_reseller_foreign", port: p2087, who: "res", path: proxy("bob", "2", "CustInfo", "displaycontactinfo", ""), status: 200, must: `Access Denied to bob`},
+	{name: "whm_cpanel_uapi_single_domain_data_root", port: p2087, who: "root", path: proxy("bob", "3", "DomainInfo", "single_domain_data", "&domain=bob.test"), status: 200, must: `"domain":"bob.test"`},
+	{name: "whm_uapi_cpanel_list_domains", port: p2087, who: "root", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=DomainInfo&cpanel.function=list_domains", status: 200, must: `"main_domain":"bob.test"`},
+	{name: "whm_uapi_cpanel_domains_data_reseller_owner", port: p2087, who: "res", path: "/json-api/uapi_cpanel?api.version=1&cpanel.user=carol&cpanel.module=DomainInfo&cpanel.function=domains_data", status: 200, must: `"user":"carol"`},
 
 	// Refusals.
 	{name: "d5_wrong_password", port: p2087, who: "root:wrong", path: "/json-api/version?api.version=1", status: 403, must: `Access denied`},

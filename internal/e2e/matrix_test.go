@@ -71,6 +71,7 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 passwd":                             {"user={user}&password=Changed-Pass-123", true},
 	"whmapi1 read_cphulk_records":                {"list_name=white", false},
 	"whmapi1 removeacct":                         {"user={doomed}", true},
+	"whmapi1 resolvedomainname":                  {"domain={user}.test", true},
 	"whmapi1 save_cphulk_config":                 {"", false},
 	"whmapi1 set_cphulk_config_key":              {"key=nosuch&value=1", false},
 	"whmapi1 set_tweaksetting":                   {"key=nosuch&value=1", false},
@@ -91,6 +92,9 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 unsuspendacct":                      {"user={user}", true},
 	"whmapi1 version":                            {"", false},
 
+	"uapi DomainInfo::domains_data":                                     {"", false},
+	"uapi DomainInfo::list_domains":                                     {"", false},
+	"uapi DomainInfo::single_domain_data":                               {"domain={user}.test", false},
 	"uapi Email::add_pop":                                               {"email=m{id}&password=Mail-Pass-123", false},
 	"uapi Email::delete_pop":                                            {"email=nosuch", false},
 	"uapi Email::list_pops":                                             {"", false},
@@ -108,7 +112,10 @@ var matrixArgs = map[string]matrixArg{
 	"uapi TwoFactorAuth::set_user_configuration":                        {"secret=JBSWY3DPEHPK3PXP&tfa_token=000000", false},
 	"uapi Variables::get_user_information":                              {"", false},
 
-	"api2 Email::listpops": {"", false},
+	"api2 CustInfo::displaycontactinfo": {"", false},
+	"api2 Email::addpop":                {"email=a{id}&password=Mail-Pass-123", false},
+	"api2 Email::delpop":                {"email=nosuch", false},
+	"api2 Email::listpops":              {"", false},
 }
 
 // matrixCaller is one kind of caller. p is what the expectations know of
@@ -464,8 +471,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if !e.checkPassword("bob", bobPass, core.ServiceCPanel) {
 		t.Error("bob's password was changed by a reseller that does not own bob")
 	}
-	if _, err := e.d.Data.Store.GetMailbox(ctx, "m5", "bob.test"); err == nil {
-		t.Error("a mailbox was added to bob by a reseller that does not own bob")
+	for _, local := range []string{"m5", "a5"} {
+		if _, err := e.d.Data.Store.GetMailbox(ctx, local, "bob.test"); err == nil {
+			t.Errorf("a mailbox (%s) was added to bob by a reseller that does not own bob", local)
+		}
 	}
 
 	var b strings.Builder

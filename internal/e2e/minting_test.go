@@ -57,6 +57,18 @@ func (m *mintFixture) uapi(t testing.TB, tok, module, fn, query string) response
 	return m.e.do(t, request{port: p2083, path: "/execute/" + module + "/" + fn + "?" + query, auth: cpanelTok("bob", tok)})
 }
 
+// api2 calls an API 2 function of bob's with a cPanel token and returns
+// its cpanelresult.
+func (m *mintFixture) api2(t testing.TB, tok, module, fn, query string) map[string]any {
+	t.Helper()
+	r := m.e.do(t, request{port: p2083, path: "/json-api/cpanel?cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=" + module + "&cpanel_jsonapi_func=" + fn + "&" + query, auth: cpanelTok("bob", tok)})
+	if r.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body %s", r.status, r.body)
+	}
+	cr, _ := object(t, r)["cpanelresult"].(map[string]any)
+	return cr
+}
+
 // refused checks a WHM API 1 refusal that names the token.
 func refusedNaming(t testing.TB, r response, name string) {
 	t.Helper()
@@ -356,6 +368,22 @@ var mintCases = map[string]func(t *testing.T, m *mintFixture){
 	"uapi Email::add_pop": func(t *testing.T, m *mintFixture) {
 		uapiOK(t, m.uapi(t, m.cp, "Email", "add_pop", "email=minted&password=Minted-Pass-123"))
 		uapiError(t, m.uapi(t, m.ro, "Email", "add_pop", "email=minted2&password=Minted-Pass-123"), http.StatusOK)
+	},
+	"api2 Email::addpop": func(t *testing.T, m *mintFixture) {
+		ctx := context.Background()
+		if cr := m.api2(t, m.cp, "Email", "addpop", "email=minted3&domain=bob.test&password=Minted-Pass-123"); str(dig(cr, "event", "result")) != "1" {
+			t.Errorf("addpop through bob's bounded token: %v", cr)
+		}
+		if _, err := m.e.d.Data.Store.GetMailbox(ctx, "minted3", "bob.test"); err != nil {
+			t.Errorf("the mailbox made through bob's bounded token: %v", err)
+		}
+		cr := m.api2(t, m.ro, "Email", "addpop", "email=minted4&domain=bob.test&password=Minted-Pass-123")
+		if msg := str(cr["error"]); !strings.Contains(msg, "“ro” is read-only") {
+			t.Errorf("addpop through the read-only token: %v", cr)
+		}
+		if _, err := m.e.d.Data.Store.GetMailbox(ctx, "minted4", "bob.test"); err == nil {
+			t.Error("a mailbox was made through a read-only token")
+		}
 	},
 }
 

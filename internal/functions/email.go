@@ -32,7 +32,17 @@ func (e *Env) registerUAPI(r *api.Registry) {
 }
 
 func (e *Env) registerAPI2(r *api.Registry) {
-	r.Register(&api.Func{Flavour: api.API2, Module: "Email", Name: "listpops", Access: api.Account, ReadOnly: true, Mints: api.MintNothing, Handler: e.listpops2})
+	r.Register(
+		&api.Func{Flavour: api.API2, Module: "Email", Name: "listpops", Access: api.Account, ReadOnly: true, Mints: api.MintNothing, Handler: e.listpops2},
+		// The twins of Email::add_pop and Email::delete_pop, declared as
+		// they are.
+		&api.Func{Flavour: api.API2, Module: "Email", Name: "addpop", Access: api.Account, Mints: api.MintAccount, Handler: e.addpop2},
+		&api.Func{Flavour: api.API2, Module: "Email", Name: "delpop", Access: api.Account, Mints: api.MintNothing, Handler: e.delpop2},
+		// Not webmail-safe: cPanel's Webmail shows an email user its own
+		// contact settings there, which cpauth does not keep; the
+		// account's contact address is its owner's, not the email user's.
+		&api.Func{Flavour: api.API2, Module: "CustInfo", Name: "displaycontactinfo", Access: api.Account, ReadOnly: true, Mints: api.MintNothing, Handler: e.displaycontactinfo},
+	)
 }
 
 // uapiCPanel runs a UAPI function as a cPanel account for a WHM caller; the
@@ -97,7 +107,7 @@ func (e *Env) mailAddress(ctx context.Context, c *api.Call) (local, domain strin
 func (e *Env) ownDomain(ctx context.Context, c *api.Call, domain string) error {
 	d, err := e.Store.GetDomain(ctx, domain)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Account != c.Principal.Account) {
-		return core.Errorf(core.KindPermission, "The domain “%s” does not belong to your account.", clip(domain))
+		return notYourDomain(domain)
 	}
 	if err != nil {
 		return core.Internal(err)
@@ -106,71 +116,116 @@ func (e *Env) ownDomain(ctx context.Context, c *api.Call, domain string) error {
 }
 
 func (e *Env) addPop(ctx context.Context, c *api.Call) (*api.Result, error) {
-	local, domain, err := e.mailAddress(ctx, c)
+	local, domain, err := e.addMailbox(ctx, c, 0, true)
 	if err != nil {
 		return nil, err
 	}
+	return &api.Result{Data: local + "+" + domain}, nil
+}
+
+// addMailbox creates the mailbox a call's email, domain, password and
+// quota arguments describe, for Email::add_pop and Email::addpop. quota
+// is the quota in MB when none is given (0: unlimited); hashes says
+// whether password_hash is taken instead of password (UAPI's; API 2 has
+// no such argument).
+func (e *Env) addMailbox(ctx context.Context, c *api.Call, quota int64, hashes bool) (local, domain string, err error) {
+	local, domain, err = e.mailAddress(ctx, c)
+	if err != nil {
+		return "", "", err
+	}
 	if err := e.ownDomain(ctx, c, domain); err != nil {
-		return nil, err
+		return "", "", err
 	}
 	pass, hasPass := c.Args.Lookup("password")
 	phash, hasHash := c.Args.Lookup("password_hash")
+	hasHash = hasHash && hashes
 	switch {
 	case hasPass && hasHash:
-		return nil, core.Errorf(core.KindInvalid, "Specify either “password” or “password_hash”, not both.")
+		return "", "", core.Errorf(core.KindInvalid, "Specify either “password” or “password_hash”, not both.")
 	case hasHash:
 		if err := validatePasswordHash("password_hash", phash); err != nil {
-			return nil, err
+			return "", "", err
 		}
 	default:
 		if err := ValidatePassword(pass); err != nil {
-			return nil, err
+			return "", "", err
 		}
 		if phash, err = e.Hasher.Hash(pass); err != nil {
-			return nil, core.Internal(err)
+			return "", "", core.Internal(err)
 		}
 	}
-	var quota int64
-	if q := strings.TrimSpace(c.Args.Get("quota")); q != "" && q != "unlimited" {
+	if q := strings.TrimSpace(c.Args.Get("quota")); q == "unlimited" {
+		quota = 0
+	} else if q != "" {
 		n, err := strconv.ParseInt(q, 10, 64)
 		if err != nil || n < 0 || n > 999999 {
-			return nil, core.Errorf(core.KindInvalid, "The “quota” parameter must be a number of megabytes (0 to 999999) or “unlimited”.")
+			return "", "", core.Errorf(core.KindInvalid, "The “quota” parameter must be a number of megabytes (0 to 999999) or “unlimited”.")
 		}
 		quota = n
 	}
 	m := store.Mailbox{Account: c.Principal.Account, Local: local, Domain: domain, PasswordHash: phash, QuotaMB: quota, Created: e.now()}
 	if err := e.Store.CreateMailbox(ctx, m); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return nil, core.Errorf(core.KindExists, "The account %s@%s already exists!", local, domain)
+			return "", "", core.Errorf(core.KindExists, "The account %s@%s already exists!", local, domain)
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, core.Errorf(core.KindPermission, "The domain “%s” does not belong to your account.", domain)
+			return "", "", notYourDomain(domain)
 		}
-		return nil, core.Internal(err)
+		return "", "", core.Internal(err)
 	}
 	e.Log.Info("email account created", "address", m.Address(), "account", m.Account)
-	return &api.Result{Data: local + "+" + domain}, nil
+	return local, domain, nil
 }
 
 func (e *Env) deletePop(ctx context.Context, c *api.Call) (*api.Result, error) {
-	local, domain, err := e.mailAddress(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.ownMailbox(ctx, c, local, domain); err != nil {
-		return nil, err
-	}
-	if err := e.Store.DeleteMailbox(ctx, local, domain); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, noSuchMailbox(local, domain)
-		}
-		return nil, core.Internal(err)
-	}
-	e.Log.Info("email account removed", "address", local+"@"+domain, "account", c.Principal.Account)
-	if err := e.endSessions(ctx, local+"@"+domain, "", "email account removed", "kill"); err != nil {
+	if err := e.removeMailbox(ctx, c); err != nil {
 		return nil, err
 	}
 	return &api.Result{}, nil
+}
+
+// removeMailbox removes the mailbox a call's email and domain arguments
+// name, and ends its sessions, for Email::delete_pop and Email::delpop.
+func (e *Env) removeMailbox(ctx context.Context, c *api.Call) error {
+	local, domain, err := e.mailAddress(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := e.ownMailbox(ctx, c, local, domain); err != nil {
+		return err
+	}
+	if err := e.Store.DeleteMailbox(ctx, local, domain); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return noSuchMailbox(local, domain)
+		}
+		return core.Internal(err)
+	}
+	e.Log.Info("email account removed", "address", local+"@"+domain, "account", c.Principal.Account)
+	return e.endSessions(ctx, local+"@"+domain, "", "email account removed", "kill")
+}
+
+// api2QuotaMB is Email::addpop's quota when none is given, as cPanel
+// documents it for API 2 (Email::add_pop's is unlimited).
+const api2QuotaMB = 250
+
+func (e *Env) addpop2(ctx context.Context, c *api.Call) (*api.Result, error) {
+	_, _, err := e.addMailbox(ctx, c, api2QuotaMB, false)
+	return api2Outcome("", err) // cPanel gives a reason only for a failure
+}
+
+func (e *Env) delpop2(ctx context.Context, c *api.Call) (*api.Result, error) {
+	return api2Outcome("OK", e.removeMailbox(ctx, c))
+}
+
+// api2Outcome is the answer of API 2's Email::addpop and Email::delpop:
+// data [{result, reason}], result 0 and the failure's words when err is
+// not nil. The error goes back with its data: API 2's envelope writes both
+// (cpanelresult.error, and the data clients read result and reason from).
+func api2Outcome(okReason string, err error) (*api.Result, error) {
+	if err != nil {
+		return &api.Result{Data: []map[string]any{{"result": 0, "reason": core.Message(err)}}}, err
+	}
+	return &api.Result{Data: []map[string]any{{"result": 1, "reason": okReason}}}, nil
 }
 
 func noSuchMailbox(local, domain string) error {

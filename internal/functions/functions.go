@@ -59,6 +59,10 @@ type Env struct {
 	// Logs are cPanel's log files: the one-time sessions functions make
 	// go to session_log (nil: none).
 	Logs *logs.Logs
+	// Listen is the configured listen address ("" for every interface):
+	// the server's address when the server-ip setting is empty and it
+	// names one (ServerIP).
+	Listen string
 }
 
 // Registry builds the table of every function.
@@ -72,6 +76,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerSSO(r)
 	e.registerTwoFactor(r)
 	e.registerHulk(r)
+	e.registerDomains(r)
 	return r
 }
 

@@ -167,8 +167,9 @@ func (e *Env) AccessHashFile(user string) string {
 // has fields select nothing more.
 const maxWantFields = 64
 
-// accountInfo is one listaccts/accountsummary record.
-func accountInfo(a store.Account, mailboxes int) map[string]any {
+// accountInfo is one listaccts/accountsummary record; ip is the server's
+// address (ServerIP), every account's.
+func accountInfo(a store.Account, mailboxes int, ip string) map[string]any {
 	reason := "not suspended"
 	if a.Suspended {
 		reason = a.SuspendReason
@@ -182,6 +183,7 @@ func accountInfo(a store.Account, mailboxes int) map[string]any {
 		"user":           a.Username,
 		"domain":         a.Domain,
 		"email":          a.ContactEmail,
+		"ip":             ip,
 		"owner":          a.Owner,
 		"plan":           plan,
 		"suspended":      fmtBool(a.Suspended),
@@ -202,7 +204,11 @@ func (e *Env) listaccts(ctx context.Context, c *api.Call) (*api.Result, error) {
 	if err != nil {
 		return nil, core.Internal(err)
 	}
-	match, err := searchMatcher(c.Args)
+	ip, err := e.ServerIP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	match, err := searchMatcher(c.Args, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +224,7 @@ func (e *Env) listaccts(ctx context.Context, c *api.Call) (*api.Result, error) {
 		if a.IsRoot() || !manages(c.Principal, a) || !match(a) {
 			continue
 		}
-		info := accountInfo(a, -1)
+		info := accountInfo(a, -1, ip)
 		delete(info, "mailbox_count")
 		if want != nil {
 			for k := range info {
@@ -234,8 +240,9 @@ func (e *Env) listaccts(ctx context.Context, c *api.Call) (*api.Result, error) {
 
 // searchMatcher builds the filter of listaccts' search/searchtype/
 // searchmethod. "regex" (the default) matches when the field contains a
-// match of the pattern; "exact" compares whole values.
-func searchMatcher(args api.Args) (func(store.Account) bool, error) {
+// match of the pattern; "exact" compares whole values. Every account's ip
+// is the server's, ip.
+func searchMatcher(args api.Args, ip string) (func(store.Account) bool, error) {
 	search, ok := args.Lookup("search")
 	if !ok || search == "" {
 		return func(store.Account) bool { return true }, nil
@@ -249,7 +256,7 @@ func searchMatcher(args api.Args) (func(store.Account) bool, error) {
 		"domain":  func(a store.Account) string { return a.Domain },
 		"owner":   func(a store.Account) string { return a.Owner },
 		"package": func(a store.Account) string { return a.Plan },
-		"ip":      func(a store.Account) string { return "" },
+		"ip":      func(store.Account) string { return ip },
 	}[st]
 	if field == nil {
 		return nil, core.Errorf(core.KindInvalid, "The “searchtype” parameter must be one of: domain, owner, user, ip, package.")
@@ -294,7 +301,11 @@ func (e *Env) accountsummary(ctx context.Context, c *api.Call) (*api.Result, err
 	if err != nil {
 		return nil, core.Internal(err)
 	}
-	return &api.Result{Data: map[string]any{"acct": []any{accountInfo(a, len(boxes))}}}, nil
+	ip, err := e.ServerIP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &api.Result{Data: map[string]any{"acct": []any{accountInfo(a, len(boxes), ip)}}}, nil
 }
 
 func (e *Env) createacct(ctx context.Context, c *api.Call) (*api.Result, error) {

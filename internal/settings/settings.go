@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 
@@ -50,6 +51,22 @@ func urlOrEmpty(v string) error {
 	return nil
 }
 
+// serverAddr accepts an address clients can reach this server on, or
+// empty (the address is then found: see ServerIP).
+func serverAddr(v string) error {
+	if v == "" {
+		return nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
+		// A zone names an interface of this machine, and an unspecified or
+		// multicast address names no one host: none is an answer a client
+		// can connect to.
+		return errors.New("must be an IPv4 or IPv6 address that clients connect to (such as 192.0.2.10 or 2001:db8::10), or empty")
+	}
+	return nil
+}
+
 // Keys of the settings other packages read.
 const (
 	AllowAccessHash    = "allow_deprecated_accesshash"
@@ -64,6 +81,12 @@ const (
 	// API calls authenticated by password need the two-factor code too
 	// (X-CPANEL-OTP), as cPanel's SecurityPolicy::xml-api.
 	APIPolicy = "SecurityPolicy::xml-api"
+	// ServerIP is the address this server answers on, as the functions
+	// that report an account's address give it (listaccts'
+	// and accountsummary's ip, resolvedomainname, DomainInfo). Empty: the
+	// configured listen address when it names one, else the first address
+	// of this machine's interfaces that is not loopback (functions.Env).
+	ServerIP = "server-ip"
 )
 
 // All is every setting cpauth knows.
@@ -74,6 +97,7 @@ var All = []Setting{
 	{LogoutRedirectURL, "", "Where /logout/ redirects instead of showing the login page.", urlOrEmpty},
 	{TwoFactorPolicy, "1", "Ask users who set up two-factor authentication for their code at login (0: keep their configurations but do not ask).", boolean},
 	{APIPolicy, "0", "Apply the security policies (two-factor authentication) to API calls authenticated by password: they then need X-CPANEL-OTP.", boolean},
+	{ServerIP, "", "The address this server answers on, as listaccts, accountsummary, resolvedomainname and DomainInfo report it (empty: the listen address when it names one, else the first non-loopback address of this machine).", serverAddr},
 }
 
 // Lookup finds a setting by key.

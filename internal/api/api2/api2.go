@@ -7,7 +7,10 @@ import (
 )
 
 // Envelope returns the cpanelresult of a function's result or error. API 2
-// data is always a list.
+// data is always a list. A failure's data is empty, unless the function
+// returned a result with its error: some of API 2's functions
+// (Email::addpop, Email::delpop) answer a failure in their data too, where
+// clients read it.
 func Envelope(module, fn string, res *api.Result, err error) map[string]any {
 	cr := map[string]any{
 		"apiversion": 2,
@@ -18,7 +21,11 @@ func Envelope(module, fn string, res *api.Result, err error) map[string]any {
 		msg := core.Message(err)
 		cr["error"] = msg
 		cr["event"] = map[string]any{"result": 0, "reason": msg}
-		cr["data"] = []any{}
+		var data any = []any{}
+		if res != nil && res.Data != nil {
+			data = res.Data
+		}
+		cr["data"] = data
 		return map[string]any{"cpanelresult": cr}
 	}
 	cr["event"] = map[string]any{"result": 1}
