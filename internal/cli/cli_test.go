@@ -189,6 +189,20 @@ func TestWHMAPI1(t *testing.T) {
 		}
 	})
 
+	t.Run("gethostname answers the configured name", func(t *testing.T) {
+		r := local(t, dir, "", "whmapi1", "--hostname", "host.example.com", "--output=json", "gethostname")
+		mustCode(t, r, 0)
+		const want = `{"data":{"hostname":"host.example.com"},"metadata":{"command":"gethostname","reason":"OK","result":1,"version":1}}` + "\n"
+		if r.stdout != want {
+			t.Errorf("stdout = %q, want %q", r.stdout, want)
+		}
+		r = local(t, dir, "", "whmapi1", "--hostname", "host.example.com", "gethostname")
+		mustCode(t, r, 0)
+		if m := yamlDoc(t, r.stdout); get(m, "data", "hostname") != "host.example.com" {
+			t.Errorf("YAML: %v", m)
+		}
+	})
+
 	t.Run("data directory from CPAUTH_DATA_DIR", func(t *testing.T) {
 		r := run(t, map[string]string{"CPAUTH_DATA_DIR": dir}, "", "whmapi1", "--hash-rounds", "1000", "--output=json", "listaccts", "want=user")
 		mustCode(t, r, 0)

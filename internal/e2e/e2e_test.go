@@ -579,6 +579,8 @@ var goldenSteps = []goldenStep{
 	{name: "whm_applist_reseller", port: p2087, who: "res", path: "/json-api/applist?api.version=1", status: 200, must: `"listaccts"`},
 	{name: "whm_myprivs_reseller", port: p2087, who: "res", path: "/json-api/myprivs?api.version=1", status: 200, must: `"create-acct":1`},
 	{name: "whm_myprivs_root", port: p2087, who: "root", path: "/json-api/myprivs?api.version=1", status: 200, must: `"all":1`},
+	{name: "whm_gethostname", port: p2087, who: "root", path: "/json-api/gethostname?api.version=1", status: 200, must: `{"data":{"hostname":"host.example.com"}`},
+	{name: "whm_gethostname_on_cpanel_port", port: p2083, who: "root", path: "/json-api/gethostname?api.version=1", status: 403, must: `Permission denied: WHM API 1 is served`},
 
 	// Listing accounts.
 	{name: "whm_listaccts_root", port: p2087, who: "root", path: "/json-api/listaccts?api.version=1", status: 200, must: `"user":"sus"`},
@@ -715,7 +717,8 @@ var goldenSteps = []goldenStep{
 // steps depend on each other); `go test ./internal/e2e -run TestGolden
 // -update` rewrites testdata/ — then read the diff: each file is a contract.
 func TestGolden(t *testing.T) {
-	e := startWithFixtures(t)
+	// A host name of its own, not the machine's: gethostname answers it.
+	e := startFixturesWith(t, func(c *config.Config) { c.Hostname = "host.example.com" })
 	for _, s := range goldenSteps {
 		t.Run(s.name, func(t *testing.T) {
 			auth := ""

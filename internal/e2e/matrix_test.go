@@ -62,6 +62,7 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 get_cphulk_failed_logins":           {"", false},
 	"whmapi1 get_cphulk_user_brutes":             {"", false},
 	"whmapi1 get_tweaksetting":                   {"key=requiressl", false},
+	"whmapi1 gethostname":                        {"", false},
 	"whmapi1 kill_session":                       {"user={user}", true},
 	"whmapi1 list_sessions":                      {"", false},
 	"whmapi1 listaccts":                          {"", false},
