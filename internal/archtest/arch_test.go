@@ -40,6 +40,7 @@ func TestImportBoundaries(t *testing.T) {
 		{"secret is below auth", "internal/secret", []string{mod + "internal/auth", mod + "internal/api", mod + "internal/server"}},
 		{"totp is pure functions", "internal/totp", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/auth"}},
 		{"hulk is below auth, knows no HTTP and picks no store", "internal/hulk", []string{"net/http", "database/sql", mod + "internal/auth", mod + "internal/store/sqlstore"}},
+		{"WHM API 0 is a translation over the registry: no HTTP, no functions, no store", "internal/api/whmapi0", []string{"net/http", mod + "internal/functions", mod + "internal/store"}},
 		{"logs know no HTTP and no store", "internal/logs", []string{"net/http", mod + "internal/store", mod + "internal/auth"}},
 	}
 	for _, tc := range tests {

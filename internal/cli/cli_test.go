@@ -189,6 +189,30 @@ func TestWHMAPI1(t *testing.T) {
 		}
 	})
 
+	t.Run("gethostname answers the configured name", func(t *testing.T) {
+		r := local(t, dir, "", "whmapi1", "--hostname", "host.example.com", "--output=json", "gethostname")
+		mustCode(t, r, 0)
+		const want = `{"data":{"hostname":"host.example.com"},"metadata":{"command":"gethostname","reason":"OK","result":1,"version":1}}` + "\n"
+		if r.stdout != want {
+			t.Errorf("stdout = %q, want %q", r.stdout, want)
+		}
+		r = local(t, dir, "", "whmapi1", "--hostname", "host.example.com", "gethostname")
+		mustCode(t, r, 0)
+		if m := yamlDoc(t, r.stdout); get(m, "data", "hostname") != "host.example.com" {
+			t.Errorf("YAML: %v", m)
+		}
+	})
+
+	t.Run("whmapi1 is WHM API 1 whatever api.version says", func(t *testing.T) {
+		// The command line has no API 0: its envelope is API 1's.
+		r := local(t, dir, "", "whmapi1", "--output=json", "version", "api.version=0")
+		mustCode(t, r, 0)
+		const want = `{"data":{"version":"11.134.0.0"},"metadata":{"command":"version","reason":"OK","result":1,"version":1}}` + "\n"
+		if r.stdout != want {
+			t.Errorf("stdout = %q, want %q", r.stdout, want)
+		}
+	})
+
 	t.Run("data directory from CPAUTH_DATA_DIR", func(t *testing.T) {
 		r := run(t, map[string]string{"CPAUTH_DATA_DIR": dir}, "", "whmapi1", "--hash-rounds", "1000", "--output=json", "listaccts", "want=user")
 		mustCode(t, r, 0)

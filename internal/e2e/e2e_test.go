@@ -584,12 +584,13 @@ var goldenSteps = []goldenStep{
 	// WHM API 1 basics.
 	{name: "whm_version", port: p2087, who: "root", path: "/json-api/version?api.version=1", status: 200, must: `"result":1`},
 	{name: "whm_version_access_hash", port: p2086, who: "root-hash", path: "/json-api/version?api.version=1", status: 200, must: `"result":1`},
-	{name: "whm_version_missing_api_version", port: p2087, who: "root", path: "/json-api/version", status: 200, must: `"result":0`},
 	{name: "whm_unknown_function", port: p2087, who: "root", path: "/json-api/no_such_function?api.version=1", status: 200, must: `Unknown app (no_such_function)`},
 	{name: "whm_applist_root", port: p2087, who: "root", path: "/json-api/applist?api.version=1", status: 200, must: `"setupreseller"`},
 	{name: "whm_applist_reseller", port: p2087, who: "res", path: "/json-api/applist?api.version=1", status: 200, must: `"listaccts"`},
 	{name: "whm_myprivs_reseller", port: p2087, who: "res", path: "/json-api/myprivs?api.version=1", status: 200, must: `"create-acct":1`},
 	{name: "whm_myprivs_root", port: p2087, who: "root", path: "/json-api/myprivs?api.version=1", status: 200, must: `"all":1`},
+	{name: "whm_gethostname", port: p2087, who: "root", path: "/json-api/gethostname?api.version=1", status: 200, must: `{"data":{"hostname":"host.example.com"}`},
+	{name: "whm_gethostname_on_cpanel_port", port: p2083, who: "root", path: "/json-api/gethostname?api.version=1", status: 403, must: `Permission denied: WHM API 1 is served`},
 
 	// Listing accounts.
 	{name: "whm_listaccts_root", port: p2087, who: "root", path: "/json-api/listaccts?api.version=1", status: 200, must: `"user":"sus"`},
@@ -759,13 +760,77 @@ var goldenSteps = []goldenStep{
 	{name: "uapi_tfa_set_bad_secret", port: p2083, who: "bob", path: "/execute/TwoFactorAuth/set_user_configuration?secret=short&tfa_token=123456", status: 200, must: `Failed to set user configuration: `},
 	{name: "uapi_tfa_set_no_code", port: p2096, who: "info@bob.test", path: "/execute/TwoFactorAuth/set_user_configuration?secret=JBSWY3DPEHPK3PXP", status: 200, must: `No security code specified.`},
 	{name: "uapi_tfa_remove_no_code", port: p2083, who: "bob", path: "/execute/TwoFactorAuth/remove_user_configuration", status: 200, must: `Failed to remove user configuration: `},
+
+	// WHM API 0 (D23): calls without api.version, or with api.version=0.
+	// Authentication, the port check and unreadable requests answer as
+	// for API 1.
+	{name: "whm0_version", port: p2087, who: "root", path: "/json-api/version", status: 200, must: `{"version":"11.134.0.0"}`},
+	{name: "whm0_version_api_version_0", port: p2086, who: "root-hash", path: "/json-api/version?api.version=0", status: 200, must: `{"version":"11.134.0.0"}`},
+	{name: "whm0_version_wrong_password", port: p2087, who: "root:wrong", path: "/json-api/version", status: 403, must: `Access denied`},
+	{name: "whm0_version_other_api_version", port: p2087, who: "root", path: "/json-api/version?api.version=2", status: 200,
+		must: `{"error":"Unknown app (version) requested for this version (2) of the API."}`},
+	{name: "whm0_gethostname", port: p2087, who: "root", path: "/json-api/gethostname", status: 200, must: `{"hostname":"host.example.com"}`},
+	{name: "whm0_gethostname_on_cpanel_port", port: p2083, who: "root", path: "/json-api/gethostname", status: 403, must: `Permission denied: WHM API 1 is served`},
+	{name: "whm0_applist_reseller", port: p2087, who: "res", path: "/json-api/applist", status: 200, must: `{"app":["accountsummary",`},
+	{name: "whm0_applist_no_credentials", port: p2087, who: "none", path: "/json-api/applist", status: 401, must: `Access denied`},
+	{name: "whm0_myprivs_reseller", port: p2087, who: "res", path: "/json-api/myprivs", status: 200, must: `{"privs":{"acct-summary":1,`},
+	{name: "whm0_myprivs_cpanel_user", port: p2087, who: "bob", path: "/json-api/myprivs", status: 403, must: `Access denied`},
+	{name: "whm0_listaccts_root", port: p2087, who: "root", path: "/json-api/listaccts", status: 200, must: `"status":1,"statusmsg":"Ok"}`},
+	{name: "whm0_listaccts_reseller", port: p2087, who: "res", path: "/json-api/listaccts", status: 200, must: `"user":"carol"`},
+	{name: "whm0_listaccts_want", port: p2087, who: "root", path: "/json-api/listaccts?want=suspended,shell", status: 200,
+		must: `{"acct":[{"domain":"bob.test","shell":"/usr/local/cpanel/bin/noshell","suspended":0,"user":"bob"},`},
+	{name: "whm0_listaccts_search", port: p2087, who: "root", path: "/json-api/listaccts?search=carol&searchtype=domain&want=owner", status: 200,
+		must: `{"acct":[{"domain":"carol.test","owner":"res","user":"carol"}],"status":1,"statusmsg":"Ok"}`},
+	{name: "whm0_listaccts_bad_searchtype", port: p2087, who: "root", path: "/json-api/listaccts?search=x&searchtype=color", status: 200, must: `{"acct":[],"status":0,`},
+	{name: "whm0_accountsummary", port: p2087, who: "root", path: "/json-api/accountsummary?user=bob", status: 200, must: `"mailbox_count":1`},
+	{name: "whm0_accountsummary_by_domain_reseller", port: p2087, who: "res", path: "/json-api/accountsummary?domain=carol.test", status: 200, must: `"user":"carol"`},
+	{name: "whm0_accountsummary_reseller_foreign", port: p2087, who: "res", path: "/json-api/accountsummary?user=bob", status: 200,
+		must: `{"acct":[],"status":0,"statusmsg":"Account does not exist."}`},
+	{name: "whm0_accountsummary_missing_user", port: p2087, who: "root", path: "/json-api/accountsummary", status: 200, must: `{"acct":[],"status":0,`},
+	{name: "whm0_createacct", port: p2087, who: "root", path: "/json-api/createacct", ctype: form,
+		body: "username=gus&domain=gus.test&password=Gus-Pass-1&contactemail=gus@example.com", status: 200, must: `{"result":[{"options":{"ip":"","nameserver":"","package":"default"},`},
+	{name: "whm0_createacct_by_reseller", port: p2087, who: "res", path: "/json-api/createacct?username=hal&domain=hal.test&password=Hal-Pass-1", status: 200, must: `Owner: res`},
+	{name: "whm0_createacct_duplicate_user", port: p2087, who: "root", path: "/json-api/createacct?username=gus&domain=other.test&password=X-Pass-1", status: 200,
+		must: `{"result":[{"options":null,"rawout":null,"status":0,`},
+	{name: "whm0_passwd", port: p2087, who: "root", path: "/json-api/passwd", ctype: form, body: "user=gus&pass=Gus-Pass-2", status: 200,
+		must: `{"passwd":[{"rawout":"","services":[{"app":"system"}],"status":1,`},
+	{name: "whm0_passwd_missing_pass", port: p2087, who: "root", path: "/json-api/passwd?user=gus", status: 200,
+		must: `{"passwd":[{"rawout":null,"services":null,"status":0,"statusmsg":"The “pass” parameter is required."}]}`},
+	{name: "whm0_passwd_reseller_foreign", port: p2087, who: "res", path: "/json-api/passwd?user=bob&pass=Hacked-Pass-1", status: 200, must: `does not exist`},
+	{name: "whm0_suspendacct", port: p2087, who: "root", path: "/json-api/suspendacct?user=gus&reason=Testing", status: 200,
+		must: `{"result":[{"status":1,"statusmsg":"gus's account has been suspended"}]}`},
+	{name: "whm0_suspendacct_reseller_foreign", port: p2087, who: "res", path: "/json-api/suspendacct?user=bob", status: 200, must: `{"result":[{"status":0,`},
+	{name: "whm0_unsuspendacct", port: p2087, who: "root", path: "/json-api/unsuspendacct?user=gus", status: 200, must: `{"result":[{"status":1,`},
+	{name: "whm0_unsuspendacct_unknown", port: p2087, who: "root", path: "/json-api/unsuspendacct?user=nosuch", status: 200, must: `does not exist`},
+	{name: "whm0_setupreseller", port: p2087, who: "root", path: "/json-api/setupreseller?user=gus", status: 200, must: `{"result":[{"status":1,"statusmsg":null}]}`},
+	{name: "whm0_setupreseller_by_reseller", port: p2087, who: "res", path: "/json-api/setupreseller?user=carol", status: 200,
+		must: `{"result":[{"status":0,"statusmsg":"Permission denied"}]}`},
+	{name: "whm0_setacls", port: p2087, who: "root", path: "/json-api/setacls?reseller=gus&acl-list-accts=1&acl-acct-summary=1&acl-passwd=0", status: 200,
+		must: `{"result":[{"acls":["acct-summary","list-accts"],"status":1,"statusmsg":"Reseller Acls Saved"}]}`},
+	{name: "whm0_setacls_acllist", port: p2087, who: "root", path: "/json-api/setacls?reseller=gus&acllist=standard", status: 200, must: `cpauth keeps no saved ACL lists`},
+	{name: "whm0_setacls_not_reseller", port: p2087, who: "root", path: "/json-api/setacls?reseller=bob&acl-list-accts=1", status: 200, must: `{"result":[{"acls":[],"status":0,`},
+	{name: "whm0_setacls_by_reseller", port: p2087, who: "res", path: "/json-api/setacls?reseller=res&acl-all=1", status: 200, must: `Permission denied`},
+	{name: "whm0_listresellers", port: p2087, who: "root", path: "/json-api/listresellers", status: 200, must: `{"reseller":["gus","res"]}`},
+	{name: "whm0_listresellers_by_reseller", port: p2087, who: "res", path: "/json-api/listresellers", status: 200, must: `{"error":"Permission denied"}`},
+	{name: "whm0_unsetupreseller", port: p2087, who: "root", path: "/json-api/unsetupreseller?user=gus", status: 200, must: `{"result":[{"status":1,`},
+	{name: "whm0_unsetupreseller_not_reseller", port: p2087, who: "root", path: "/json-api/unsetupreseller?user=bob", status: 200, must: `{"result":[{"status":0,`},
+	{name: "whm0_removeacct", port: p2087, who: "root", path: "/json-api/removeacct?user=gus&keepdns=1", status: 200, must: `gus account removed`},
+	{name: "whm0_removeacct_again", port: p2087, who: "root", path: "/json-api/removeacct?user=gus", status: 200, must: `{"result":[{"rawout":null,"status":0,`},
+	{name: "whm0_removeacct_by_reseller_username", port: p2087, who: "res", path: "/json-api/removeacct?username=hal", status: 200, must: `hal account removed`},
+	{name: "whm0_api1_only_function", port: p2087, who: "root", path: "/json-api/create_user_session?user=bob&service=cpaneld", status: 200,
+		must: `{"error":"Unknown app (create_user_session) requested for this version (0) of the API."}`},
+	{name: "whm0_api1_only_function_by_reseller", port: p2087, who: "res", path: "/json-api/get_tweaksetting?key=requiressl", status: 200,
+		must: `{"error":"Unknown app (get_tweaksetting) requested for this version (0) of the API."}`},
+	{name: "whm0_unknown_function", port: p2087, who: "root", path: "/json-api/no_such_function", status: 200,
+		must: `{"error":"Unknown app (no_such_function) requested for this version (0) of the API."}`},
 }
 
 // TestGolden runs goldenSteps in order on one daemon. Run it whole (the
 // steps depend on each other); `go test ./internal/e2e -run TestGolden
 // -update` rewrites testdata/ — then read the diff: each file is a contract.
 func TestGolden(t *testing.T) {
-	e := startWithFixtures(t)
+	// A host name of its own, not the machine's: gethostname answers it.
+	e := startFixturesWith(t, func(c *config.Config) { c.Hostname = "host.example.com" })
 	for _, s := range goldenSteps {
 		t.Run(s.name, func(t *testing.T) {
 			auth := ""
@@ -1126,6 +1191,17 @@ func TestRefusedCallsChangeNothing(t *testing.T) {
 		{"accesshash generate for root", "/json-api/accesshash?api.version=1&user=root&generate=1"},
 		{"uapi_cpanel add_pop", "/json-api/uapi_cpanel?api.version=1&cpanel.user=bob&cpanel.module=Email&cpanel.function=add_pop&email=evil&password=Evil-Pass-1"},
 		{"cpanel proxy delete_pop", proxy("bob", "3", "Email", "delete_pop", "&email=info@bob.test")},
+		// The same through WHM API 0 (D23), with its argument names.
+		{"API 0 createacct", "/json-api/createacct?username=mallory&domain=mallory.test&password=Mallory-Pass-1"},
+		{"API 0 createacct reseller", "/json-api/createacct?username=mallory&domain=mallory.test&password=Mallory-Pass-1&reseller=1"},
+		{"API 0 passwd bob", "/json-api/passwd?user=bob&pass=Hacked-Pass-1"},
+		{"API 0 passwd root", "/json-api/passwd?user=root&pass=Hacked-Pass-1"},
+		{"API 0 removeacct bob", "/json-api/removeacct?user=bob"},
+		{"API 0 removeacct bob by username", "/json-api/removeacct?username=bob"},
+		{"API 0 suspendacct bob", "/json-api/suspendacct?user=bob"},
+		{"API 0 unsuspendacct sus", "/json-api/unsuspendacct?user=sus"},
+		{"API 0 setacls escalation", "/json-api/setacls?reseller=res&acl-all=1"},
+		{"API 0 setupreseller bob", "/json-api/setupreseller?user=bob"},
 	} {
 		add(call.name+" with a wrong password", p2087, "wrong", call.path, d5)
 		add(call.name+" as cPanel user on 2087 (D6)", p2087, "bob", call.path, d5)
@@ -1135,7 +1211,7 @@ func TestRefusedCallsChangeNothing(t *testing.T) {
 			add(call.name+" as cPanel user on 2083 (D2)", p2083, "bob", call.path, d2)
 			add(call.name+" as reseller on 2083 (D2)", p2083, "res", call.path, d2)
 		}
-		if call.name != "createacct" {
+		if call.name != "createacct" && call.name != "API 0 createacct" {
 			// res may create accounts of its own; everything else here is
 			// someone else's or above its privileges.
 			add(call.name+" by a reseller who does not own the account", p2087, "res", call.path, refused)
@@ -1171,7 +1247,8 @@ func TestRefusedCallsChangeNothing(t *testing.T) {
 				ok := str(dig(m, "metadata", "result")) == "1" && !strings.HasPrefix(tc.path, "/json-api/uapi_cpanel") ||
 					str(m["status"]) == "1" ||
 					str(dig(m, "data", "uapi", "status")) == "1" ||
-					str(dig(m, "result", "status")) == "1"
+					str(dig(m, "result", "status")) == "1" ||
+					api0Succeeded(m)
 				if ok {
 					t.Errorf("the call succeeded: %s", r.body)
 				}
@@ -1223,6 +1300,19 @@ func TestRefusedCallsChangeNothing(t *testing.T) {
 	// And the old credentials still work over HTTP.
 	whmOK(t, e.do(t, request{port: p2087, path: "/json-api/version?api.version=1", auth: e.authFor(t, "root-hash")}))
 	uapiOK(t, e.do(t, request{port: p2083, path: p2083.nativePath(), auth: e.authFor(t, "bob")}))
+}
+
+// api0Succeeded reports whether a WHM API 0 answer says its call
+// succeeded: status 1 in the first entry of its "result" or "passwd" list.
+func api0Succeeded(m map[string]any) bool {
+	for _, k := range []string{"result", "passwd"} {
+		if list, ok := m[k].([]any); ok && len(list) > 0 {
+			if entry, ok := list[0].(map[string]any); ok && str(entry["status"]) == "1" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------

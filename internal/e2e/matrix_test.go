@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/api/whmapi0"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
 // The authorization matrix. Generated from the registry, it calls every
-// registered function (WHM API 1 on the WHM port, UAPI and API 2 on the
-// caller's own port and, for WHM callers, through WHM → cPanel both ways)
-// as each kind of caller, and checks each outcome against what the
+// registered function (WHM API 1 on the WHM port, and WHM API 0 for the
+// functions API 0 has; UAPI and API 2 on the caller's own port and, for WHM
+// callers, through WHM → cPanel both ways) as each kind of caller, and checks each outcome against what the
 // function declares. A function with no entry in matrixArgs fails the
 // test: a new function cannot land without joining it. The outcomes are
 // also kept in testdata/authz_matrix.golden, for review.
@@ -62,6 +63,7 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 get_cphulk_failed_logins":           {"", false},
 	"whmapi1 get_cphulk_user_brutes":             {"", false},
 	"whmapi1 get_tweaksetting":                   {"key=requiressl", false},
+	"whmapi1 gethostname":                        {"", false},
 	"whmapi1 kill_session":                       {"user={user}", true},
 	"whmapi1 list_sessions":                      {"", false},
 	"whmapi1 listaccts":                          {"", false},
@@ -118,6 +120,16 @@ var matrixArgs = map[string]matrixArg{
 	"api2 Email::listpops":              {"", false},
 }
 
+// matrixArgs0 are the arguments of the API 0 calls whose names differ
+// from API 1's (the rest take matrixArgs').
+// An API 0 call comes after its API 1 twin, so it makes and removes
+// accounts of its own.
+var matrixArgs0 = map[string]string{
+	"createacct": "username=mzero{id}&domain=mzero{id}.test&password=New-Pass-123",
+	"passwd":     "user={user}&pass=Changed-Pass-123",
+	"removeacct": "user={doomed}0",
+}
+
 // matrixCaller is one kind of caller. p is what the expectations know of
 // it (role, ACLs in force, method, bounds, read-only, service); prep puts
 // its credential on a request.
@@ -145,10 +157,15 @@ const (
 	wayDirect     matrixWay = "direct"      // its own API on the caller's port
 	wayUAPICPanel matrixWay = "uapi_cpanel" // WHM API 1 uapi_cpanel
 	wayCPanel     matrixWay = "json-cpanel" // /json-api/cpanel on the WHM port
+	wayAPI0       matrixWay = "api0"        // WHM API 0: without api.version
 )
 
 func waysOf(f *api.Func) []matrixWay {
 	switch f.Flavour {
+	case api.WHM1:
+		if slices.Contains(whmapi0.Functions(), f.Name) {
+			return []matrixWay{wayDirect, wayAPI0}
+		}
 	case api.UAPI:
 		return []matrixWay{wayDirect, wayUAPICPanel, wayCPanel}
 	case api.API2:
@@ -254,6 +271,9 @@ func classify(r response, w matrixWay, f *api.Func) string {
 	if err := json.Unmarshal(r.body, &m); err != nil {
 		return "unreadable"
 	}
+	if w == wayAPI0 {
+		return classifyAPI0(m)
+	}
 	uapiEnv := func(env any) string {
 		e, _ := env.(map[string]any)
 		if str(e["status"]) == "1" {
@@ -302,6 +322,29 @@ func classify(r response, w matrixWay, f *api.Func) string {
 	return "unreadable"
 }
 
+// classifyAPI0 reads a WHM API 0 answer (PROTOCOL.md section 16): a
+// top-level "error"; a status of its own (listaccts, accountsummary) or of
+// the first entry of "result" or "passwd"; or else data alone, a success.
+func classifyAPI0(m map[string]any) string {
+	if msg, ok := m["error"]; ok {
+		return classifyMessage(str(msg))
+	}
+	entry := m
+	for _, k := range []string{"result", "passwd"} {
+		if list, ok := m[k].([]any); ok && len(list) > 0 {
+			entry, _ = list[0].(map[string]any)
+		}
+	}
+	status, ok := entry["status"]
+	switch {
+	case !ok:
+		return outOK
+	case str(status) == "1":
+		return outOK
+	}
+	return classifyMessage(str(entry["statusmsg"]))
+}
+
 // matrixRequest builds the request of one call.
 func matrixRequest(f *api.Func, c matrixCaller, w matrixWay, args string) request {
 	q := args
@@ -325,6 +368,9 @@ func matrixRequest(f *api.Func, c matrixCaller, w matrixWay, args string) reques
 		if c.pending {
 			p = c.own // a session lives on its own service
 		}
+		if w == wayAPI0 {
+			return request{port: p, path: "/json-api/" + f.Name + "?" + q}
+		}
 		return request{port: p, path: "/json-api/" + f.Name + "?" + join("api.version=1", q)}
 	case f.Flavour == api.UAPI:
 		return request{port: c.own, path: "/execute/" + f.Module + "/" + f.Name + "?" + q}
@@ -335,8 +381,10 @@ func matrixRequest(f *api.Func, c matrixCaller, w matrixWay, args string) reques
 func TestAuthorizationMatrix(t *testing.T) {
 	e := startWithFixtures(t)
 	ctx := context.Background()
-	// Accounts for the callers to act on and to remove.
-	for _, a := range [][2]string{{"vroot", "root"}, {"droot", "root"}, {"vroot2", "root"}, {"droot2", "root"}, {"vres", "res"}, {"dres", "res"}, {"vres2", "res"}, {"dres2", "res"}} {
+	// Accounts for the callers to act on and to remove (by API 1, and by
+	// API 0: <doomed>0).
+	for _, a := range [][2]string{{"vroot", "root"}, {"droot", "root"}, {"vroot2", "root"}, {"droot2", "root"}, {"vres", "res"}, {"dres", "res"}, {"vres2", "res"}, {"dres2", "res"},
+		{"droot0", "root"}, {"droot20", "root"}, {"dres0", "res"}, {"dres20", "res"}} {
 		e.whm1("createacct", "username", a[0], "domain", a[0]+".test", "password", "Victim-Pass-1", "owner", a[1])
 	}
 	rootTFA := e.enroll(t, "root")
@@ -442,6 +490,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				continue
 			}
 			spec := matrixArgs[f.Flavour.String()+" "+f.FullName()]
+			if a, ok := matrixArgs0[f.Name]; ok && w == wayAPI0 {
+				spec.args = a
+			}
 			args := strings.NewReplacer("{user}", url.QueryEscape(c.user), "{doomed}", url.QueryEscape(c.doomed), "{id}", strconv.Itoa(ci)).Replace(spec.args)
 			req := matrixRequest(f, c, w, args)
 			c.prep(t, &req)

@@ -1089,6 +1089,10 @@ var tokenGoldenSequence = []tokenGolden{
 	{goldenStep: goldenStep{name: "tok_version_by_token", port: p2087, who: "tok:full", path: "/json-api/version?api.version=1", status: 200, must: `"result":1`}},
 	{goldenStep: goldenStep{name: "tok_myprivs_by_limited_token", port: p2086, who: "tok:lister", path: "/json-api/myprivs?api.version=1", status: 200, must: `"list-accts":1`}},
 	{goldenStep: goldenStep{name: "tok_listresellers_by_limited_token", port: p2087, who: "tok:lister", path: "/json-api/listresellers?api.version=1", status: 200, must: `Permission denied`}},
+	{goldenStep: goldenStep{name: "tok_whm0_myprivs_by_limited_token", port: p2086, who: "tok:lister", path: "/json-api/myprivs", status: 200, must: `"list-accts":1`}},
+	{goldenStep: goldenStep{name: "tok_whm0_listresellers_by_limited_token", port: p2087, who: "tok:lister", path: "/json-api/listresellers", status: 200, must: `{"error":"Permission denied"}`}},
+	{goldenStep: goldenStep{name: "tok_whm0_setacls_by_limited_token", port: p2087, who: "tok:lister", path: "/json-api/setacls?reseller=res&acl-all=1", status: 200,
+		must: `{"result":[{"acls":[],"status":0,"statusmsg":"Permission denied"}]}`}},
 	{goldenStep: goldenStep{name: "tok_version_by_fenced_token", port: p2087, who: "tok:deploy", path: "/json-api/version?api.version=1", status: 403, must: `Access denied`}},
 	// (A first use, so that the list below shows a last use written before
 	// it rather than racing with its own.)

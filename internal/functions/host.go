@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/store"
 )
@@ -17,6 +18,13 @@ import (
 // would get a link (a one-time login among them) to another site. So a
 // Host is used only when it names this server, and every place that
 // builds such a URL asks ServerHost.
+
+// gethostname answers this server's configured host name (config
+// hostname), never the request's Host: that is the caller's choice, and
+// what clients ask gethostname for is the name the server calls itself.
+func (e *Env) gethostname(ctx context.Context, c *api.Call) (*api.Result, error) {
+	return &api.Result{Data: map[string]any{"hostname": e.hostname()}}, nil
+}
 
 // ServerHost is the host an absolute URL made for a request points at: the
 // host part of its Host header (without the port; the caller adds the

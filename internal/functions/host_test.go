@@ -5,6 +5,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cpauth/cpauth/internal/api"
+	"github.com/cpauth/cpauth/internal/api/whmapi1"
+	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -81,5 +84,32 @@ func TestServerHost(t *testing.T) {
 	}
 	if _, err := e.NamesServer(context.Background(), "broken.example"); !errors.Is(err, errBroken) {
 		t.Errorf("NamesServer with a failing store: %v, want its error", err)
+	}
+}
+
+// gethostname answers the configured name to every WHM caller, whatever
+// Host the request came with.
+func TestGethostname(t *testing.T) {
+	r := (&Env{Hostname: "host.example.com"}).Registry()
+	for _, tc := range []struct {
+		name string
+		p    core.Principal
+		want string
+	}{
+		{"root", core.Principal{User: "root", Role: core.RoleRoot, ACLs: core.NewACLSet(core.ACLAll)},
+			`{"data":{"hostname":"host.example.com"},"metadata":{"command":"gethostname","reason":"OK","result":1,"version":1}}`},
+		{"reseller without ACLs", core.Principal{User: "res", Role: core.RoleReseller, ACLs: core.ACLSet{}},
+			`{"data":{"hostname":"host.example.com"},"metadata":{"command":"gethostname","reason":"OK","result":1,"version":1}}`},
+		{"read-only token", core.Principal{User: "res", Role: core.RoleReseller, ACLs: core.ACLSet{}, ReadOnly: true},
+			`{"data":{"hostname":"host.example.com"},"metadata":{"command":"gethostname","reason":"OK","result":1,"version":1}}`},
+		{"cPanel account", core.Principal{User: "bob", Role: core.RoleCPanel, Account: "bob"},
+			`{"metadata":{"command":"gethostname","reason":"Permission denied","result":0,"version":1}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := RunWHM1(context.Background(), r, &api.Call{Flavour: api.WHM1, Func: "gethostname", Principal: tc.p, Host: "evil.example:2087"})
+			if got := string(whmapi1.Encode("gethostname", res, err)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }

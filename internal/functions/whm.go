@@ -24,6 +24,7 @@ func (e *Env) registerWHM(r *api.Registry) {
 	minting := func(f *api.Func, m api.Mint) *api.Func { f.Mints = m; return f }
 	r.Register(
 		whm("version", api.AnyWHM, "", true, e.version),
+		whm("gethostname", api.AnyWHM, "", true, e.gethostname),
 		whm("applist", api.AnyWHM, "", true, func(ctx context.Context, c *api.Call) (*api.Result, error) {
 			return e.applist(r, c)
 		}),

@@ -8,6 +8,7 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/api/api2"
 	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/api/whmapi0"
 	"github.com/cpauth/cpauth/internal/api/whmapi1"
 	"github.com/cpauth/cpauth/internal/core"
 )
@@ -37,6 +38,10 @@ func TestVersionResultUnchanged(t *testing.T) {
 		}
 		if got := string(api.JSON(whmapi1.Envelope("version", res, nil))); got != body {
 			t.Errorf("Envelope:\n got %s\nwant %s", got, body)
+		}
+		out, err := whmapi0.Run(context.Background(), r, &api.Call{Flavour: api.WHM1, Func: "version", Principal: root})
+		if got, want := string(api.JSON(out)), `{"version":"`+CPanelVersion+`"}`; err != nil || got != want {
+			t.Errorf("API 0: %s, %v; want %s", got, err, want)
 		}
 		uapi.Encode(res, nil)
 		api.JSON(uapi.Envelope(res, nil))

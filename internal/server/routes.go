@@ -8,6 +8,7 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/api/api2"
 	"github.com/cpauth/cpauth/internal/api/uapi"
+	"github.com/cpauth/cpauth/internal/api/whmapi0"
 	"github.com/cpauth/cpauth/internal/api/whmapi1"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
@@ -141,7 +142,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p Port, path, 
 	case path == "/json-api/cpanel" || path == "/json-api/cpanel/":
 		s.serveCPanelProxy(w, r, p, token)
 	case strings.HasPrefix(path, "/json-api/"):
-		s.serveWHM1(w, r, p, path, token)
+		s.serveWHM(w, r, p, path, token)
 	case strings.HasPrefix(path, "/execute/"):
 		s.serveUAPI(w, r, p, path, token)
 	default:
@@ -247,8 +248,12 @@ func cpanelTokenMayReach(p core.Principal, path string, args api.Args) bool {
 	return false
 }
 
-// serveWHM1 serves path, /json-api/<name>.
-func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, path, token string) {
+// serveWHM serves path, /json-api/<name>: WHM API 1 with api.version=1,
+// WHM API 0 without it (or with 0). The checks before the call — the port
+// (D2), the credential (D5), an unreadable request — answer in API 1's
+// envelope whatever the version: they come before the version is known
+// (it may be in the body), and they are as they always were.
+func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, token string) {
 	name := strings.TrimSuffix(strings.TrimPrefix(path, "/json-api/"), "/")
 	fail := func(status int, err error) { writeWHM1(w, status, name, nil, err) }
 	if p.Service != core.ServiceWHM {
@@ -261,15 +266,21 @@ func (s *Server) serveWHM1(w http.ResponseWriter, r *http.Request, p Port, path,
 		return
 	}
 	c := &st.call
-	if v := c.Args.Get("api.version"); v != "1" {
-		// WHM API 0 is not served; say so in the words cPanel uses.
-		fail(http.StatusOK, core.Errorf(core.KindNotFound, "Unknown app (%s) requested for this version (0) of the API. cpauth serves WHM API 1: add api.version=1.", name))
-		return
-	}
 	c.Flavour, c.Func, c.Remote, c.Host = api.WHM1, name, remoteAddr(r), r.Host
-	res, err := functions.RunWHM1(r.Context(), s.Registry, c)
-	s.logCallError(r, c, err)
-	writeWHM1(w, http.StatusOK, name, res, err)
+	switch v := c.Args.Get("api.version"); v {
+	case "1":
+		res, err := functions.RunWHM1(r.Context(), s.Registry, c)
+		s.logCallError(r, c, err)
+		writeWHM1(w, http.StatusOK, name, res, err)
+	case "", "0":
+		// WHM API 0 (D23): the API 1 function in API 0's shape, or the
+		// unknown-app answer for one API 0 does not have.
+		out, err := whmapi0.Run(r.Context(), s.Registry, c)
+		s.logCallError(r, c, err)
+		writeJSON(w, http.StatusOK, out)
+	default:
+		writeJSON(w, http.StatusOK, whmapi0.UnknownVersion(name, v))
+	}
 }
 
 // serveUAPI serves path, /execute/<Module>/<func>.
