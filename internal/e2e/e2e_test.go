@@ -788,7 +788,7 @@ var goldenSteps = []goldenStep{
 		must: `{"acct":[],"status":0,"statusmsg":"Account does not exist."}`},
 	{name: "whm0_accountsummary_missing_user", port: p2087, who: "root", path: "/json-api/accountsummary", status: 200, must: `{"acct":[],"status":0,`},
 	{name: "whm0_createacct", port: p2087, who: "root", path: "/json-api/createacct", ctype: form,
-		body: "username=gus&domain=gus.test&password=Gus-Pass-1&contactemail=gus@example.com", status: 200, must: `{"result":[{"options":{"ip":"","nameserver":"","package":"default"},`},
+		body: "username=gus&domain=gus.test&password=Gus-Pass-1&contactemail=gus@example.com", status: 200, must: `{"result":[{"options":{"ip":"127.0.0.1","nameserver":"","package":"default"},`},
 	{name: "whm0_createacct_by_reseller", port: p2087, who: "res", path: "/json-api/createacct?username=hal&domain=hal.test&password=Hal-Pass-1", status: 200, must: `Owner: res`},
 	{name: "whm0_createacct_duplicate_user", port: p2087, who: "root", path: "/json-api/createacct?username=gus&domain=other.test&password=X-Pass-1", status: 200,
 		must: `{"result":[{"options":null,"rawout":null,"status":0,`},

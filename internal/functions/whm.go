@@ -390,9 +390,16 @@ func (e *Env) createacct(ctx context.Context, c *api.Call) (*api.Result, error) 
 	if generated {
 		raw += "| PassWord: " + pass + "\n"
 	}
+	// cPanel's answer names the account's address too (data.ip): the
+	// server's, as listaccts reports it. The account exists by now, so a
+	// failure to read the setting is logged, not answered.
+	ip, err := e.ServerIP(ctx)
+	if err != nil {
+		e.Log.Error("reading server-ip for createacct's answer", "error", err.Error())
+	}
 	return &api.Result{
 		Reason:   "Account Creation Ok",
-		Data:     map[string]any{"package": plan},
+		Data:     map[string]any{"package": plan, "ip": ip},
 		Metadata: map[string]any{"output": map[string]any{"raw": raw}},
 	}, nil
 }
