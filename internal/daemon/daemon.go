@@ -62,7 +62,7 @@ func startGateway(ctx context.Context, cfg config.Config, data *Data, log *slog.
 	gw, err := gateway.New(gateway.Options{
 		Backend: gateway.BackendOptions{URL: u.URL, WHMPort: u.WHMPort, CPanelPort: u.CPanelPort, WebmailPort: u.WebmailPort,
 			Token: tok, CAFile: u.CAFile, InsecureSkipVerify: u.InsecureSkipVerify, Timeout: u.Timeout},
-		Store: data.Store, Key: data.Key, Log: log, Now: data.Now,
+		Store: data.Store, Records: data.Records, Key: data.Key, Log: log, Now: data.Now,
 		SyncInterval: u.SyncInterval, ReadOnlyFunctions: u.ReadOnlyFunctions,
 	})
 	if err != nil {

@@ -70,6 +70,9 @@ type Data struct {
 	// HashPool admits the password checks that hash (every one of them:
 	// Basic, /login, the mailbox check of single sign-on).
 	HashPool *auth.HashPool
+	// Records is what gateway mode keeps besides the Store (the backend
+	// tokens it minted), in the same database; no cache holds it.
+	Records store.GatewayStore
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -164,7 +167,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	var st store.Store = sq
-	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
+	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher, Records: sq}
 	d.Now = opts.Now
 	if d.Now == nil {
 		d.Now = time.Now

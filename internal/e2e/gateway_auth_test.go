@@ -249,3 +249,119 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// A narrow gateway WHM token forwards through a backend token minted with
+// the same ACLs, kept sealed: the backend's own ACL check refuses what the
+// gateway token may not do, and the backend token goes when the gateway
+// token is revoked or changed. A read-only cPanel token forwards only the
+// read-only list.
+func TestGatewayNarrowTokens(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	backendTokens := func(user string) []string {
+		list, err := g.backend.d.Data.Store.ListTokens(ctx, store.TokenWHM, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tok := range list {
+			if strings.HasPrefix(tok.Name, "cpauth-gateway-") {
+				names = append(names, tok.Name+" "+strings.Join(tok.ACLs, ","))
+			}
+		}
+		return names
+	}
+
+	t.Run("root", func(t *testing.T) {
+		tok := whmTok("root", g.gwToken(t, "root", "lister", "acl", "list-accts"))
+		m := whmOK(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/listaccts?api.version=1"}))
+		if accts, _ := dig(m, "data", "acct").([]any); len(accts) != 4 {
+			t.Errorf("listaccts through the narrow token: %d accounts", len(accts))
+		}
+		// Outside its ACLs: the backend's refusal, passed on as it is.
+		via := g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/createacct?api.version=1&username=zed&domain=zed.test&password=Zed-Pass-1"})
+		if reason := whmFailed(t, via); reason != "Permission denied" {
+			t.Errorf("createacct through the narrow token: %q", reason)
+		}
+		if _, err := g.backend.account("zed"); err == nil {
+			t.Error("the backend created the account")
+		}
+		if got := backendTokens("root"); len(got) != 1 || !strings.HasSuffix(got[0], " list-accts") {
+			t.Fatalf("backend tokens of root: %v, want one with list-accts", got)
+		}
+		// A function the gateway has no code for runs as root's minted token.
+		m = whmOK(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/gw_test_echo?api.version=1"}))
+		if str(dig(m, "data", "method")) != "token" || str(dig(m, "data", "user")) != "root" {
+			t.Errorf("echo through the narrow token: %s", mustJSON(m))
+		}
+		// Sealed at rest: the store holds no backend token in clear.
+		rec, err := g.gw.d.Data.Records.GetBackendToken(ctx, "root", "lister")
+		if err != nil || len(rec.Sealed) == 0 || rec.BackendName == "" {
+			t.Fatalf("the record: %+v %v", rec, err)
+		}
+		// Its ACLs changed at the gateway: the old backend token goes, a
+		// new one with the new ACLs serves the next call.
+		whmOK(t, g.gw.do(t, request{port: p2087, auth: g.gw.authFor(t, "root"), path: "/json-api/api_token_update?api.version=1&token_name=lister&acl=list-accts&acl=acct-summary"}))
+		whmOK(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/accountsummary?api.version=1&user=bob"}))
+		if got := backendTokens("root"); len(got) != 1 || !strings.HasSuffix(got[0], " acct-summary,list-accts") {
+			t.Errorf("after the update: backend tokens of root %v", got)
+		}
+		// Revoked at the gateway: revoked at the backend.
+		whmOK(t, g.gw.do(t, request{port: p2087, auth: g.gw.authFor(t, "root"), path: "/json-api/api_token_revoke?api.version=1&token_name=lister"}))
+		if got := backendTokens("root"); len(got) != 0 {
+			t.Errorf("after the revocation: backend tokens of root %v", got)
+		}
+		if list, _ := g.gw.d.Data.Records.ListBackendTokens(ctx); len(list) != 0 {
+			t.Errorf("records left: %v", list)
+		}
+	})
+
+	t.Run("reseller", func(t *testing.T) {
+		// A reseller makes tokens (at the gateway) and has them minted (at
+		// the backend) with manage-api-tokens, granted at the backend.
+		g.backend.whm1("setacls", "reseller", "res", "acl-list-accts", "1", "acl-create-acct", "1", "acl-kill-acct", "1",
+			"acl-passwd", "1", "acl-suspend-acct", "1", "acl-acct-summary", "1", "acl-manage-api-tokens", "1")
+		if err := g.gw.d.Gateway().Directory.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tok := whmTok("res", g.gwToken(t, "res", "lister", "acl", "list-accts"))
+		m := whmOK(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/listaccts?api.version=1"}))
+		if accts, _ := dig(m, "data", "acct").([]any); len(accts) != 2 {
+			t.Errorf("listaccts through res's narrow token: %d accounts, want 2", len(accts))
+		}
+		if reason := whmFailed(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/suspendacct?api.version=1&user=carol"})); reason != "Permission denied" {
+			t.Errorf("suspendacct through res's narrow token: %q", reason)
+		}
+		if got := backendTokens("res"); len(got) != 1 || !strings.HasSuffix(got[0], " list-accts") {
+			t.Errorf("backend tokens of res: %v", got)
+		}
+		// The backend token revoked at the backend behind the gateway's
+		// back: a new one is minted, and the call still succeeds, once.
+		for _, name := range backendTokens("res") {
+			if err := g.backend.d.Data.Store.DeleteToken(ctx, store.TokenWHM, "res", strings.Fields(name)[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		whmOK(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/listaccts?api.version=1"}))
+		if got := backendTokens("res"); len(got) != 1 {
+			t.Errorf("after the backend lost it: %v", got)
+		}
+	})
+
+	t.Run("read-only cPanel token", func(t *testing.T) {
+		tok := cpanelTok("bob", g.gwToken(t, "bob", "reader", "readonly", "1"))
+		uapiOK(t, g.gw.do(t, request{port: p2083, auth: tok, path: "/execute/Email/list_pops"}))
+		before := g.extra.echo.Load()
+		r := g.gw.do(t, request{port: p2083, auth: tok, path: "/execute/Email/add_pop?email=ro&password=Ro-Pass-12"})
+		if msg := uapiError(t, r, http.StatusOK); msg != "The API token “reader” is read-only: it cannot call Email::add_pop, which changes data." {
+			t.Errorf("a write through a read-only token: %q", msg)
+		}
+		if _, err := g.backend.d.Data.Store.GetMailbox(ctx, "ro", "bob.test"); err == nil {
+			t.Error("the backend made the mailbox")
+		}
+		r = g.gw.do(t, request{port: p2083, auth: tok, path: "/execute/GwTest/echo"})
+		if msg := uapiError(t, r, http.StatusOK); !strings.Contains(msg, "is read-only") || g.extra.echo.Load() != before {
+			t.Errorf("a function off the list through a read-only token: %q", msg)
+		}
+	})
+}

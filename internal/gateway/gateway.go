@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
@@ -44,9 +45,11 @@ type Gateway struct {
 // Options are what New needs.
 type Options struct {
 	Backend BackendOptions
-	// Store holds the gateway's records: the mirrored directory, its own
-	// credentials, the sealed backend tokens.
-	Store store.Store
+	// Store holds the gateway's records: the mirrored directory and its
+	// own credentials; Records the sealed backend tokens it minted (nil:
+	// narrow WHM tokens cannot forward).
+	Store   store.Store
+	Records store.GatewayStore
 	// Key seals the backend tokens at rest.
 	Key *secret.Key
 	Log *slog.Logger
@@ -76,7 +79,7 @@ func New(o Options) (*Gateway, error) {
 	g.Sessions = NewSessions(b, o.Now)
 	g.Directory = &Directory{Store: o.Store, Backend: b, Sessions: g.Sessions, Log: o.Log, Now: o.Now}
 	g.Verifier = &Verifier{Backend: b, Directory: g.Directory, Store: o.Store, Pool: auth.NewHashPool(backendChecks, backendCheckQueue, b.timeout)}
-	g.Tokens = &Tokens{Store: o.Store, Key: o.Key, Backend: b, Sessions: g.Sessions, Log: o.Log, Now: o.Now}
+	g.Tokens = &Tokens{Records: o.Records, Store: o.Store, Key: o.Key, Backend: b, Sessions: g.Sessions, Log: o.Log, Now: o.Now}
 	g.ReadOnly = NewReadOnlyList(o.ReadOnlyFunctions)
 	return g, nil
 }
@@ -116,7 +119,7 @@ func (g *Gateway) tick(ctx context.Context) {
 	if n := g.Sessions.Reap(ctx); n > 0 {
 		g.log.Debug("gateway: ended idle backend sessions", "ended", n)
 	}
-	if err := g.Tokens.Reconcile(ctx); err != nil && ctx.Err() == nil {
+	if err := g.Tokens.Reconcile(ctx, ""); err != nil && ctx.Err() == nil {
 		g.log.Error("gateway: revoking backend tokens of gateway tokens that are gone", "error", err.Error())
 	}
 }
@@ -176,4 +179,18 @@ func (g *Gateway) LoggedOut(ctx context.Context, account, user string, svc core.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.Backend.timeout)
 	defer cancel()
 	g.Sessions.EndOn(ctx, user, svc)
+}
+
+// Served is told of a call the gateway served itself: one that changed a
+// gateway WHM token (revoked, or its ACLs, expiry or name changed) has the
+// backend token minted for it revoked now rather than at the next interval.
+func (g *Gateway) Served(ctx context.Context, fl api.Flavour, fn, user string) {
+	if fl != api.WHM1 || fn != "api_token_revoke" && fn != "api_token_update" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*g.Backend.timeout)
+	defer cancel()
+	if err := g.Tokens.Reconcile(ctx, user); err != nil {
+		g.log.Error("gateway: revoking the backend tokens of changed gateway tokens", "user", user, "error", err.Error())
+	}
 }

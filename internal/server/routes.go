@@ -293,6 +293,9 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 	case "1":
 		res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 		s.logCallError(r, c, err)
+		if s.Gateway != nil && err == nil {
+			s.Gateway.Served(r.Context(), api.WHM1, name, c.Principal.User)
+		}
 		writeWHM1(w, http.StatusOK, name, res, err)
 	case "", "0":
 		// WHM API 0 (D23): the API 1 function in API 0's shape, or the
