@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
@@ -58,6 +59,12 @@ type Directory struct {
 	syncs uint64     // completed syncs (under mu)
 	// lastSync is when the last sync completed (under mu).
 	lastSync time.Time
+	// begun counts the syncs begun; doneBegun is the begun number of the
+	// last sync that completed without error (under mu): a caller that
+	// wants the directory as of now can take one that began after it
+	// asked (fresh).
+	begun     atomic.Uint64
+	doneBegun uint64
 }
 
 // backendAccount is one listaccts record, as the gateway reads it.
@@ -117,6 +124,23 @@ func same(a, b store.Account) bool {
 func (d *Directory) Sync(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.syncLocked(ctx)
+}
+
+// fresh reads the directory unless a sync that began after the call did
+// completes meanwhile: of many logins of new names at once, one reads it.
+func (d *Directory) fresh(ctx context.Context) error {
+	asked := d.begun.Load()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.doneBegun > asked {
+		return nil
+	}
+	return d.syncLocked(ctx)
+}
+
+func (d *Directory) syncLocked(ctx context.Context) error {
+	n := d.begun.Add(1)
 	var data struct {
 		Acct []backendAccount `json:"acct"`
 	}
@@ -179,6 +203,9 @@ func (d *Directory) Sync(ctx context.Context) error {
 	}
 	d.syncs++
 	d.lastSync = d.now()
+	if len(errs) == 0 {
+		d.doneBegun = n
+	}
 	return errors.Join(errs...)
 }
 
@@ -282,7 +309,7 @@ func (d *Directory) resellerACLs(ctx context.Context, user string) ([]string, er
 func (d *Directory) Learn(ctx context.Context, name string) bool {
 	local, domain, mailbox := strings.Cut(strings.ToLower(name), "@")
 	if !mailbox {
-		if err := d.Sync(ctx); err != nil {
+		if err := d.fresh(ctx); err != nil {
 			d.log().Error("gateway: reading the account directory for a new name", "user", name, "error", err.Error())
 		}
 		_, err := d.Store.GetAccount(ctx, name)
@@ -290,7 +317,7 @@ func (d *Directory) Learn(ctx context.Context, name string) bool {
 	}
 	dom, err := d.Store.GetDomain(ctx, domain)
 	if errors.Is(err, store.ErrNotFound) {
-		if err := d.Sync(ctx); err != nil {
+		if err := d.fresh(ctx); err != nil {
 			d.log().Error("gateway: reading the account directory for a new name", "user", name, "error", err.Error())
 		}
 		dom, err = d.Store.GetDomain(ctx, domain)
