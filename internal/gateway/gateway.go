@@ -78,7 +78,9 @@ func New(o Options) (*Gateway, error) {
 	g := &Gateway{Backend: b, store: o.Store, log: o.Log, now: o.Now, interval: o.SyncInterval}
 	g.Sessions = NewSessions(b, o.Now)
 	g.Directory = &Directory{Store: o.Store, Backend: b, Sessions: g.Sessions, Log: o.Log, Now: o.Now}
-	g.Verifier = &Verifier{Backend: b, Directory: g.Directory, Store: o.Store, Pool: auth.NewHashPool(backendChecks, backendCheckQueue, b.timeout)}
+	if g.Verifier, err = NewVerifier(b, g.Directory, o.Store, auth.NewHashPool(backendChecks, backendCheckQueue, b.timeout)); err != nil {
+		return nil, err
+	}
 	g.Tokens = &Tokens{Records: o.Records, Store: o.Store, Key: o.Key, Backend: b, Sessions: g.Sessions, Log: o.Log, Now: o.Now}
 	g.ReadOnly = NewReadOnlyList(o.ReadOnlyFunctions)
 	return g, nil

@@ -500,3 +500,45 @@ func TestReadTokenFile(t *testing.T) {
 		})
 	}
 }
+
+// Concurrent checks of one password are one check at the backend; checks
+// of other passwords are their own.
+func TestVerifierOneCheckAtOnce(t *testing.T) {
+	var hits atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-release
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	g := newGateway(t, srv.Listener.Addr().String(), 5*time.Second)
+	id := auth.Identity{Principal: core.Principal{User: "bob"}}
+	var wg sync.WaitGroup
+	errs := make([]error, 12)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pass := "same"
+			if i >= 10 {
+				pass = fmt.Sprint("other-", i)
+			}
+			errs[i] = g.Verifier.VerifyPassword(context.Background(), id, core.ServiceCPanel, pass)
+		}()
+	}
+	for hits.Load() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the late ones join the check in flight
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("check %d: %v", i, err)
+		}
+	}
+	if n := hits.Load(); n != 3 {
+		t.Errorf("the backend checked %d times, want 3 (one per password)", n)
+	}
+}

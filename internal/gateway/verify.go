@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cpauth/cpauth/internal/auth"
@@ -47,7 +48,10 @@ var checkPath = map[core.Service]struct{ path, query string }{
 	core.ServiceWebmail: {"/json-api/cpanel", "cpanel_jsonapi_apiversion=3&cpanel_jsonapi_module=Variables&cpanel_jsonapi_func=get_user_information"},
 }
 
-// Verifier checks passwords at the backend.
+// Verifier checks passwords at the backend. Concurrent checks of one
+// (user, service, password) are one check: the clients that send Basic on
+// many connections at once cost the backend one check, not one each,
+// before the cache remembers it.
 type Verifier struct {
 	Backend   *Backend
 	Directory *Directory
@@ -56,6 +60,28 @@ type Verifier struct {
 	Pool *auth.HashPool
 
 	checks atomic.Uint64
+
+	// key keys the in-flight table (made at random by NewVerifier; it
+	// never leaves the process): the table holds no password.
+	key     *secret.Key
+	mu      sync.Mutex
+	flights map[string]*flight
+}
+
+// flight is a check in flight, which other callers of the same check
+// wait for.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// NewVerifier returns a Verifier over b and d.
+func NewVerifier(b *Backend, d *Directory, st store.Store, pool *auth.HashPool) (*Verifier, error) {
+	key, err := secret.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{Backend: b, Directory: d, Store: st, Pool: pool, key: key, flights: map[string]*flight{}}, nil
 }
 
 // Checks is how many passwords were sent to the backend.
@@ -81,8 +107,36 @@ func (v *Verifier) VerifyUnknown(ctx context.Context, name string, svc core.Serv
 	return auth.Lookup(ctx, v.Store, name)
 }
 
-// check asks the backend whether password is user's on svc.
+// check asks the backend whether password is user's on svc, or waits for
+// the same question asked a moment before.
 func (v *Verifier) check(ctx context.Context, user string, svc core.Service, password string) error {
+	if v.key == nil {
+		return v.checkOnce(ctx, user, svc, password)
+	}
+	k := v.key.MACStrings("gateway/password-check", user, "\x00", svc.App(), "\x00", password)
+	v.mu.Lock()
+	if f, ok := v.flights[k]; ok {
+		v.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", auth.ErrNotChecked, ctx.Err())
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	v.flights[k] = f
+	v.mu.Unlock()
+	f.err = v.checkOnce(ctx, user, svc, password)
+	v.mu.Lock()
+	delete(v.flights, k)
+	v.mu.Unlock()
+	close(f.done)
+	return f.err
+}
+
+// checkOnce asks the backend.
+func (v *Verifier) checkOnce(ctx context.Context, user string, svc core.Service, password string) error {
 	// The pool's turns, not its Run: a network call needs no thread of
 	// lower priority.
 	if !v.Pool.Acquire(ctx) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/core"
@@ -56,9 +57,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, p Port, token s
 	s.audit(r, p, fw, "ok", resp.Status, resp.Took.Microseconds())
 	w.WriteHeader(resp.Status)
 	if r.Method != http.MethodHead {
-		io.Copy(w, resp.Body)
+		bp := copyBuffers.Get().(*[]byte)
+		io.CopyBuffer(w, resp.Body, *bp)
+		copyBuffers.Put(bp)
 	}
 }
+
+// copyBuffers are the buffers forwarded answers are copied through (io.Copy
+// would make one of 32 KiB per call: the response writer takes no reader).
+// An answer's bytes pass through them to the connection's own buffer, and
+// the next answer overwrites them.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // backendPath is the request's path, escaped as the client sent it,
 // without the client's security token.
