@@ -40,6 +40,8 @@ type gwOptions struct {
 	backend *testEnv
 	// plain reaches the backend on its plain ports (http://).
 	plain bool
+	// backendConfigure changes the backend's configuration.
+	backendConfigure func(*config.Config)
 }
 
 // extraFuncs are functions the backend has and the gateway has no code
@@ -62,6 +64,10 @@ func registerExtra(e *testEnv) *extraFuncs {
 		return &api.Result{Data: map[string]any{"user": c.Principal.User, "account": c.Principal.Account, "method": string(c.Principal.Method),
 			"service": c.Principal.Service.App(), "args": args}}, nil
 	}
+	work := func(ctx context.Context, c *api.Call) (*api.Result, error) {
+		time.Sleep(time.Millisecond) // what a call costs a cPanel server: some work
+		return &api.Result{Data: map[string]any{"worked": "1ms"}}, nil
+	}
 	slow := func(ctx context.Context, c *api.Call) (*api.Result, error) {
 		x.slow.Add(1)
 		select {
@@ -73,6 +79,7 @@ func registerExtra(e *testEnv) *extraFuncs {
 	e.d.Data.Registry.Register(
 		&api.Func{Flavour: api.WHM1, Name: "gw_test_echo", Access: api.AnyWHM, Mints: api.MintNothing, Handler: echo},
 		&api.Func{Flavour: api.WHM1, Name: "gw_test_slow", Access: api.AnyWHM, Mints: api.MintNothing, Handler: slow},
+		&api.Func{Flavour: api.WHM1, Name: "gw_test_work", Access: api.AnyWHM, ReadOnly: true, Mints: api.MintNothing, Handler: work},
 		&api.Func{Flavour: api.UAPI, Module: "GwTest", Name: "echo", Access: api.Account, WebmailSafe: true, Mints: api.MintNothing, Handler: echo},
 		&api.Func{Flavour: api.UAPI, Module: "GwTest", Name: "write", Access: api.Account, Mints: api.MintNothing, Handler: echo},
 		&api.Func{Flavour: api.API2, Module: "GwTest", Name: "echo", Access: api.Account, WebmailSafe: true, Mints: api.MintNothing, Handler: echo},
@@ -87,7 +94,7 @@ func startGateway(t testing.TB, o gwOptions) *gwEnv {
 	t.Helper()
 	g := &gwEnv{backend: o.backend}
 	if g.backend == nil {
-		g.backend = startWithFixtures(t)
+		g.backend = startFixturesWith(t, o.backendConfigure)
 		g.extra = registerExtra(g.backend)
 	}
 	res := g.backend.whm1("api_token_create", "token_name", "gateway")
