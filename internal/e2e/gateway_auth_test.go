@@ -346,6 +346,22 @@ func TestGatewayNarrowTokens(t *testing.T) {
 		if got := backendTokens("res"); len(got) != 1 {
 			t.Errorf("after the backend lost it: %v", got)
 		}
+		// The reseller loses list-accts at the backend: its token has no
+		// privilege left, and forwards nothing (a backend token made
+		// without an ACL would hold every privilege of the reseller).
+		g.backend.whm1("setacls", "reseller", "res", "acl-create-acct", "1", "acl-manage-api-tokens", "1")
+		if err := g.gw.d.Gateway().Directory.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if reason := whmFailed(t, g.gw.do(t, request{port: p2087, auth: tok, path: "/json-api/listaccts?api.version=1"})); reason != "Permission denied" {
+			t.Errorf("a token with no privilege left: %q", reason)
+		}
+		if err := g.gw.d.Gateway().Tokens.Reconcile(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := backendTokens("res"); len(got) != 0 {
+			t.Errorf("backend tokens of res after it lost the token's privileges: %v", got)
+		}
 	})
 
 	t.Run("read-only cPanel token", func(t *testing.T) {

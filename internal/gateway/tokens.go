@@ -68,6 +68,13 @@ func (t *Tokens) credential(ctx context.Context, p core.Principal) (credential, 
 	if t.Records == nil {
 		return credential{}, core.Errorf(core.KindPermission, "%s does not carry every privilege of its owner: this gateway cannot forward its calls.", p.Credential())
 	}
+	if len(p.ACLs.Names()) == 0 {
+		// A token left with no privilege (its owner lost the ones it
+		// had) has nothing to forward with: api_token_create without an
+		// ACL would make a token of every privilege of its owner. The
+		// answer is the backend's own for a call without the ACL.
+		return credential{}, core.Errorf(core.KindPermission, "Permission denied")
+	}
 	m, err := t.get(ctx, p, nil)
 	if err != nil {
 		return credential{}, err
@@ -153,6 +160,9 @@ func (t *Tokens) mint(ctx context.Context, p core.Principal, gt store.Token, acl
 	suffix, err := secret.RandomString(16, "abcdefghijklmnopqrstuvwxyz0123456789")
 	if err != nil {
 		return nil, core.Internal(err)
+	}
+	if len(acls) == 0 {
+		return nil, core.Errorf(core.KindPermission, "Permission denied") // see credential
 	}
 	name := backendTokenPrefix + suffix
 	args := url.Values{"token_name": {name}}
