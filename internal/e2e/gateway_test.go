@@ -144,6 +144,7 @@ func TestGatewayFailures(t *testing.T) {
 	g := startGateway(t, gwOptions{})
 	root := g.gw.authFor(t, "root")
 	bob := g.gw.authFor(t, "bob")
+	var golden []string // the failures' answers, byte for byte
 
 	t.Run("backend session ended between calls", func(t *testing.T) {
 		uapiOK(t, g.gw.do(t, request{port: p2083, auth: bob, path: "/execute/Email/add_pop?email=one&password=One-Pass-1"}))
@@ -170,6 +171,7 @@ func TestGatewayFailures(t *testing.T) {
 		if str(dig(m, "metadata", "result")) != "0" || !strings.Contains(str(dig(m, "metadata", "reason")), "did not answer within 2s") {
 			t.Errorf("504 envelope: %s", r.body)
 		}
+		golden = append(golden, "504 WHM API 1: "+string(r.body))
 		time.Sleep(g.extra.slowFor)
 		if n := g.extra.slow.Load(); n != 1 {
 			t.Errorf("the backend ran the slow call %d times, want once", n)
@@ -220,8 +222,10 @@ func TestGatewayFailures(t *testing.T) {
 					t.Errorf("the answer holds a credential: %s", r.body)
 				}
 				tc.check(t, object(t, r))
+				golden = append(golden, "502 "+tc.name+": "+string(r.body))
 			})
 		}
+		checkGolden(t, "gateway_failures", []byte(strings.Join(golden, "\n")+"\n"))
 		// What the gateway serves keeps working; a password it remembers
 		// too. A password it does not is neither right nor wrong.
 		whmOK(t, g.gw.do(t, request{port: p2087, auth: root, path: "/json-api/version?api.version=1"}))

@@ -157,13 +157,11 @@ func (p *Sessions) create(ctx context.Context, k sessionKey) (*backendSession, e
 	if err := p.b.whm1(ctx, "create_user_session", url.Values{"user": {k.user}, "service": {k.svc.App()}}, &d); err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(d.URL)
-	if err != nil || !sessions.IsToken(d.Token) || !strings.HasPrefix(u.EscapedPath(), d.Token+"/") {
+	path, query, ok := loginURL(d.Token, d.URL)
+	if !ok {
 		return nil, &Error{Failure: FailBadAnswer, Host: p.b.host, Timeout: p.b.timeout, Err: errors.New("create_user_session: no security token and login URL")}
 	}
-	// The URL's host is the one the backend chose for browsers; the
-	// gateway redeems it on the address it knows the backend by.
-	resp, cancel, err := p.b.send(ctx, outgoing{method: http.MethodGet, svc: k.svc, path: u.EscapedPath(), query: u.RawQuery})
+	resp, cancel, err := p.b.send(ctx, outgoing{method: http.MethodGet, svc: k.svc, path: path, query: query})
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +178,34 @@ func (p *Sessions) create(ctx context.Context, k sessionKey) (*backendSession, e
 		}
 	}
 	return nil, &Error{Failure: FailRefused, Host: p.b.host, Timeout: p.b.timeout, Err: fmt.Errorf("redeeming a %s session: HTTP %d without the session cookie", k.svc.App(), resp.StatusCode)}
+}
+
+// loginURL reads create_user_session's answer: the path and query to
+// redeem, under the session's security token. The URL's scheme, host and
+// port are the ones the backend chose for browsers and are not used: the
+// gateway redeems it on the address it knows the backend by, so that an
+// answer cannot send the gateway (and the session) elsewhere.
+func loginURL(token, raw string) (path, query string, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil || !sessions.IsToken(token) {
+		return "", "", false
+	}
+	path = u.EscapedPath()
+	if !strings.HasPrefix(path, token+"/") || strings.Contains(path, "/../") || strings.HasSuffix(path, "/..") || !uriText(path) || !uriText(u.RawQuery) {
+		return "", "", false
+	}
+	return path, u.RawQuery, true
+}
+
+// uriText reports whether s is made of what a request line's target may
+// hold as it is: printable ASCII, no space.
+func uriText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // End ends the backend sessions of user on every service (logging them
