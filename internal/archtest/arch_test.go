@@ -42,6 +42,9 @@ func TestImportBoundaries(t *testing.T) {
 		{"hulk is below auth, knows no HTTP and picks no store", "internal/hulk", []string{"net/http", "database/sql", mod + "internal/auth", mod + "internal/store/sqlstore"}},
 		{"WHM API 0 is a translation over the registry: no HTTP, no functions, no store", "internal/api/whmapi0", []string{"net/http", mod + "internal/functions", mod + "internal/store"}},
 		{"logs know no HTTP and no store", "internal/logs", []string{"net/http", mod + "internal/store", mod + "internal/auth"}},
+		{"the gateway sits beside the functions, below the server, and picks no store", "internal/gateway", []string{mod + "internal/functions", mod + "internal/server", mod + "internal/web", mod + "internal/store/sqlstore", "database/sql"}},
+		{"the functions know nothing of the gateway", "internal/functions", []string{mod + "internal/gateway"}},
+		{"auth knows nothing of the gateway", "internal/auth", []string{mod + "internal/gateway"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,7 +70,9 @@ const ReasonBusy = "password not checked: too many password checks at once"
 // guesser), nor against the addresses whose attempts taught them nothing.
 // The guesses that were checked are counted as always.
 func StoreFailure(out Outcome) bool {
-	return out.Result == Failed && (strings.HasPrefix(out.Reason, "store error") || out.Reason == ReasonBusy)
+	// ReasonBusy and a verifier's ErrNotChecked both begin so: a password
+	// that was neither found right nor wrong.
+	return out.Result == Failed && (strings.HasPrefix(out.Reason, "store error") || strings.HasPrefix(out.Reason, ErrNotChecked.Error()))
 }
 
 // NoGuard admits every attempt and records nothing.

@@ -27,11 +27,35 @@ type Password struct {
 	// Pool admits the checks that hash (nil: all, at once). Unknown users'
 	// dummy checks go through it too, at the same cost.
 	Pool *HashPool
+	// Verifier checks the passwords in place of the stored hashes (nil:
+	// the hash check here, in Pool): in gateway mode, the backend's check.
+	// The regulator (asked by the caller) and Cache stay in front of it.
+	Verifier Verifier
 
 	// hashed counts the checks that hashed (cache misses and unknown
 	// users): written only where a hash of some milliseconds follows.
 	hashed atomic.Uint64
 }
+
+// Verifier is one way to check a password: the local hash check (the
+// Password method's own, when its Verifier is nil) or the backend's, in
+// gateway mode. A Verifier answers nil (right), secret.ErrMismatch
+// (wrong), ErrBusy or an error wrapping ErrNotChecked (not checked: the
+// login fails, and is not counted as a wrong password).
+type Verifier interface {
+	// VerifyPassword checks password for id, which Lookup found, on svc.
+	VerifyPassword(ctx context.Context, id Identity, svc core.Service, password string) error
+	// VerifyUnknown checks password for a name Lookup does not know, and
+	// returns its identity when the name is right after all (one the
+	// verifier could add: an account just made at a gateway's backend);
+	// ErrUnknownUser otherwise.
+	VerifyUnknown(ctx context.Context, name string, svc core.Service, password string) (Identity, error)
+}
+
+// ErrNotChecked is wrapped by a Verifier's error when the password was
+// found neither right nor wrong (a gateway's backend did not answer); the
+// error's text (which names no secret) is the log's reason.
+var ErrNotChecked = errors.New("password not checked")
 
 // Hashed returns how many checks computed a password hash (the cache's
 // misses, wrong passwords and unknown users); for tests and statistics.
@@ -59,11 +83,32 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 		return fail(core.MethodPassword, user, reasonTooLong)
 	}
 	id, err := Lookup(ctx, m.Store, user)
-	if err != nil {
-		if !m.Pool.Run(ctx, func() { _ = m.Hasher.VerifyDummy(password) }) {
+	if errors.Is(err, ErrUnknownUser) && m.Verifier != nil {
+		// A name the verifier may know better (a gateway's backend).
+		id, err = m.Verifier.VerifyUnknown(ctx, user, svc, password)
+		switch {
+		case errors.Is(err, ErrBusy):
 			return fail(core.MethodPassword, user, ReasonBusy)
+		case errors.Is(err, ErrNotChecked):
+			return fail(core.MethodPassword, user, err.Error())
+		case err != nil && !errors.Is(err, ErrUnknownUser) && !errors.Is(err, secret.ErrMismatch):
+			return fail(core.MethodPassword, user, "store error: "+err.Error())
+		case err != nil:
+			return fail(core.MethodPassword, user, "invalid user")
 		}
-		m.hashed.Add(1)
+		if id.Disabled != "" {
+			return fail(core.MethodPassword, user, id.Disabled)
+		}
+		m.Cache.Remember(id.Principal.User, svc, password, id.PasswordHash)
+		return m.ok(id, svc)
+	}
+	if err != nil {
+		if m.Verifier == nil {
+			if !m.Pool.Run(ctx, func() { _ = m.Hasher.VerifyDummy(password) }) {
+				return fail(core.MethodPassword, user, ReasonBusy)
+			}
+			m.hashed.Add(1)
+		}
 		if errors.Is(err, ErrUnknownUser) {
 			return fail(core.MethodPassword, user, "invalid user")
 		}
@@ -72,12 +117,19 @@ func (m *Password) Check(ctx context.Context, user, password string, svc core.Se
 	switch err := m.Verify(ctx, id, svc, password); {
 	case errors.Is(err, ErrBusy):
 		return fail(core.MethodPassword, user, ReasonBusy)
+	case errors.Is(err, ErrNotChecked):
+		return fail(core.MethodPassword, user, err.Error())
 	case err != nil:
 		return fail(core.MethodPassword, user, "user password incorrect")
 	}
 	if id.Disabled != "" {
 		return fail(core.MethodPassword, user, id.Disabled)
 	}
+	return m.ok(id, svc)
+}
+
+// ok is the outcome of id's right password on svc.
+func (m *Password) ok(id Identity, svc core.Service) Outcome {
 	p := id.Principal
 	p.Method = core.MethodPassword
 	p.Service = svc
@@ -101,6 +153,15 @@ func (m *Password) Verify(ctx context.Context, id Identity, svc core.Service, pa
 	user := id.Principal.User
 	if m.Cache.Verified(user, svc, password, id.PasswordHash) {
 		return nil
+	}
+	if m.Verifier != nil {
+		err := m.Verifier.VerifyPassword(ctx, id, svc, password)
+		if err == nil && id.Disabled == "" {
+			// Bound to what the store holds in place of a hash: a new
+			// value there (a password changed) ends the entry.
+			m.Cache.Remember(user, svc, password, id.PasswordHash)
+		}
+		return err
 	}
 	var err, hashErr error
 	rehashed := ""

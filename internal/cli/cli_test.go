@@ -603,3 +603,25 @@ func TestChangesReachRunningDaemon(t *testing.T) {
 		t.Errorf("frank after suspension by the CLI: status %d, want 403", code)
 	}
 }
+
+// serve --upstream refuses to start on a token file others may read, and
+// says why without showing the token; the token is never a flag.
+func TestServeUpstreamTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "backend.token")
+	const token = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(tokenFile, 0o644)
+	r := run(t, nil, "", "serve", "--data-dir", filepath.Join(dir, "data"), "--hash-rounds", "1000", "--listen", "127.0.0.1",
+		"--port-cpanel", "0", "--port-cpanel-tls", "0", "--port-whm", "0", "--port-whm-tls", "0", "--port-webmail", "0", "--port-webmail-tls", "0",
+		"--upstream", "https://127.0.0.1", "--upstream-token-file", tokenFile)
+	mustCode(t, r, 1)
+	if !strings.Contains(r.stderr, "mode 0644") || strings.Contains(r.stderr+r.stdout, token) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if r := run(t, nil, "", "serve", "--upstream-token", token); r.code == 0 || !strings.Contains(r.stderr, "upstream-token") {
+		t.Errorf("a token flag: %d %q", r.code, r.stderr)
+	}
+}

@@ -21,6 +21,9 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
 	}
+	if gw := d.Gateway(); gw != nil {
+		fmt.Fprintf(env.Stdout, "cpauth: gateway mode in front of %s: log in with the backend's credentials (docs/gateway.md)\n", gw.Backend.Host())
+	}
 	if f := d.Data.RootPasswordFile; f != "" {
 		fmt.Fprintf(env.Stdout, "cpauth: first start: created the data directory %s\n", cfg.DataDir)
 		fmt.Fprintf(env.Stdout, "cpauth: log in as root with the password in %s\n", f)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,57 @@ type Config struct {
 	// whole daemon: a request waits for its body's share, and is answered
 	// 503 when it cannot have it soon.
 	BodyMemoryMB int `yaml:"body-memory-mb"`
+	// Upstream, when its URL is set, puts cpauth in front of a cPanel &
+	// WHM server (gateway mode, docs/gateway.md); without it cpauth is the
+	// standalone server.
+	Upstream Upstream `yaml:"upstream"`
 }
+
+// Upstream is the backend of gateway mode: the cPanel & WHM server whose
+// API calls the gateway forwards once it has authenticated them.
+type Upstream struct {
+	// URL is the backend's scheme and host (https://backend.example.com):
+	// https reaches its TLS ports, http its plain ones. No port, path or
+	// user: the ports are the service's standard ones, or the three below.
+	URL string `yaml:"url"`
+	// WHMPort, CPanelPort and WebmailPort replace the standard ports of
+	// the URL's scheme (0: 2087, 2083, 2096 for https; 2086, 2082, 2095
+	// for http).
+	WHMPort     int `yaml:"whm-port"`
+	CPanelPort  int `yaml:"cpanel-port"`
+	WebmailPort int `yaml:"webmail-port"`
+	// TokenFile holds a WHM API token of root on the backend (and nothing
+	// else). It is read at start, must be the daemon's own (no group or
+	// other permission bits), and is never a flag: a flag shows in ps.
+	TokenFile string `yaml:"token-file"`
+	// CAFile is a PEM bundle the backend's certificate must chain to
+	// (empty: the system's roots); InsecureSkipVerify checks nothing (a
+	// backend with a self-signed certificate on a private network).
+	CAFile             string `yaml:"ca-file"`
+	InsecureSkipVerify bool   `yaml:"insecure-skip-verify"`
+	// Timeout bounds one backend call, its answer included: a forwarded
+	// call that takes longer is answered 504.
+	Timeout time.Duration `yaml:"timeout"`
+	// SyncInterval is how often the account directory is read again from
+	// the backend: a suspension or a removal there stops the user at the
+	// gateway within one interval.
+	SyncInterval time.Duration `yaml:"sync-interval"`
+	// ReadOnlyFunctions are forwarded functions a read-only cPanel API
+	// token may call besides the shipped list ("Module::function" for
+	// UAPI, "api2:Module::function" for cPanel API 2).
+	ReadOnlyFunctions []string `yaml:"read-only-functions"`
+}
+
+// Enabled reports whether gateway mode is configured.
+func (u Upstream) Enabled() bool { return u.URL != "" }
+
+// Bounds of the upstream block's durations.
+const (
+	MinUpstreamTimeout = time.Second
+	MaxUpstreamTimeout = 10 * time.Minute
+	MinSyncInterval    = time.Second
+	MaxSyncInterval    = 24 * time.Hour
+)
 
 // Bounds of session-idle-timeout and session-lifetime. A session's last use
 // is written at most once a minute, so an idle timeout under two minutes
@@ -121,6 +172,7 @@ func Default() Config {
 		LogMaxSizeMB: 10, LogKeep: 5, BodyMemoryMB: 64,
 		PasswordCacheTTL: 5 * time.Minute, PasswordCacheSize: 10000,
 		PasswordCheckQueue: 64, PasswordCheckWait: time.Second,
+		Upstream: Upstream{Timeout: 30 * time.Second, SyncInterval: 60 * time.Second},
 	}
 }
 
@@ -179,6 +231,16 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LogMaxSizeMB, "log-max-size-mb", c.LogMaxSizeMB, "rotate a file of <data-dir>/logs when it would pass this many MiB")
 	fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated files kept of each log file")
 	fs.IntVar(&c.BodyMemoryMB, "body-memory-mb", c.BodyMemoryMB, "MiB that request bodies may hold at once, all ports together (an API body takes up to 1 MiB)")
+	u := &c.Upstream
+	fs.StringVar(&u.URL, "upstream", u.URL, "gateway mode: the cPanel & WHM server behind cpauth, as https://host (or http://host); see docs/gateway.md")
+	fs.IntVar(&u.WHMPort, "upstream-whm-port", u.WHMPort, "the backend's WHM port (0: 2087 for https, 2086 for http)")
+	fs.IntVar(&u.CPanelPort, "upstream-cpanel-port", u.CPanelPort, "the backend's cPanel port (0: 2083 for https, 2082 for http)")
+	fs.IntVar(&u.WebmailPort, "upstream-webmail-port", u.WebmailPort, "the backend's Webmail port (0: 2096 for https, 2095 for http)")
+	fs.StringVar(&u.TokenFile, "upstream-token-file", u.TokenFile, "file holding a WHM API token of root on the backend (mode 0600; never the token itself on the command line)")
+	fs.StringVar(&u.CAFile, "upstream-ca-file", u.CAFile, "PEM certificates the backend's certificate must chain to (default: the system's)")
+	fs.BoolVar(&u.InsecureSkipVerify, "upstream-insecure-skip-verify", u.InsecureSkipVerify, "do not verify the backend's TLS certificate")
+	fs.DurationVar(&u.Timeout, "upstream-timeout", u.Timeout, "longest a backend call may take; a forwarded call that takes longer is answered 504")
+	fs.DurationVar(&u.SyncInterval, "upstream-sync-interval", u.SyncInterval, "how often the account directory is read again from the backend")
 }
 
 // Load builds the configuration from defaults, the config file (if path is
@@ -335,5 +397,87 @@ func (c Config) Validate() error {
 	if c.BodyMemoryMB < 1 || c.BodyMemoryMB > 1<<20 {
 		errs = append(errs, fmt.Errorf("body-memory-mb must be between 1 and %d, got %d", 1<<20, c.BodyMemoryMB))
 	}
+	errs = append(errs, c.Upstream.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate reports the upstream block's problems; a block without a URL
+// has none to report but keys that need one.
+func (u Upstream) validate() []error {
+	if !u.Enabled() {
+		if u.TokenFile != "" || u.CAFile != "" || u.InsecureSkipVerify || u.WHMPort != 0 || u.CPanelPort != 0 || u.WebmailPort != 0 || len(u.ReadOnlyFunctions) > 0 {
+			return []error{errors.New("upstream: url (--upstream) is missing: the other upstream keys need it")}
+		}
+		return nil
+	}
+	var errs []error
+	if err := checkUpstreamURL(u.URL); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"whm-port", u.WHMPort}, {"cpanel-port", u.CPanelPort}, {"webmail-port", u.WebmailPort}} {
+		if p.port < 0 || p.port > 65535 {
+			errs = append(errs, fmt.Errorf("upstream: %s must be between 1 and 65535 (0: the standard port), got %d", p.name, p.port))
+		}
+	}
+	if u.TokenFile == "" {
+		errs = append(errs, errors.New("upstream: token-file is missing: the gateway needs a WHM API token of root on the backend, read from a file"))
+	}
+	if u.CAFile != "" && u.InsecureSkipVerify {
+		errs = append(errs, errors.New("upstream: ca-file and insecure-skip-verify exclude each other"))
+	}
+	if u.Timeout < MinUpstreamTimeout || u.Timeout > MaxUpstreamTimeout {
+		errs = append(errs, fmt.Errorf("upstream: timeout must be between %s and %s, got %s", MinUpstreamTimeout, MaxUpstreamTimeout, u.Timeout))
+	}
+	if u.SyncInterval < MinSyncInterval || u.SyncInterval > MaxSyncInterval {
+		errs = append(errs, fmt.Errorf("upstream: sync-interval must be between %s and %s, got %s", MinSyncInterval, MaxSyncInterval, u.SyncInterval))
+	}
+	for _, f := range u.ReadOnlyFunctions {
+		if !validFunctionName(f) {
+			errs = append(errs, fmt.Errorf("upstream: read-only-functions: %q is not Module::function (UAPI) or api2:Module::function (cPanel API 2)", f))
+		}
+	}
+	return errs
+}
+
+// checkUpstreamURL accepts http:// or https:// and a host, nothing more.
+func checkUpstreamURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upstream: url %q does not parse: %v", raw, err)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("upstream: url %q must begin with https:// (or http://)", raw)
+	case u.Hostname() == "":
+		return fmt.Errorf("upstream: url %q names no host", raw)
+	case u.Port() != "":
+		return fmt.Errorf("upstream: url %q names a port: give whm-port, cpanel-port and webmail-port instead (one backend has three)", raw)
+	case u.User != nil:
+		return fmt.Errorf("upstream: url %q holds a user: the credential goes in token-file", raw)
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("upstream: url %q must be a scheme and a host only", raw)
+	}
+	return nil
+}
+
+// validFunctionName: Module::function, optionally prefixed api2:, each
+// part a name UAPI would accept.
+func validFunctionName(s string) bool {
+	s = strings.TrimPrefix(s, "api2:")
+	m, f, ok := strings.Cut(s, "::")
+	return ok && validIdent(m) && validIdent(f)
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 64 || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -333,6 +334,59 @@ func TestPasswordCheckPool(t *testing.T) {
 			}
 			if c.PasswordCheckWorkers != tc.workers || c.PasswordCheckQueue != tc.queue || c.PasswordCheckWait != tc.wait {
 				t.Errorf("pool %d, %d, %s; want %d, %d, %s", c.PasswordCheckWorkers, c.PasswordCheckQueue, c.PasswordCheckWait, tc.workers, tc.queue, tc.wait)
+			}
+		})
+	}
+}
+
+func TestUpstream(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		args    []string
+		want    Upstream
+		wantErr []string
+	}{
+		{name: "off by default", want: Upstream{Timeout: 30 * time.Second, SyncInterval: time.Minute}},
+		{name: "flags", args: []string{"--upstream", "https://backend.example.com", "--upstream-token-file", "/etc/cpauth/root.token"},
+			want: Upstream{URL: "https://backend.example.com", TokenFile: "/etc/cpauth/root.token", Timeout: 30 * time.Second, SyncInterval: time.Minute}},
+		{name: "the block", file: "upstream:\n  url: http://10.0.0.2\n  whm-port: 12086\n  cpanel-port: 12082\n  webmail-port: 12095\n  token-file: t\n  ca-file: ca.pem\n  timeout: 5s\n  sync-interval: 10s\n  read-only-functions: [Mysql::list_databases, api2:ZoneEdit::fetchzone_records]\n",
+			want: Upstream{URL: "http://10.0.0.2", WHMPort: 12086, CPanelPort: 12082, WebmailPort: 12095, TokenFile: "t", CAFile: "ca.pem",
+				Timeout: 5 * time.Second, SyncInterval: 10 * time.Second, ReadOnlyFunctions: []string{"Mysql::list_databases", "api2:ZoneEdit::fetchzone_records"}}},
+		{name: "flag beats the block", file: "upstream:\n  url: https://a.example\n  token-file: t\n", args: []string{"--upstream", "https://b.example", "--upstream-insecure-skip-verify"},
+			want: Upstream{URL: "https://b.example", TokenFile: "t", InsecureSkipVerify: true, Timeout: 30 * time.Second, SyncInterval: time.Minute}},
+		{name: "no token file", args: []string{"--upstream", "https://backend.example.com"}, wantErr: []string{"upstream: token-file is missing"}},
+		{name: "keys without a URL", args: []string{"--upstream-token-file", "t"}, wantErr: []string{"upstream: url (--upstream) is missing"}},
+		{name: "a port in the URL", args: []string{"--upstream", "https://b.example:2087", "--upstream-token-file", "t"}, wantErr: []string{"names a port"}},
+		{name: "not http", args: []string{"--upstream", "ftp://b.example", "--upstream-token-file", "t"}, wantErr: []string{"must begin with https://"}},
+		{name: "a path", args: []string{"--upstream", "https://b.example/whm", "--upstream-token-file", "t"}, wantErr: []string{"a scheme and a host only"}},
+		{name: "a user", args: []string{"--upstream", "https://root:secret@b.example", "--upstream-token-file", "t"}, wantErr: []string{"holds a user"}},
+		{name: "no host", args: []string{"--upstream", "https://", "--upstream-token-file", "t"}, wantErr: []string{"names no host"}},
+		{name: "many problems", file: "upstream:\n  url: https://b.example\n  token-file: t\n  ca-file: ca.pem\n  insecure-skip-verify: true\n  timeout: 0s\n  sync-interval: 100ms\n  whm-port: 70000\n  read-only-functions: [Mysql]\n",
+			wantErr: []string{"exclude each other", "timeout must be between", "sync-interval must be between", "whm-port", "read-only-functions: \"Mysql\""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("Load succeeded, want an error")
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Upstream, tc.want) {
+				t.Errorf("Upstream = %+v\nwant       %+v", c.Upstream, tc.want)
+			}
+			if c.Upstream.Enabled() != (tc.want.URL != "") {
+				t.Errorf("Enabled() = %v", c.Upstream.Enabled())
 			}
 		})
 	}

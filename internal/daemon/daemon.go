@@ -17,6 +17,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/server"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/web"
@@ -42,6 +43,43 @@ type Daemon struct {
 	tlsPorts  [core.ServiceWebmail + 1]atomic.Int32
 	stopPurge context.CancelFunc
 	purging   sync.WaitGroup
+	// gateway is gateway mode's (nil: the standalone server).
+	gateway *gateway.Gateway
+}
+
+// Gateway is the daemon's gateway (nil unless in gateway mode).
+func (d *Daemon) Gateway() *gateway.Gateway { return d.gateway }
+
+// startGateway builds gateway mode over data: the backend's client with
+// its root token, the backend's password check behind the password
+// method's regulator and cache, and the account directory, read once now.
+func startGateway(ctx context.Context, cfg config.Config, data *Data, log *slog.Logger) (*gateway.Gateway, error) {
+	u := cfg.Upstream
+	tok, err := gateway.ReadTokenFile(u.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := gateway.New(gateway.Options{
+		Backend: gateway.BackendOptions{URL: u.URL, WHMPort: u.WHMPort, CPanelPort: u.CPanelPort, WebmailPort: u.WebmailPort,
+			Token: tok, CAFile: u.CAFile, InsecureSkipVerify: u.InsecureSkipVerify, Timeout: u.Timeout},
+		Store: data.Store, Records: data.Records, Key: data.Key, Log: log, Now: data.Now,
+		SyncInterval: u.SyncInterval, ReadOnlyFunctions: u.ReadOnlyFunctions,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if pw := passwordMethod(data.Chain); pw != nil {
+		pw.Verifier = gw.Verifier
+	}
+	log.Info("gateway mode: forwarding to the backend", "backend", gw.Backend.Host(), "sync_interval", u.SyncInterval.String())
+	gw.Start(ctx)
+	return gw, nil
+}
+
+func (d *Daemon) closeGateway() {
+	if d.gateway != nil {
+		d.gateway.Close()
+	}
 }
 
 // tokenPurgeEvery is how often the daemon deletes long-expired API tokens,
@@ -99,6 +137,15 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
 		BodyMemory: int64(cfg.BodyMemoryMB) << 20,
 	}
+	if cfg.Upstream.Enabled() {
+		gw, err := startGateway(ctx, cfg, data, log)
+		if err != nil {
+			data.Close()
+			return nil, err
+		}
+		d.gateway = gw
+		srv.Gateway = gw
+	}
 	d.srv = srv
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
@@ -107,6 +154,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Listen, strconv.Itoa(ports[i])))
 		if err != nil {
 			d.closeListeners()
+			d.closeGateway()
 			data.Close()
 			return nil, fmt.Errorf("listening for %s (tls=%v): %w", p.Service.App(), p.TLS, err)
 		}
@@ -258,6 +306,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 	}
 	d.wg.Wait()
+	d.closeGateway()
 	if d.stopPurge != nil {
 		d.stopPurge()
 		d.purging.Wait()

@@ -20,6 +20,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/hulk"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/secret"
@@ -69,6 +70,9 @@ type Data struct {
 	// HashPool admits the password checks that hash (every one of them:
 	// Basic, /login, the mailbox check of single sign-on).
 	HashPool *auth.HashPool
+	// Records is what gateway mode keeps besides the Store (the backend
+	// tokens it minted), in the same database; no cache holds it.
+	Records store.GatewayStore
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -163,7 +167,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	var st store.Store = sq
-	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher}
+	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher, Records: sq}
 	d.Now = opts.Now
 	if d.Now == nil {
 		d.Now = time.Now
@@ -280,11 +284,35 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		&auth.Token{Store: st, Key: key, Now: d.Now, Uses: d.Uses},
 		d.SessionAuth,
 	}
-	if err := d.ensureRoot(ctx); err != nil {
+	ensure := d.ensureRoot
+	if cfg.Upstream.Enabled() {
+		ensure = d.ensureMirroredRoot
+	}
+	if err := ensure(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// ensureMirroredRoot creates the root account of gateway mode: a record
+// of the directory, whose password is the backend's (it holds the
+// gateway's mark, never a hash), so no initial password is made.
+func (d *Data) ensureMirroredRoot(ctx context.Context) error {
+	_, err := d.Store.GetAccount(ctx, "root")
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	mark, err := gateway.NewMark()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	err = d.Store.CreateAccount(ctx, store.Account{Username: "root", PasswordHash: mark, Created: now, PasswordChanged: now})
+	if errors.Is(err, store.ErrExists) {
+		return nil
+	}
+	return err
 }
 
 // ensureRoot creates the root account on first start.

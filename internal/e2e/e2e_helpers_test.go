@@ -193,7 +193,14 @@ func startDaemon(t testing.TB, configure func(*config.Config), options func(*dae
 		t.Fatal(err)
 	}
 	logBuf := &testutil.LogBuffer{}
-	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug // every test reads the access lines
+	switch cfg.LogLevel {
+	case "warn":
+		level = slog.LevelWarn // a benchmark: no line per request
+	case "error":
+		level = slog.LevelError
+	}
+	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: level}))
 	e := &testEnv{t: t, dir: cfg.DataDir, log: logBuf, started: time.Now().Add(-time.Second), clock: &testClock{}}
 	opts := daemon.Options{Now: e.clock.Now}
 	if options != nil {

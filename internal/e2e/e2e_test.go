@@ -896,7 +896,8 @@ func TestGoldenFiles(t *testing.T) {
 		}
 		names[s.name] = true
 	}
-	names["authz_matrix"] = true // TestAuthorizationMatrix's
+	names["authz_matrix"] = true     // TestAuthorizationMatrix's
+	names["gateway_failures"] = true // TestGatewayFailures's
 	files, err := filepath.Glob(filepath.Join("testdata", "*.golden"))
 	if err != nil {
 		t.Fatal(err)

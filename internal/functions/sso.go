@@ -376,6 +376,11 @@ func (e *Env) checkMailboxPassword(ctx context.Context, c *api.Call, m store.Mai
 		// answered as a wrong password would be.
 		e.Log.Warn("mailbox password check refused", "user", m.Address(), "remote", c.Remote.String(), "reason", auth.ReasonBusy)
 		return false
+	case errors.Is(err, auth.ErrNotChecked):
+		// The same for a check its verifier could not make (a gateway's
+		// backend that did not answer).
+		e.Log.Warn("mailbox password check refused", "user", m.Address(), "remote", c.Remote.String(), "reason", err.Error())
+		return false
 	case err != nil:
 		g.Failed(ctx, att, "mailbox password incorrect (Session::create_webmail_session_for_mail_user_check_password)")
 		return false
@@ -387,8 +392,8 @@ func (e *Env) checkMailboxPassword(ctx context.Context, c *api.Call, m store.Mai
 // mailboxPassword checks the password of m as a Webmail login would:
 // through the same method, so that the verified-password cache (D32) and
 // the pool of password checks serve it, and a hash of another cost is
-// re-hashed (D31) here too. It returns nil, secret.ErrMismatch or
-// auth.ErrBusy.
+// re-hashed (D31) here too. It returns nil, secret.ErrMismatch,
+// auth.ErrBusy or an auth.ErrNotChecked.
 func (e *Env) mailboxPassword(ctx context.Context, m store.Mailbox, password string) error {
 	pw := e.Passwords
 	if pw == nil {

@@ -161,12 +161,21 @@ func appendDecision(b []byte, d Decision) []byte {
 		{`,"token_name":`, d.TokenName, true},
 		{`,"session":`, d.Session, true},
 		{`,"path":`, d.Path, true},
+		{`,"function":`, d.Function, true},
 	} {
 		if kv.omitEmpty && kv.value == "" {
 			continue
 		}
 		b = append(b, kv.key...)
 		b = appendJSONString(b, kv.value)
+	}
+	if d.BackendStatus != 0 {
+		b = append(b, `,"backend_status":`...)
+		b = strconv.AppendInt(b, int64(d.BackendStatus), 10)
+	}
+	if d.BackendMicros != 0 {
+		b = append(b, `,"backend_us":`...)
+		b = strconv.AppendInt(b, d.BackendMicros, 10)
 	}
 	if d.Suppressed != 0 {
 		b = append(b, `,"suppressed":`...)

@@ -57,6 +57,8 @@ func checkAppenders(t *testing.T, s string) {
 	checkDecision(t, Decision{Time: d.Time, Service: s, Address: s, User: s, Method: s, Result: s, Reason: s})
 	checkDecision(t, Decision{Time: d.Time, Service: "whostmgrd", Address: s, Result: "blocked", Reason: "suppressed", Detail: s,
 		Suppressed: int64(len(s)) + 1, PeriodSeconds: 60})
+	checkDecision(t, Decision{Time: d.Time, Service: "cpaneld", Address: s, User: s, Method: "token", Result: "forwarded", Reason: "ok",
+		Path: s, Function: s, BackendStatus: 200 + len(s), BackendMicros: int64(len(s)) * 1001})
 }
 
 func checkDecision(t *testing.T, d Decision) {

@@ -406,7 +406,8 @@ type Decision struct {
 	Address   string    `json:"address"`
 	User      string    `json:"user"`
 	Method    string    `json:"method"`
-	// Result is "success", "failure" or "blocked".
+	// Result is "success", "failure" or "blocked"; "forwarded" on the
+	// line of a call forwarded to a gateway's backend.
 	Result string `json:"result"`
 	// Reason is a short code (ReasonCode) and Detail the log's words.
 	Reason    string `json:"reason"`
@@ -415,6 +416,13 @@ type Decision struct {
 	// Session is the session's public handle, never its id.
 	Session string `json:"session,omitempty"`
 	Path    string `json:"path,omitempty"`
+	// Function, BackendStatus and BackendMicros are set on the line of a
+	// call a gateway forwarded (Result "forwarded"): the function called
+	// ("whmapi1 listaccts", "uapi Email::add_pop"), the backend's HTTP
+	// status (0 when it gave none: Reason says why) and how long it took.
+	Function      string `json:"function,omitempty"`
+	BackendStatus int    `json:"backend_status,omitempty"`
+	BackendMicros int64  `json:"backend_us,omitempty"`
 	// Suppressed is set on a summary line only (Reason "suppressed"): how
 	// many decisions of this Result from Address (empty: from other
 	// addresses) it stands for, held back within the last PeriodSeconds
@@ -437,7 +445,7 @@ func (l *Logs) Audit(d Decision) {
 // appendAuditLine appends d's line of the audit stream.
 func appendAuditLine(b []byte, d Decision) []byte {
 	d.Time = d.Time.UTC()
-	d.User, d.Detail, d.Path = clip(d.User), clip(d.Detail), clip(d.Path)
+	d.User, d.Detail, d.Path, d.Function = clip(d.User), clip(d.Detail), clip(d.Path), clip(d.Function)
 	return append(appendDecision(b, d), '\n')
 }
 

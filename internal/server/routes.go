@@ -13,6 +13,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/sessions"
 )
 
@@ -157,6 +158,9 @@ type apiRequest struct {
 	auth  auth.Request
 	call  api.Call
 	pairs [4][2]string
+	// body is the request body as read, in gateway mode (a forwarded
+	// call passes it on unchanged); nil otherwise.
+	body []byte
 }
 
 // admit authenticates the caller into st.call.Principal and reads the
@@ -200,7 +204,16 @@ func (s *Server) parseBody(w http.ResponseWriter, r *http.Request, st *apiReques
 		return true // a GET's body is not read (D20)
 	}
 	allowBody(r, api.MaxBodyBytes+1)
-	err := api.ParseRequestBody(&st.call.Args, r.Method, headerValue(r.Header, "Content-Type"), r.Body, r.ContentLength)
+	var err error
+	if s.Gateway == nil {
+		err = api.ParseRequestBody(&st.call.Args, r.Method, headerValue(r.Header, "Content-Type"), r.Body, r.ContentLength)
+	} else {
+		// The same parse, keeping the bytes: a forwarded call passes
+		// them on as the client sent them.
+		if st.body, err = api.ReadBody(r.Body, r.ContentLength); err == nil {
+			err = api.ParseBody(&st.call.Args, headerValue(r.Header, "Content-Type"), st.body)
+		}
+	}
 	if errors.Is(err, errBodyBusy) {
 		s.Log.Warn("request refused: the budget of request bodies is spent",
 			"request_id", requestID(r.Context()), "remote", remoteString(r), "user", recordOf(r).user, "content_length", r.ContentLength)
@@ -267,10 +280,22 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 	}
 	c := &st.call
 	c.Flavour, c.Func, c.Remote, c.Host = api.WHM1, name, remoteAddr(r), r.Host
+	if s.Gateway != nil && !gateway.Serves(api.WHM1, "", name, c.Args) {
+		fw := gateway.Request{Flavour: api.WHM1, Func: name}
+		if name == "uapi_cpanel" {
+			// Described by the function it runs, in the account it names.
+			fw = gateway.Request{Flavour: api.UAPI, Module: c.Args.Get("cpanel.module"), Func: c.Args.Get("cpanel.function"), WHM: true, Account: c.Args.Get("cpanel.user")}
+		}
+		s.forward(w, r, p, token, st, &fw, fail)
+		return
+	}
 	switch v := c.Args.Get("api.version"); v {
 	case "1":
 		res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 		s.logCallError(r, c, err)
+		if s.Gateway != nil && err == nil {
+			s.Gateway.Served(r.Context(), api.WHM1, name, c.Principal.User)
+		}
 		writeWHM1(w, http.StatusOK, name, res, err)
 	case "", "0":
 		// WHM API 0 (D23): the API 1 function in API 0's shape, or the
@@ -297,6 +322,10 @@ func (s *Server) serveUAPI(w http.ResponseWriter, r *http.Request, p Port, path,
 	}
 	c := &st.call
 	c.Flavour, c.Module, c.Func, c.Remote, c.Host = api.UAPI, module, fn, remoteAddr(r), r.Host
+	if s.Gateway != nil && !gateway.Serves(api.UAPI, module, fn, c.Args) {
+		s.forward(w, r, p, token, st, &gateway.Request{Flavour: api.UAPI, Module: module, Func: fn, Account: c.Principal.Account}, fail)
+		return
+	}
 	res, err := functions.RunUAPI(r.Context(), s.Registry, c)
 	s.logCallError(r, c, err)
 	writeUAPI(w, http.StatusOK, res, err)
@@ -325,6 +354,22 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 	module, fn := args.Get("cpanel_jsonapi_module"), args.Get("cpanel_jsonapi_func")
 	if v := args.Get("cpanel_jsonapi_apiversion"); v != "" {
 		version = v
+	}
+	if s.Gateway != nil {
+		fl := api.API2
+		if version == "3" {
+			fl = api.UAPI
+		}
+		if version != "2" && version != "3" || !gateway.Serves(fl, module, fn, args) {
+			// Any other version (API 1) is the backend's too.
+			account := principal.Account
+			if p.Service == core.ServiceWHM {
+				account = user
+			}
+			fw := gateway.Request{Flavour: fl, Module: module, Func: fn, WHM: p.Service == core.ServiceWHM, Account: account}
+			s.forward(w, r, p, token, st, &fw, failProxy)
+			return
+		}
 	}
 	var caller *core.Principal
 	if p.Service == core.ServiceWHM {

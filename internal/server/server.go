@@ -22,6 +22,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
@@ -57,6 +58,10 @@ type Server struct {
 	// BodyMemory is the bytes that request bodies may hold at once, all
 	// ports together (0: DefaultBodyMemory; body.go).
 	BodyMemory int64
+	// Gateway, in gateway mode, is asked whether each API call is the
+	// gateway's own, and forwards the others to the backend (nil: the
+	// standalone server, which serves every call itself).
+	Gateway *gateway.Gateway
 
 	bodies   bodyBudget
 	bodyWait time.Duration // how long a body waits for the budget (0: defaultBodyWait)

@@ -437,6 +437,10 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request, p Port) {
 			s.Log.Info("logout", "request_id", requestID(ctx), "service", p.Service.App(),
 				"remote", remoteString(r), "user", ss.Username, "session", sessions.Handle(ss.IDHash))
 			s.Logs.SessionPurge(p.Service.App(), remoteString(r), ss.Username+":"+sessions.Handle(ss.IDHash), "logout")
+			if s.Gateway != nil {
+				// The backend session ends with the user's last one here.
+				s.Gateway.LoggedOut(ctx, ss.Account, ss.Username, p.Service)
+			}
 		}
 		rec := recordOf(r)
 		rec.user, rec.method = ss.Username, core.MethodSession

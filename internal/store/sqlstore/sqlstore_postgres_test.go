@@ -47,6 +47,11 @@ func TestPostgres(t *testing.T) {
 	storetest.RunTests(t, func(t *testing.T) store.Store { return newPostgres(t) })
 }
 
+func TestPostgresGateway(t *testing.T) {
+	pgtest.DSN(t)
+	storetest.RunGatewayTests(t, func(t *testing.T) storetest.GatewayStore { return newPostgres(t) })
+}
+
 // TestMigrationVersionsAgree keeps the dialects in step: every migration
 // exists in each, under the same number and name.
 func TestMigrationVersionsAgree(t *testing.T) {

@@ -33,6 +33,12 @@ func TestSQLite(t *testing.T) {
 	})
 }
 
+func TestSQLiteGateway(t *testing.T) {
+	storetest.RunGatewayTests(t, func(t *testing.T) storetest.GatewayStore {
+		return openSQLite(t, filepath.Join(t.TempDir(), "cpauth.db"))
+	})
+}
+
 func migrationFiles(t *testing.T, dialect string) []string {
 	t.Helper()
 	files, err := fs.Glob(migrationFS, "migrations/"+dialect+"/*.sql")

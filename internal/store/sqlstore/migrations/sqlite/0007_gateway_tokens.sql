@@ -1,0 +1,19 @@
+-- Gateway mode: the API tokens a gateway minted at its backend for its own
+-- narrow WHM tokens (store.BackendToken). The backend token is kept only
+-- sealed with the server key.
+--   token_created unix microseconds: tells the gateway token from one made
+--                 later under the same name;
+--   acls          JSON array, sorted: the privileges it was minted with.
+-- It goes with its account (ON DELETE CASCADE).
+
+CREATE TABLE gateway_tokens (
+    username      TEXT    NOT NULL REFERENCES accounts (username)
+                          ON DELETE CASCADE ON UPDATE CASCADE,
+    token_name    TEXT    NOT NULL,
+    token_created INTEGER NOT NULL,
+    acls          TEXT    NOT NULL,
+    backend_name  TEXT    NOT NULL,
+    sealed        BLOB    NOT NULL,
+    created       INTEGER NOT NULL,
+    PRIMARY KEY (username, token_name)
+) STRICT;
