@@ -18,6 +18,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/gateway"
+	"github.com/cpauth/cpauth/internal/health"
 	"github.com/cpauth/cpauth/internal/server"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/web"
@@ -45,6 +46,8 @@ type Daemon struct {
 	purging   sync.WaitGroup
 	// gateway is gateway mode's (nil: the standalone server).
 	gateway *gateway.Gateway
+	// health is readiness, which every port serves.
+	health *health.Checker
 }
 
 // Gateway is the daemon's gateway (nil unless in gateway mode).
@@ -146,6 +149,8 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		d.gateway = gw
 		srv.Gateway = gw
 	}
+	d.health = newChecker(cfg, data, d.gateway, log)
+	srv.Health = d.health
 	d.srv = srv
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)

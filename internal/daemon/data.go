@@ -74,6 +74,9 @@ type Data struct {
 	// tokens it minted), in the same database; no cache holds it.
 	Records store.GatewayStore
 
+	// ping runs the smallest query on the store (readiness).
+	ping func(ctx context.Context) error
+
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
 	stopUses  context.CancelFunc
@@ -168,6 +171,10 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	}
 	var st store.Store = sq
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher, Records: sq}
+	d.ping = func(ctx context.Context) error {
+		var one int
+		return sq.DB().QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}
 	d.Now = opts.Now
 	if d.Now == nil {
 		d.Now = time.Now
