@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
@@ -30,8 +29,8 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stdout, "cpauth:   curl -sk -u root:\"$(cat %s)\" 'https://127.0.0.1:%s/json-api/version?api.version=1'\n", f, portOf(d.Addr(core.ServiceWHM, true)))
 	}
 	<-ctx.Done()
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	log.Info("shutting down", "timeout", d.ShutdownTimeout().String())
+	sctx, cancel := context.WithTimeout(context.Background(), d.ShutdownTimeout())
 	defer cancel()
 	if err := d.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "error", err)

@@ -39,7 +39,8 @@ type Daemon struct {
 	wg        sync.WaitGroup
 	log       *slog.Logger
 
-	purgeAfter time.Duration
+	purgeAfter      time.Duration
+	shutdownTimeout atomic.Int64 // a time.Duration
 	// tlsPorts are the bound TLS ports by core.Service.
 	tlsPorts  [core.ServiceWebmail + 1]atomic.Int32
 	stopPurge context.CancelFunc
@@ -127,6 +128,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
+	d.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	data.Env.TLSPort = d.tlsPort // before any port serves: no request sees it change
 	var guard auth.Guard = hulkGuard{data.Hulk}
 	if opts.Guard != nil {
@@ -301,21 +303,42 @@ func (d *Daemon) Addr(svc core.Service, tls bool) string {
 	return ""
 }
 
-// Shutdown stops accepting, lets requests in flight finish (until ctx ends)
-// and closes the store.
+// ShutdownTimeout is how long a graceful stop waits for the requests in
+// flight (the shutdown-timeout setting, as last loaded).
+func (d *Daemon) ShutdownTimeout() time.Duration { return time.Duration(d.shutdownTimeout.Load()) }
+
+// Shutdown stops the daemon without losing what it acknowledged, in this
+// order: every port stops accepting at once; the requests in flight
+// finish (until ctx ends; then their connections are closed); the
+// background work stops (the purges, gateway mode's); then what was noted
+// in memory is written: the API tokens' and sessions' last uses, the
+// brute-force regulator's failures and blocks, and the log lines that
+// wait in the queue; and the store is closed last.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var errs []error
+	var mu sync.Mutex
+	var stopping sync.WaitGroup
 	for _, s := range d.servers {
-		if err := s.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+		stopping.Add(1)
+		go func(s *http.Server) {
+			defer stopping.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				// The wait ran out: what is still in flight is cut off,
+				// unanswered.
+				s.Close()
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("requests still in flight were cut off: %w", err))
+				mu.Unlock()
+			}
+		}(s)
 	}
+	stopping.Wait()
 	d.wg.Wait()
-	d.closeGateway()
 	if d.stopPurge != nil {
 		d.stopPurge()
 		d.purging.Wait()
 	}
+	d.closeGateway()
 	errs = append(errs, d.Data.Close())
 	return errors.Join(errs...)
 }

@@ -99,22 +99,25 @@ type Options struct {
 	Stderr io.Writer
 }
 
-// Close writes pending token and session uses, stops the change feed and releases the
-// store.
+// Close writes what was noted in memory and releases the store, in this
+// order: the API tokens' and sessions' last uses, the brute-force
+// regulator's failures and blocks, the log lines that wait (and the log
+// files close); then the change feed stops and the store closes. Nothing
+// is written after the store is closed.
 func (d *Data) Close() error {
-	if d.stopHulk != nil {
-		d.stopHulk()
-		d.hulking.Wait()
-	}
 	if d.stopUses != nil {
-		d.stopUses()
+		d.stopUses() // each recorder writes what it holds as it stops
 		d.recording.Wait()
 	}
+	if d.stopHulk != nil {
+		d.stopHulk() // the regulator writes what it holds as it stops
+		d.hulking.Wait()
+	}
+	d.Logs.Close() // after the regulator: a block it writes has a line in cphulkd.log
 	if d.stopWatch != nil {
 		d.stopWatch()
 		d.watching.Wait()
 	}
-	d.Logs.Close()
 	return d.Store.Close()
 }
 
