@@ -39,8 +39,14 @@ type Daemon struct {
 	wg        sync.WaitGroup
 	log       *slog.Logger
 
-	purgeAfter      time.Duration
+	purgeAfter      atomic.Int64 // a time.Duration: token-purge-after
 	shutdownTimeout atomic.Int64 // a time.Duration
+	// cert is the TLS certificate every TLS port serves (Reload replaces it).
+	cert atomic.Pointer[tls.Certificate]
+	// cfg is the configuration in force (Reload), level the log level it set.
+	reloadMu sync.Mutex
+	cfg      config.Config
+	level    *slog.LevelVar
 	// tlsPorts are the bound TLS ports by core.Service.
 	tlsPorts  [core.ServiceWebmail + 1]atomic.Int32
 	stopPurge context.CancelFunc
@@ -127,8 +133,10 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		data.Close()
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
+	d := &Daemon{Data: data, log: log, cfg: cfg, level: opts.Level}
+	d.purgeAfter.Store(int64(cfg.TokenPurgeAfter))
 	d.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
+	d.cert.Store(&cert)
 	data.Env.TLSPort = d.tlsPort // before any port serves: no request sees it change
 	var guard auth.Guard = hulkGuard{data.Hulk}
 	if opts.Guard != nil {
@@ -154,7 +162,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 	d.health = newChecker(cfg, data, d.gateway, log)
 	srv.Health = d.health
 	d.srv = srv
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConf := &tls.Config{GetCertificate: d.getCertificate, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ports := cfg.Ports()
 	for i, p := range order {
@@ -261,7 +269,8 @@ func (d *Daemon) PurgeSessions(ctx context.Context) (int, error) {
 // the token-purge-after setting (expired tokens stay listed until then, as
 // in cPanel, but never authenticate) and logs how many.
 func (d *Daemon) PurgeExpiredTokens(ctx context.Context) (int, error) {
-	before := d.Data.Now().Add(-d.purgeAfter)
+	purgeAfter := time.Duration(d.purgeAfter.Load())
+	before := d.Data.Now().Add(-purgeAfter)
 	n, err := d.Data.Store.PurgeExpiredTokens(ctx, before)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -269,7 +278,7 @@ func (d *Daemon) PurgeExpiredTokens(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
-	d.log.Info("purged expired API tokens", "purged", n, "expired_before", before.UTC().Format(time.RFC3339), "purge_after", d.purgeAfter.String())
+	d.log.Info("purged expired API tokens", "purged", n, "expired_before", before.UTC().Format(time.RFC3339), "purge_after", purgeAfter.String())
 	return n, nil
 }
 

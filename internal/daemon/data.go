@@ -64,8 +64,8 @@ type Data struct {
 	Hulk *hulk.Regulator
 	// Logs are cPanel's log files and the audit stream in <dir>/logs.
 	Logs *logs.Logs
-	// PasswordCache remembers successful password checks (D32; nil when
-	// the configuration turns it off).
+	// PasswordCache remembers successful password checks (D32); the
+	// configuration may turn it off (and a reload on again).
 	PasswordCache *auth.PasswordCache
 	// HashPool admits the password checks that hash (every one of them:
 	// Basic, /login, the mailbox check of single sign-on).
@@ -97,6 +97,9 @@ type Options struct {
 	// Stderr receives the report of a log file that cannot be written
 	// (nil: os.Stderr).
 	Stderr io.Writer
+	// Level is the level of the daemon's logger, which Reload sets from
+	// log-level (nil: the level does not change).
+	Level *slog.LevelVar
 }
 
 // Close writes what was noted in memory and releases the store, in this
@@ -274,7 +277,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	// The verified-password cache (D32) is bound to each account's current
 	// hash, read from st on every check: on a cluster, the cached store
 	// the change feed keeps true.
-	d.PasswordCache, err = auth.NewPasswordCache(cfg.PasswordCacheSize, cfg.PasswordCacheTTL, d.Now)
+	d.PasswordCache, err = auth.NewAdjustablePasswordCache(cfg.PasswordCacheSize, cfg.PasswordCacheTTL, d.Now)
 	if err != nil {
 		d.Close()
 		return nil, err
