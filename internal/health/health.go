@@ -94,6 +94,9 @@ type Result struct {
 type Report struct {
 	At      time.Time
 	Results []Result
+	// bodies are the answers made of it, to other clients ([0]) and to
+	// clients on loopback ([1]), made once for every probe that shares it.
+	bodies [2][]byte
 }
 
 // OK reports whether every check passed.
@@ -225,6 +228,7 @@ wait:
 		}
 	}
 	r := &Report{At: c.now(), Results: results}
+	r.bodies[0], r.bodies[1] = r.answer(false), r.answer(true)
 	c.mu.Lock()
 	c.logChanges(r, errs)
 	c.last, c.round = r, nil
@@ -333,9 +337,22 @@ func (c *Checker) serveReady(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"degraded","checks":{}}`))
 		return
 	}
-	a := answer{Status: StatusOK, Checks: make(map[string]checkAnswer, len(rep.Results))}
-	local := loopback(r)
-	for _, x := range rep.Results {
+	status := http.StatusOK
+	if !rep.OK() {
+		status = http.StatusServiceUnavailable
+	}
+	body := rep.bodies[0]
+	if loopback(r) {
+		body = rep.bodies[1]
+	}
+	writeJSON(w, status, body)
+}
+
+// answer is the JSON of the readiness answer of r; local adds the details
+// of failures.
+func (r *Report) answer(local bool) []byte {
+	a := answer{Status: StatusOK, Checks: make(map[string]checkAnswer, len(r.Results))}
+	for _, x := range r.Results {
 		ca := checkAnswer{Status: StatusOK}
 		if !x.OK {
 			a.Status = StatusDegraded
@@ -346,16 +363,15 @@ func (c *Checker) serveReady(w http.ResponseWriter, r *http.Request) {
 		}
 		a.Checks[x.Name] = ca
 	}
-	status := http.StatusOK
-	if a.Status != StatusOK {
-		status = http.StatusServiceUnavailable
-	}
 	b, err := json.Marshal(a)
 	if err != nil {
-		b = []byte(`{"status":"degraded","checks":{}}`)
-		status = http.StatusServiceUnavailable
+		// A detail that does not marshal: the answer without details.
+		if local {
+			return r.answer(false)
+		}
+		return []byte(`{"status":"degraded","checks":{}}`)
 	}
-	writeJSON(w, status, b)
+	return b
 }
 
 // loopback reports whether the client is on this machine.
