@@ -67,6 +67,9 @@ func NewHashPool(workers, queue int, wait time.Duration) *HashPool {
 // number takes effect as the checks running now end: SetLimits returns
 // once it has.
 func (p *HashPool) SetLimits(workers, queue int, wait time.Duration) {
+	if p == nil {
+		return
+	}
 	p.queue.Store(int64(max(queue, 0)))
 	p.wait.Store(int64(wait))
 	p.resize.Lock()
@@ -84,6 +87,9 @@ func (p *HashPool) SetLimits(workers, queue int, wait time.Duration) {
 
 // Limits returns the pool's limits.
 func (p *HashPool) Limits() (workers, queue int, wait time.Duration) {
+	if p == nil {
+		return 0, 0, 0
+	}
 	return cap(p.slots) - int(p.reserved.Load()), int(p.queue.Load()), time.Duration(p.wait.Load())
 }
 
