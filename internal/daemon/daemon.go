@@ -324,6 +324,9 @@ func (d *Daemon) ShutdownTimeout() time.Duration { return time.Duration(d.shutdo
 // brute-force regulator's failures and blocks, and the log lines that
 // wait in the queue; and the store is closed last.
 func (d *Daemon) Shutdown(ctx context.Context) error {
+	if d.health != nil {
+		d.health.Stopping() // a listener elsewhere that serves Health says so
+	}
 	var errs []error
 	var mu sync.Mutex
 	var stopping sync.WaitGroup

@@ -169,7 +169,12 @@ func TestReadinessChecks(t *testing.T) {
 // credentials; Daemon.Health serves the same on another listener.
 func TestHealthOnEveryPort(t *testing.T) {
 	d := start(t, testConfig(filepath.Join(t.TempDir(), "data")), &testutil.LogBuffer{})
-	defer d.Shutdown(context.Background())
+	stopped := false
+	defer func() {
+		if !stopped {
+			d.Shutdown(context.Background())
+		}
+	}()
 	other := httptest.NewServer(d.Health())
 	defer other.Close()
 	bases := []string{other.URL}
@@ -205,5 +210,19 @@ func TestHealthOnEveryPort(t *testing.T) {
 				t.Errorf("%s%s: %s", base, tc.path, b)
 			}
 		}
+	}
+	// Once the daemon stops, the listener that outlives it says so.
+	stopped = true
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client().Get(other.URL + health.PathReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"status":"stopping"`) {
+		t.Errorf("readiness after Shutdown: %d %s", resp.StatusCode, b)
 	}
 }

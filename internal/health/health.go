@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,8 @@ type Checker struct {
 	Now    func() time.Time // time.Now when nil
 	Log    *slog.Logger     // nil: no log
 
+	stopping atomic.Bool
+
 	mu      sync.Mutex
 	last    *Report
 	round   chan struct{} // closed when the running round ends; nil when none runs
@@ -80,7 +83,14 @@ const (
 	StatusOK       = "ok"
 	StatusFail     = "fail"
 	StatusDegraded = "degraded"
+	StatusStopping = "stopping"
 )
+
+// Stopping makes readiness answer 503 {"status":"stopping"} from now on,
+// without running a check: the server is going away, and a load balancer
+// that still asks (through a listener that stops later, or a connection
+// kept open) should send nothing more.
+func (c *Checker) Stopping() { c.stopping.Store(true) }
 
 // Result is one check's outcome.
 type Result struct {
@@ -331,7 +341,13 @@ type checkAnswer struct {
 	Detail any    `json:"detail,omitempty"`
 }
 
+var stoppingBody = []byte(`{"checks":{},"status":"stopping"}`)
+
 func (c *Checker) serveReady(w http.ResponseWriter, r *http.Request) {
+	if c.stopping.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, stoppingBody)
+		return
+	}
 	rep, err := c.Report(r.Context())
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"degraded","checks":{}}`))

@@ -290,3 +290,26 @@ func TestReportCallerContext(t *testing.T) {
 		t.Error("no error without results")
 	}
 }
+
+// A stopping server is not ready, whatever its checks say; it is still
+// live.
+func TestStopping(t *testing.T) {
+	var runs atomic.Int32
+	c := &Checker{Checks: []Check{{"store", func(context.Context) error { runs.Add(1); return nil }}}}
+	if w := serve(c.Handler(), "GET", PathReady, "192.0.2.1:1"); w.Code != http.StatusOK {
+		t.Fatalf("before: %d", w.Code)
+	}
+	c.Stopping()
+	for _, path := range []string{PathReady, PathCompat} {
+		w := serve(c.Handler(), "GET", path, "192.0.2.1:1")
+		if a := decode(t, w.Body.Bytes()); w.Code != http.StatusServiceUnavailable || a.Status != "stopping" {
+			t.Errorf("%s while stopping: %d %s", path, w.Code, w.Body)
+		}
+	}
+	if w := serve(c.Handler(), "GET", PathLive, "192.0.2.1:1"); w.Code != http.StatusOK {
+		t.Errorf("live while stopping: %d", w.Code)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("checks ran %d times, want 1 (none while stopping)", n)
+	}
+}
