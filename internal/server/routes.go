@@ -280,6 +280,9 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 	}
 	c := &st.call
 	c.Flavour, c.Func, c.Remote, c.Host = api.WHM1, name, remoteAddr(r), r.Host
+	if s.Metrics != nil && c.Args.Get("api.version") != "1" {
+		setRoute(recordOf(r), RouteWHMAPI0)
+	}
 	if s.Gateway != nil && !gateway.Serves(api.WHM1, "", name, c.Args) {
 		fw := gateway.Request{Flavour: api.WHM1, Func: name}
 		if name == "uapi_cpanel" {
@@ -354,6 +357,9 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 	module, fn := args.Get("cpanel_jsonapi_module"), args.Get("cpanel_jsonapi_func")
 	if v := args.Get("cpanel_jsonapi_apiversion"); v != "" {
 		version = v
+	}
+	if s.Metrics != nil && version == "3" {
+		setRoute(recordOf(r), RouteUAPI)
 	}
 	if s.Gateway != nil {
 		fl := api.API2
