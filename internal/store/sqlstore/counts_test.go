@@ -30,12 +30,12 @@ func testCountLive(t *testing.T, s *Store) {
 		}
 	}
 	later, earlier := now.Add(time.Hour), now.Add(-time.Minute)
-	session("root", "whostmgrd", store.SessionNormal, now, later, 30*time.Minute)          // live
-	session("root", "whostmgrd", store.SessionNormal, now, later, 0)                       // live, no idle limit
-	session("bob", "cpaneld", store.SessionNormal, now, later, 30*time.Minute)             // live
-	session("bob", "cpaneld", store.SessionNormal, now, earlier, 30*time.Minute)           // expired
+	session("root", "whostmgrd", store.SessionNormal, now, later, 30*time.Minute)           // live
+	session("root", "whostmgrd", store.SessionNormal, now, later, 0)                        // live, no idle limit
+	session("bob", "cpaneld", store.SessionNormal, now, later, 30*time.Minute)              // live
+	session("bob", "cpaneld", store.SessionNormal, now, earlier, 30*time.Minute)            // expired
 	session("bob", "cpaneld", store.SessionNormal, now.Add(-time.Hour), later, time.Minute) // idle past its timeout
-	session("bob", "webmaild", store.SessionOneTime, now, later, 0)                        // one-time: not a login
+	session("bob", "webmaild", store.SessionOneTime, now, later, 0)                         // one-time: not a login
 	tok := func(svc, user, name string, expires time.Time) {
 		if err := s.CreateToken(ctx, store.Token{Service: svc, Username: user, Name: name, MAC: fmt.Sprintf("%064x", 1000+len(name)+len(user)*100), ExpiresAt: expires, Created: now}); err != nil {
 			t.Fatal(err)
