@@ -299,3 +299,44 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("the series went from %d to %d with 20 more users: some label follows the clients", s1, s2)
 	}
 }
+
+// In gateway mode the backend calls are observed, by call and never by
+// function or account, and the backend sessions held are shown.
+func TestMetricsGateway(t *testing.T) {
+	g := startGateway(t, gwOptions{configure: func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" }})
+	root, bob := g.gw.authFor(t, "root"), g.gw.authFor(t, "bob")
+	before := scrape(t, g.gw)
+	whmOK(t, g.gw.do(t, request{port: p2087, auth: root, path: "/json-api/gw_test_echo?api.version=1&a=1"}))
+	whmOK(t, g.gw.do(t, request{port: p2087, auth: root, path: "/json-api/gw_test_echo?api.version=1&a=2"}))
+	object(t, g.gw.do(t, request{port: p2083, auth: bob, path: "/json-api/cpanel?cpanel_jsonapi_apiversion=2&cpanel_jsonapi_module=GwTest&cpanel_jsonapi_func=echo&k=v"}))
+	after := scrape(t, g.gw)
+	calls := "cpauth_gateway_backend_call_duration_seconds"
+	for _, c := range []struct {
+		call string
+		want float64
+	}{
+		{"forward_whmapi1", 2},
+		{"forward_api2", 1},
+	} {
+		if got := sample(after, calls, map[string]string{"call": c.call}) - sample(before, calls, map[string]string{"call": c.call}); got != c.want {
+			t.Errorf("%s{call=%q} went up by %v, want %v", calls, c.call, got, c.want)
+		}
+	}
+	if got := sample(after, "cpauth_gateway_backend_sessions", nil); got < 1 {
+		t.Errorf("cpauth_gateway_backend_sessions = %v, want bob's session at least", got)
+	}
+	if got := sample(after, "cpauth_gateway_backend_call_errors_total", nil); got != 0 {
+		t.Errorf("cpauth_gateway_backend_call_errors_total = %v, want none", got)
+	}
+	for name, mf := range after {
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				for _, s := range []string{"gw_test_echo", "GwTest", "bob", "echo"} {
+					if strings.Contains(l.GetValue(), s) {
+						t.Errorf("%s has label %s=%q, which holds %q", name, l.GetName(), l.GetValue(), s)
+					}
+				}
+			}
+		}
+	}
+}
