@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,14 +15,21 @@ import (
 // daemons on copies of one token store, one with the metrics listener on
 // (every request observed, every authentication counted, every database
 // call timed) and one without, measured call by call as BenchmarkPaired
-// does (each iteration calls both, in alternating order). The daemon
-// without metrics is the baseline: %-of-baseline is the metrics daemon's
-// throughput as a share of it (the target: at least 98).
+// does (each iteration calls both, in alternating order, and times each).
+// The daemon without metrics is the baseline.
 //
 // "http" cases are round trips over loopback; "handler" cases call each
 // daemon's port handler in process (no connection, no net/http server),
 // where the handler's own work is the whole time and a cost of the
 // metrics would weigh most.
+//
+// Metrics: base-ns/call and auth-ns/call are the mean call of the daemon
+// without metrics and with them, %-of-baseline the throughput with
+// metrics as a share of the one without (the target: at least 98), as in
+// BenchmarkPaired. On a shared machine a few calls stall for
+// milliseconds (another process took the core) and such outliers move a
+// mean by percents: median-%-of-baseline is the same share from the
+// median calls, which they do not move.
 //
 //	go test -run='^$' -bench=BenchmarkPairedMetrics -benchtime=3s -count=3 ./internal/server -args -token-counts=10
 func BenchmarkPairedMetrics(b *testing.B) {
@@ -40,7 +48,15 @@ func BenchmarkPairedMetrics(b *testing.B) {
 	} {
 		header := map[string]string{"Authorization": tc.authz}
 		b.Run("http/"+tc.name, func(b *testing.B) {
-			pairLoopWith(b, tc.offURL+tc.path, header, tc.onURL+tc.path, header)
+			clients := [2]*http.Client{newClient(), newClient()}
+			urls := [2]string{tc.offURL + tc.path, tc.onURL + tc.path}
+			defer clients[0].CloseIdleConnections()
+			defer clients[1].CloseIdleConnections()
+			pairTimes(b, func(which int) {
+				if err := do(clients[which], http.MethodGet, urls[which], header, "", http.StatusOK); err != nil {
+					b.Fatal(err)
+				}
+			}, 100)
 		})
 		b.Run("handler/"+tc.name, func(b *testing.B) {
 			hs := [2]http.Handler{handlerOf(off.d, tc.svc), handlerOf(on.d, tc.svc)}
@@ -48,37 +64,54 @@ func BenchmarkPairedMetrics(b *testing.B) {
 			r.RemoteAddr = "127.0.0.1:40000"
 			r.Header.Set("Authorization", tc.authz)
 			w := &discardWriter{h: http.Header{}}
-			serve := func(h http.Handler) time.Duration {
+			pairTimes(b, func(which int) {
 				clear(w.h)
 				w.status = 0
-				start := time.Now()
-				h.ServeHTTP(w, r)
-				d := time.Since(start)
+				hs[which].ServeHTTP(w, r)
 				if w.status != http.StatusOK {
 					b.Fatalf("status %d", w.status)
 				}
-				return d
-			}
-			for range 1000 { // warm up both
-				serve(hs[0])
-				serve(hs[1])
-			}
-			var t [2]time.Duration
-			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				for k := range 2 {
-					which := (i + k) % 2
-					t[which] += serve(hs[which])
-				}
-				i++
-			}
-			if i > 0 && t[0] > 0 {
-				b.ReportMetric(float64(t[0].Nanoseconds())/float64(i), "base-ns/call")
-				b.ReportMetric(float64(t[1].Nanoseconds())/float64(i), "auth-ns/call")
-				b.ReportMetric(float64(t[1])/float64(t[0]), "x-baseline")
-				b.ReportMetric(100*float64(t[0])/float64(t[1]), "%-of-baseline")
-			}
+			}, 1000)
 		})
+	}
+}
+
+// pairTimes runs call(0) (the baseline) and call(1) once per iteration, in
+// alternating order, after warm warm-up pairs, times each call and
+// reports the means and medians (see BenchmarkPairedMetrics).
+func pairTimes(b *testing.B, call func(which int), warm int) {
+	for range warm {
+		call(0)
+		call(1)
+	}
+	var times [2][]time.Duration
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for k := range 2 {
+			which := (i + k) % 2
+			start := time.Now()
+			call(which)
+			times[which] = append(times[which], time.Since(start))
+		}
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	var sum [2]time.Duration
+	var median [2]time.Duration
+	for w := range 2 {
+		for _, d := range times[w] {
+			sum[w] += d
+		}
+		slices.Sort(times[w])
+		median[w] = times[w][len(times[w])/2]
+	}
+	if sum[0] > 0 && sum[1] > 0 && median[1] > 0 {
+		b.ReportMetric(float64(sum[0].Nanoseconds())/float64(i), "base-ns/call")
+		b.ReportMetric(float64(sum[1].Nanoseconds())/float64(i), "auth-ns/call")
+		b.ReportMetric(100*float64(sum[0])/float64(sum[1]), "%-of-baseline")
+		b.ReportMetric(100*float64(median[0])/float64(median[1]), "median-%-of-baseline")
 	}
 }

@@ -280,7 +280,8 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 	}
 	c := &st.call
 	c.Flavour, c.Func, c.Remote, c.Host = api.WHM1, name, remoteAddr(r), r.Host
-	if s.Metrics != nil && c.Args.Get("api.version") != "1" {
+	version := c.Args.Get("api.version")
+	if s.Metrics != nil && version != "1" {
 		setRoute(recordOf(r), RouteWHMAPI0)
 	}
 	if s.Gateway != nil && !gateway.Serves(api.WHM1, "", name, c.Args) {
@@ -292,7 +293,7 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 		s.forward(w, r, p, token, st, &fw, fail)
 		return
 	}
-	switch v := c.Args.Get("api.version"); v {
+	switch v := version; v {
 	case "1":
 		res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 		s.logCallError(r, c, err)
