@@ -21,7 +21,9 @@ import (
 // "http" cases are round trips over loopback; "handler" cases call each
 // daemon's port handler in process (no connection, no net/http server),
 // where the handler's own work is the whole time and a cost of the
-// metrics would weigh most.
+// metrics would weigh most; "handler-control" pairs the baseline daemon
+// with a third one, also without metrics: the difference two daemons
+// show with nothing between them.
 //
 // Metrics: base-ns/call and auth-ns/call are the mean call of the daemon
 // without metrics and with them, %-of-baseline the throughput with
@@ -35,7 +37,8 @@ import (
 func BenchmarkPairedMetrics(b *testing.B) {
 	off := startTokenDaemon(b, 10)
 	on := startTokenDaemonWith(b, 10, func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" })
-	if on.d.MetricsAddr() == "" || off.d.MetricsAddr() != "" {
+	control := startTokenDaemon(b, 10)
+	if on.d.MetricsAddr() == "" || off.d.MetricsAddr() != "" || control.d.MetricsAddr() != "" {
 		b.Fatal("the metrics listener is not on only where it should be")
 	}
 	for _, tc := range []struct {
@@ -58,8 +61,7 @@ func BenchmarkPairedMetrics(b *testing.B) {
 				}
 			}, 100)
 		})
-		b.Run("handler/"+tc.name, func(b *testing.B) {
-			hs := [2]http.Handler{handlerOf(off.d, tc.svc), handlerOf(on.d, tc.svc)}
+		handler := func(b *testing.B, hs [2]http.Handler) {
 			r := httptest.NewRequest(http.MethodGet, tc.path, nil)
 			r.RemoteAddr = "127.0.0.1:40000"
 			r.Header.Set("Authorization", tc.authz)
@@ -72,6 +74,15 @@ func BenchmarkPairedMetrics(b *testing.B) {
 					b.Fatalf("status %d", w.status)
 				}
 			}, 1000)
+		}
+		b.Run("handler/"+tc.name, func(b *testing.B) {
+			handler(b, [2]http.Handler{handlerOf(off.d, tc.svc), handlerOf(on.d, tc.svc)})
+		})
+		// The control: two daemons without metrics, paired the same way.
+		// What it reports is the difference between two daemons alone
+		// (where each one's memory landed), which the pair above has too.
+		b.Run("handler-control/"+tc.name, func(b *testing.B) {
+			handler(b, [2]http.Handler{handlerOf(off.d, tc.svc), handlerOf(control.d, tc.svc)})
 		})
 	}
 }
