@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -338,5 +339,47 @@ func TestMetricsGateway(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// On PostgreSQL the change feed's metrics follow its connection: cut off
+// the database, the feed is down; back, it is live again and counted as a
+// reconnect. Needs CPAUTH_TEST_POSTGRES_DSN.
+func TestMetricsPostgresChangeFeed(t *testing.T) {
+	db := newClusterDB(t)
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	e := startWith(t, func(c *config.Config) {
+		c.Store = "postgres"
+		c.PostgresDSN = db.dsn
+		c.KeyFile = key
+		c.MetricsListen = "127.0.0.1:0"
+	})
+	gaugeIs := func(name string, want float64) bool { return sample(scrape(t, e), name, nil) == want }
+	if _, ok := within(10*time.Second, func() bool { return gaugeIs("cpauth_change_feed_live", 1) }); !ok {
+		t.Fatal("the change feed did not go live")
+	}
+	e.whm1("createacct", "username", "pgbob", "domain", "pgbob.test", "password", bobPass)
+	if _, ok := within(10*time.Second, func() bool { return sample(scrape(t, e), "cpauth_change_feed_changes_total", nil) > 0 }); !ok {
+		t.Error("no change heard on the feed after an account was made")
+	}
+	ctx := context.Background()
+	db.cut(ctx, t)
+	if _, ok := within(10*time.Second, func() bool { return gaugeIs("cpauth_change_feed_live", 0) }); !ok {
+		t.Fatal("the change feed is still live with the database cut off")
+	}
+	time.Sleep(100 * time.Millisecond)
+	db.restore(ctx, t)
+	if _, ok := within(20*time.Second, func() bool { return gaugeIs("cpauth_change_feed_live", 1) }); !ok {
+		t.Fatal("the change feed did not come back")
+	}
+	after := scrape(t, e)
+	if got := sample(after, "cpauth_change_feed_reconnects_total", nil); got < 1 {
+		t.Errorf("cpauth_change_feed_reconnects_total = %v, want at least 1", got)
+	}
+	if got := sample(after, "cpauth_change_feed_down_seconds_total", nil); got <= 0 {
+		t.Errorf("cpauth_change_feed_down_seconds_total = %v, want the time it was down", got)
+	}
+	if got := sample(after, "cpauth_store_call_duration_seconds", map[string]string{"op": "CreateAccount"}); got < 1 {
+		t.Errorf("no CreateAccount call timed on PostgreSQL: %v", got)
 	}
 }
