@@ -10,6 +10,8 @@ import (
 
 const mod = "github.com/cpauth/cpauth/"
 
+const prometheus = "github.com/prometheus/client_golang/prometheus"
+
 // deps lists every package pkg imports, directly or not.
 func deps(t *testing.T, pkg string) []string {
 	t.Helper()
@@ -45,6 +47,18 @@ func TestImportBoundaries(t *testing.T) {
 		{"the gateway sits beside the functions, below the server, and picks no store", "internal/gateway", []string{mod + "internal/functions", mod + "internal/server", mod + "internal/web", mod + "internal/store/sqlstore", "database/sql"}},
 		{"the functions know nothing of the gateway", "internal/functions", []string{mod + "internal/gateway"}},
 		{"auth knows nothing of the gateway", "internal/auth", []string{mod + "internal/gateway"}},
+		{"the store's decorator knows no metrics library and no HTTP", "internal/store/observed", []string{prometheus, "net/http", mod + "internal/store/sqlstore"}},
+	}
+	// The instrumented packages hand their counts to internal/metrics
+	// through small interfaces and func fields: only it (and the daemon,
+	// which wires it) imports the metrics library.
+	for _, pkg := range []string{"internal/server", "internal/auth", "internal/hulk", "internal/logs", "internal/store/sqlstore",
+		"internal/store/cached", "internal/gateway", "internal/functions", "internal/web", "internal/config"} {
+		tests = append(tests, struct {
+			name      string
+			pkg       string
+			forbidden []string
+		}{pkg + " knows no metrics library", pkg, []string{prometheus, mod + "internal/metrics"}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

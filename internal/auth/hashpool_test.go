@@ -185,3 +185,52 @@ func TestHashPoolRunPanics(t *testing.T) {
 		t.Fatal("the turn was not given back after a panic")
 	}
 }
+
+func TestHashPoolOnWait(t *testing.T) {
+	tests := []struct {
+		name    string
+		queue   int
+		wait    time.Duration
+		release bool // free the held turn while the check waits
+		want    bool
+		waited  bool // a wait above zero is reported
+	}{
+		{"no queue: refused at once", 0, time.Second, false, false, false},
+		{"the wait runs out", 1, 20 * time.Millisecond, false, false, true},
+		{"a turn comes", 1, 5 * time.Second, true, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewHashPool(1, tc.queue, tc.wait)
+			var mu sync.Mutex
+			var waits []time.Duration
+			p.OnWait = func(d time.Duration) { mu.Lock(); waits = append(waits, d); mu.Unlock() }
+			if !p.Acquire(context.Background()) { // a free slot: reported as no wait
+				t.Fatal("a free turn was refused")
+			}
+			if tc.release {
+				go func() {
+					for {
+						if _, _, _, w := p.Stats(); w > 0 {
+							break
+						}
+						time.Sleep(time.Millisecond)
+					}
+					time.Sleep(5 * time.Millisecond)
+					p.Release()
+				}()
+			}
+			if got := p.Acquire(context.Background()); got != tc.want {
+				t.Fatalf("Acquire = %v, want %v", got, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(waits) != 2 || waits[0] != 0 {
+				t.Fatalf("OnWait got %v, want two reports, the first 0", waits)
+			}
+			if (waits[1] > 0) != tc.waited {
+				t.Errorf("second wait %v, want above zero: %v", waits[1], tc.waited)
+			}
+		})
+	}
+}

@@ -44,6 +44,31 @@ type PasswordCache struct {
 	ring []*cacheEntry
 	hand int
 	size int // 0: off
+
+	// hits and misses count lookups (for the metrics), held the number
+	// of entries in the map: each is one atomic add on a path that
+	// otherwise hashes a password or a keyed hash.
+	hits, misses atomic.Uint64
+	held         atomic.Int64
+}
+
+// CacheStats are a PasswordCache's counts since it was made.
+type CacheStats struct {
+	Hits, Misses uint64
+	// Size is the number of entries held (expired ones not yet swept
+	// included), Capacity the most it holds.
+	Size, Capacity int
+}
+
+// Stats reports the lookups answered from the cache and not, and its
+// size; a nil cache reports zeros. It is read at scrape time: the
+// capacity, which a reload may change, takes the insertion lock.
+func (c *PasswordCache) Stats() CacheStats {
+	if c == nil {
+		return CacheStats{}
+	}
+	size, _ := c.Limits()
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Size: int(c.held.Load()), Capacity: size}
 }
 
 // cacheEntry is one remembered success. Its fields are set before it is
@@ -153,6 +178,7 @@ func (c *PasswordCache) Verified(user string, svc core.Service, password, stored
 	}
 	v, ok := c.entries.Load(c.keyOf(user, svc, password))
 	if !ok {
+		c.misses.Add(1)
 		return false
 	}
 	e := v.(*cacheEntry)
@@ -160,8 +186,10 @@ func (c *PasswordCache) Verified(user string, svc core.Service, password, stored
 		// Expired, or made for a hash the account no longer has: it can
 		// never answer again.
 		c.drop(e)
+		c.misses.Add(1)
 		return false
 	}
+	c.hits.Add(1)
 	if !e.used.Load() { // write only when the mark changes
 		e.used.Store(true)
 	}
@@ -188,6 +216,8 @@ func (c *PasswordCache) Remember(user string, svc core.Service, password, stored
 	c.ring[slot] = e
 	if old, loaded := c.entries.Swap(e.key, e); loaded {
 		old.(*cacheEntry).gone.Store(true) // its slot is free from now on
+	} else {
+		c.held.Add(1)
 	}
 }
 
@@ -220,7 +250,9 @@ func (c *PasswordCache) freeSlot() int {
 
 // drop takes e out of the map (unless another entry replaced it there).
 func (c *PasswordCache) drop(e *cacheEntry) {
-	c.entries.CompareAndDelete(e.key, e)
+	if c.entries.CompareAndDelete(e.key, e) {
+		c.held.Add(-1)
+	}
 	e.gone.Store(true)
 }
 

@@ -283,3 +283,41 @@ func TestPasswordCacheConcurrent(t *testing.T) {
 		t.Fatalf("Len = %d, above the size 16", n)
 	}
 }
+
+func TestPasswordCacheStats(t *testing.T) {
+	clock := newFakeClock()
+	c := newTestCache(t, 2, time.Minute, clock)
+	steps := []struct {
+		name string
+		do   func()
+		want CacheStats
+	}{
+		{"empty", func() {}, CacheStats{Capacity: 2}},
+		{"miss", func() { c.Verified("bob", core.ServiceCPanel, "pw", cacheHash) }, CacheStats{Misses: 1, Capacity: 2}},
+		{"remember", func() { c.Remember("bob", core.ServiceCPanel, "pw", cacheHash) }, CacheStats{Misses: 1, Size: 1, Capacity: 2}},
+		{"hit", func() { c.Verified("bob", core.ServiceCPanel, "pw", cacheHash) }, CacheStats{Hits: 1, Misses: 1, Size: 1, Capacity: 2}},
+		{"remember again keeps the size", func() { c.Remember("bob", core.ServiceCPanel, "pw", cacheHash) }, CacheStats{Hits: 1, Misses: 1, Size: 1, Capacity: 2}},
+		{"three entries in two slots", func() {
+			c.Remember("amy", core.ServiceCPanel, "pw", cacheHash)
+			c.Remember("cat", core.ServiceCPanel, "pw", cacheHash)
+		}, CacheStats{Hits: 1, Misses: 1, Size: 2, Capacity: 2}},
+		{"expired is a miss and leaves", func() {
+			clock.Advance(2 * time.Minute)
+			c.Verified("cat", core.ServiceCPanel, "pw", cacheHash)
+		}, CacheStats{Hits: 1, Misses: 2, Size: 1, Capacity: 2}},
+	}
+	for _, s := range steps {
+		s.do()
+		got := c.Stats()
+		if got != s.want {
+			t.Fatalf("%s: Stats() = %+v, want %+v", s.name, got, s.want)
+		}
+		if got.Size != c.Len() {
+			t.Fatalf("%s: Stats().Size = %d, Len() = %d", s.name, got.Size, c.Len())
+		}
+	}
+	var off *PasswordCache
+	if got := off.Stats(); got != (CacheStats{}) {
+		t.Errorf("nil cache Stats() = %+v", got)
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +89,12 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop's wait for the requests in
 	// flight; what they and the daemon noted is written after it either way.
 	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"`
+	// MetricsListen, when set, is the address (host:port) of a separate
+	// listener serving Prometheus metrics at /metrics (docs/metrics.md);
+	// empty: no such listener. Only a loopback address is accepted unless
+	// MetricsListenPublic is set too.
+	MetricsListen       string `yaml:"metrics-listen"`
+	MetricsListenPublic bool   `yaml:"metrics-listen-public"`
 	// Upstream, when its URL is set, puts cpauth in front of a cPanel &
 	// WHM server (gateway mode, docs/gateway.md); without it cpauth is the
 	// standalone server.
@@ -242,6 +250,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated files kept of each log file")
 	fs.IntVar(&c.BodyMemoryMB, "body-memory-mb", c.BodyMemoryMB, "MiB that request bodies may hold at once, all ports together (an API body takes up to 1 MiB)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "on SIGTERM or SIGINT, wait at most this long for the requests in flight")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "serve Prometheus metrics at /metrics on this host:port, a listener of its own (default: off; a loopback address unless --metrics-listen-public)")
+	fs.BoolVar(&c.MetricsListenPublic, "metrics-listen-public", c.MetricsListenPublic, "let --metrics-listen be a non-loopback address (the metrics have no authentication)")
 	u := &c.Upstream
 	fs.StringVar(&u.URL, "upstream", u.URL, "gateway mode: the cPanel & WHM server behind cpauth, as https://host (or http://host); see docs/gateway.md")
 	fs.IntVar(&u.WHMPort, "upstream-whm-port", u.WHMPort, "the backend's WHM port (0: 2087 for https, 2086 for http)")
@@ -411,8 +421,50 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout < MinShutdownTimeout || c.ShutdownTimeout > MaxShutdownTimeout {
 		errs = append(errs, fmt.Errorf("shutdown-timeout must be between %s and %s, got %s", MinShutdownTimeout, MaxShutdownTimeout, c.ShutdownTimeout))
 	}
+	if err := checkMetricsListen(c.MetricsListen, c.MetricsListenPublic); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, c.Upstream.validate()...)
 	return errors.Join(errs...)
+}
+
+// checkMetricsListen checks the metrics listener's address: host:port
+// with a numeric port, and a loopback host (an IP address, or localhost)
+// unless public is set. The metrics need no credential, so an address
+// other hosts can reach must be asked for on purpose.
+func checkMetricsListen(addr string, public bool) error {
+	if addr == "" {
+		if public {
+			return errors.New("metrics-listen-public needs metrics-listen (--metrics-listen): it says which address may be public")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("metrics-listen must be host:port (e.g. 127.0.0.1:9102), got %q: %v", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("metrics-listen: port must be a number between 0 and 65535, got %q", port)
+	}
+	if public {
+		if host != "" && !validHostname(host) {
+			return fmt.Errorf("metrics-listen: host must be an IP address or a host name, got %q", host)
+		}
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	a, err := netip.ParseAddr(host)
+	switch {
+	case host == "":
+		return fmt.Errorf("metrics-listen %q listens on every interface: give a loopback address (127.0.0.1:PORT or [::1]:PORT), or add --metrics-listen-public (metrics-listen-public: true) to serve the metrics, which need no credential, to other hosts", addr)
+	case err != nil:
+		return fmt.Errorf("metrics-listen %q names a host that may not be loopback: give a loopback address (127.0.0.1:PORT or [::1]:PORT), or add --metrics-listen-public (metrics-listen-public: true)", addr)
+	case !a.IsLoopback():
+		return fmt.Errorf("metrics-listen %q is not a loopback address: the metrics need no credential, so serving them to other hosts needs --metrics-listen-public (metrics-listen-public: true)", addr)
+	}
+	return nil
 }
 
 // validate reports the upstream block's problems; a block without a URL

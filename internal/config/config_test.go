@@ -418,3 +418,51 @@ func TestUpstream(t *testing.T) {
 		})
 	}
 }
+
+func TestMetricsListen(t *testing.T) {
+	tests := []struct {
+		name       string
+		file       string
+		args       []string
+		wantListen string
+		wantPublic bool
+		wantErr    []string
+	}{
+		{name: "off by default"},
+		{name: "loopback v4", args: []string{"--metrics-listen", "127.0.0.1:9102"}, wantListen: "127.0.0.1:9102"},
+		{name: "loopback v6", args: []string{"--metrics-listen", "[::1]:9102"}, wantListen: "[::1]:9102"},
+		{name: "localhost", args: []string{"--metrics-listen", "localhost:0"}, wantListen: "localhost:0"},
+		{name: "file keys", file: "metrics-listen: 10.0.0.5:9102\nmetrics-listen-public: true\n", wantListen: "10.0.0.5:9102", wantPublic: true},
+		{name: "public flag", args: []string{"--metrics-listen", ":9102", "--metrics-listen-public"}, wantListen: ":9102", wantPublic: true},
+		{name: "public address refused", args: []string{"--metrics-listen", "10.0.0.5:9102"}, wantErr: []string{"not a loopback address", "--metrics-listen-public"}},
+		{name: "every interface refused", args: []string{"--metrics-listen", ":9102"}, wantErr: []string{"every interface", "--metrics-listen-public"}},
+		{name: "host name refused", args: []string{"--metrics-listen", "metrics.example.com:9102"}, wantErr: []string{"may not be loopback", "--metrics-listen-public"}},
+		{name: "no port", args: []string{"--metrics-listen", "127.0.0.1"}, wantErr: []string{"metrics-listen must be host:port"}},
+		{name: "port not a number", args: []string{"--metrics-listen", "127.0.0.1:http"}, wantErr: []string{"port must be a number"}},
+		{name: "port out of range", args: []string{"--metrics-listen", "127.0.0.1:70000"}, wantErr: []string{"port must be a number between 0 and 65535"}},
+		{name: "bad host with public", args: []string{"--metrics-listen", "bad_host!:9102", "--metrics-listen-public"}, wantErr: []string{"host must be an IP address or a host name"}},
+		{name: "public without an address", args: []string{"--metrics-listen-public"}, wantErr: []string{"metrics-listen-public needs metrics-listen"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("Load succeeded, want an error")
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MetricsListen != tc.wantListen || c.MetricsListenPublic != tc.wantPublic {
+				t.Errorf("got metrics-listen %q public %v, want %q %v", c.MetricsListen, c.MetricsListenPublic, tc.wantListen, tc.wantPublic)
+			}
+		})
+	}
+}

@@ -55,6 +55,9 @@ type Daemon struct {
 	gateway *gateway.Gateway
 	// health is readiness, which every port serves.
 	health *health.Checker
+	// metricsAddr and metricsMux are the metrics listener's (nil: off).
+	metricsAddr net.Addr
+	metricsMux  *http.ServeMux
 }
 
 // Gateway is the daemon's gateway (nil unless in gateway mode).
@@ -80,6 +83,9 @@ func startGateway(ctx context.Context, cfg config.Config, data *Data, log *slog.
 	}
 	if pw := passwordMethod(data.Chain); pw != nil {
 		pw.Verifier = gw.Verifier
+	}
+	if data.metrics != nil {
+		data.metrics.WatchGateway(gw) // before it starts calling the backend
 	}
 	log.Info("gateway mode: forwarding to the backend", "backend", gw.Backend.Host(), "sync_interval", u.SyncInterval.String())
 	gw.Start(ctx)
@@ -124,6 +130,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, e
 
 // StartWith is Start with injected options (a test's clock).
 func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*Daemon, error) {
+	opts.metrics = newMetrics(cfg, log, opts)
 	data, err := open(ctx, cfg, log, true, opts)
 	if err != nil {
 		return nil, err
@@ -149,6 +156,9 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
 		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
 		BodyMemory: int64(cfg.BodyMemoryMB) << 20,
+	}
+	if data.metrics != nil {
+		srv.Metrics = data.metrics
 	}
 	if cfg.Upstream.Enabled() {
 		gw, err := startGateway(ctx, cfg, data, log)
@@ -193,6 +203,15 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 			}
 		}(hs, ln)
 		log.Info("listening", "service", p.Service.App(), "tls", p.TLS, "addr", ln.Addr().String())
+	}
+	if data.metrics != nil {
+		if err := d.listenMetrics(cfg, metricsMux(data.metrics, d.health.Handler()), errLog); err != nil {
+			d.closeListeners()
+			d.wg.Wait()
+			d.closeGateway()
+			data.Close()
+			return nil, err
+		}
 	}
 	d.startPurge()
 	return d, nil

@@ -23,10 +23,12 @@ import (
 	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/hulk"
 	"github.com/cpauth/cpauth/internal/logs"
+	"github.com/cpauth/cpauth/internal/metrics"
 	"github.com/cpauth/cpauth/internal/secret"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/store/cached"
+	"github.com/cpauth/cpauth/internal/store/observed"
 	"github.com/cpauth/cpauth/internal/store/sqlstore"
 )
 
@@ -73,6 +75,9 @@ type Data struct {
 	// Records is what gateway mode keeps besides the Store (the backend
 	// tokens it minted), in the same database; no cache holds it.
 	Records store.GatewayStore
+	// metrics are the daemon's metrics (nil: off, and always for the CLI
+	// twins).
+	metrics *metrics.Metrics
 
 	// ping runs the smallest query on the store (readiness).
 	ping func(ctx context.Context) error
@@ -100,6 +105,9 @@ type Options struct {
 	// Level is the level of the daemon's logger, which Reload sets from
 	// log-level (nil: the level does not change).
 	Level *slog.LevelVar
+
+	// metrics, set by StartWith when the configuration turns them on.
+	metrics *metrics.Metrics
 }
 
 // Close writes what was noted in memory and releases the store, in this
@@ -176,7 +184,14 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	var st store.Store = sq
-	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher, Records: sq}
+	var hulkStore store.HulkStore = sq
+	if m := opts.metrics; m != nil {
+		// Every call that reaches the database is timed; the cache in
+		// front (below) answers the others.
+		st = observed.New(sq, m)
+		hulkStore = st
+	}
+	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher, Records: sq, metrics: opts.metrics}
 	d.ping = func(ctx context.Context) error {
 		var one int
 		return sq.DB().QueryRowContext(ctx, "SELECT 1").Scan(&one)
@@ -191,8 +206,13 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 	}
 	d.Logs = logs.Open(filepath.Join(dir, "logs"), logs.Options{Stderr: stderr, Now: d.Now,
 		MaxSize: int64(cfg.LogMaxSizeMB) << 20, Keep: cfg.LogKeep})
-	d.Hulk = &hulk.Regulator{Store: sq, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
-	d.Hulk.OnBlock = func(b store.HulkBlock) { logBlock(d.Logs, d.Hulk.Config(), b) }
+	d.Hulk = &hulk.Regulator{Store: hulkStore, Now: d.Now, Log: log, Version: sq.ChangeVersion()}
+	d.Hulk.OnBlock = func(b store.HulkBlock) {
+		logBlock(d.Logs, d.Hulk.Config(), b)
+		if d.metrics != nil {
+			d.metrics.HulkBlock(b.Kind)
+		}
+	}
 	if err := d.Hulk.Load(ctx); err != nil {
 		sq.Close()
 		return nil, fmt.Errorf("loading the brute-force regulator's state: %w", err)
@@ -205,6 +225,9 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 			d.Cache.SetVersion(v)
 		}
 		d.Store = d.Cache
+		if d.metrics != nil {
+			d.metrics.WatchChangeFeed()
+		}
 		wctx, stop := context.WithCancel(context.Background())
 		d.stopWatch = stop
 		d.watching.Add(1)
@@ -212,8 +235,17 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 			defer d.watching.Done()
 			// The regulator hears the same feed: its state is not cached
 			// but read again when another process changes it.
-			onChange := func(c store.Change) { d.Cache.Invalidate(c); d.Hulk.Changed(c) }
+			onChange := func(c store.Change) {
+				d.Cache.Invalidate(c)
+				d.Hulk.Changed(c)
+				if d.metrics != nil {
+					d.metrics.FeedChange()
+				}
+			}
 			onLive := func(live bool) {
+				if d.metrics != nil {
+					d.metrics.FeedLive(live)
+				}
 				d.Cache.SetLive(live)
 				if live {
 					d.Hulk.Resync() // what the feed missed meanwhile
@@ -289,6 +321,15 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		workers = auth.DefaultHashWorkers()
 	}
 	d.HashPool = auth.NewHashPool(workers, cfg.PasswordCheckQueue, cfg.PasswordCheckWait)
+	if m := d.metrics; m != nil {
+		// Read at each scrape, but the pool's waits (OnWait, set
+		// here before any check).
+		m.WatchHashPool(d.HashPool)
+		m.WatchPasswordCache(d.PasswordCache)
+		m.WatchHulk(d.Hulk.Stats)
+		m.WatchLogs(d.Logs)
+		m.WatchCredentials(sq)
+	}
 	passwords := &auth.Password{Store: st, Hasher: hasher, Log: log, Cache: d.PasswordCache, Pool: d.HashPool}
 	d.Env.Passwords = passwords
 	d.Chain = auth.Chain{

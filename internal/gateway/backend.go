@@ -57,7 +57,23 @@ type Backend struct {
 	token   string                          // root's WHM API token: never logged, never stored
 	client  *http.Client
 	timeout time.Duration
+
+	// Observe, when set, is told of every call sent to the backend: what
+	// it was (a bounded name: see outgoing.call), how long it took to
+	// the answer's headers, and why it failed ("" when an answer came;
+	// else a Failure's name). Set it before the gateway starts.
+	Observe func(call string, took time.Duration, failure string)
 }
+
+// The calls the gateway sends, as Observe names them.
+const (
+	CallWHMAPI1   = "whmapi1"        // the gateway's own WHM API 1 calls (directory, sessions, tokens)
+	CallForward   = "forward_"       // prefix of a forwarded call: forward_whmapi1, forward_uapi, forward_api2
+	CallLogin     = "login"          // opening a backend session
+	CallLogout    = "logout"         // ending one
+	CallPassword  = "password_check" // a password checked at the backend
+	callUnlabeled = "other"
+)
 
 // idleConnTimeout is how long a connection to the backend is kept unused:
 // under the keep-alive timeouts of common servers (5 s and more).
@@ -254,6 +270,9 @@ type outgoing struct {
 	cookie  string // the Cookie header ("" for none)
 	agent   string
 	timeout time.Duration // 0: the backend's
+	// call names the call for Observe: one of the Call constants (a
+	// bounded set, never anything a client chose).
+	call string
 }
 
 // send makes one request and returns the backend's answer, its body not
@@ -261,6 +280,24 @@ type outgoing struct {
 // the caller calls once the body is read). It sends the request a second
 // time only when not a byte of the first reached the connection.
 func (b *Backend) send(ctx context.Context, o outgoing) (resp *http.Response, cancel context.CancelFunc, err error) {
+	if b.Observe != nil {
+		start := time.Now()
+		defer func() {
+			failure := ""
+			if err != nil {
+				failure = FailUnreachable.String()
+				var e *Error
+				if errors.As(err, &e) {
+					failure = e.Failure.String()
+				}
+			}
+			call := o.call
+			if call == "" {
+				call = callUnlabeled
+			}
+			b.Observe(call, time.Since(start), failure)
+		}()
+	}
 	timeout := o.timeout
 	if timeout == 0 {
 		timeout = b.timeout
@@ -419,7 +456,7 @@ func (b *Backend) whm1With(ctx context.Context, fn string, args url.Values, auth
 	for k, v := range args {
 		q[k] = v
 	}
-	resp, cancel, err := b.send(ctx, outgoing{method: http.MethodGet, svc: core.ServiceWHM, path: token + "/json-api/" + fn, query: q.Encode(), auth: authz, cookie: cookie})
+	resp, cancel, err := b.send(ctx, outgoing{method: http.MethodGet, svc: core.ServiceWHM, path: token + "/json-api/" + fn, query: q.Encode(), auth: authz, cookie: cookie, call: CallWHMAPI1})
 	if err != nil {
 		return err
 	}

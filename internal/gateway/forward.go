@@ -131,7 +131,7 @@ func (g *Gateway) send(ctx context.Context, r *Request) (*http.Response, context
 		return nil, nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		o := outgoing{method: r.Method, svc: r.Service, path: cred.token + r.Path, query: r.RawQuery, body: r.Body, ctype: r.ContentType, auth: cred.auth, cookie: cred.cookie}
+		o := outgoing{method: r.Method, svc: r.Service, path: cred.token + r.Path, query: r.RawQuery, body: r.Body, ctype: r.ContentType, auth: cred.auth, cookie: cred.cookie, call: CallForward + r.Flavour.String()}
 		resp, cancel, err := g.Backend.send(ctx, o)
 		if err != nil {
 			return nil, nil, err

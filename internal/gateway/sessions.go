@@ -161,7 +161,7 @@ func (p *Sessions) create(ctx context.Context, k sessionKey) (*backendSession, e
 	if !ok {
 		return nil, &Error{Failure: FailBadAnswer, Host: p.b.host, Timeout: p.b.timeout, Err: errors.New("create_user_session: no security token and login URL")}
 	}
-	resp, cancel, err := p.b.send(ctx, outgoing{method: http.MethodGet, svc: k.svc, path: path, query: query})
+	resp, cancel, err := p.b.send(ctx, outgoing{method: http.MethodGet, svc: k.svc, path: path, query: query, call: CallLogin})
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (p *Sessions) end(ctx context.Context, k sessionKey) bool {
 // backend had already ended is ended).
 func (p *Sessions) logout(ctx context.Context, svc core.Service, s *backendSession) {
 	p.ended.Add(1)
-	resp, cancel, err := p.b.send(ctx, outgoing{method: http.MethodGet, svc: svc, path: s.token + "/logout/", cookie: s.cookie})
+	resp, cancel, err := p.b.send(ctx, outgoing{method: http.MethodGet, svc: svc, path: s.token + "/logout/", cookie: s.cookie, call: CallLogout})
 	if err != nil {
 		return
 	}

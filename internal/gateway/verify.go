@@ -153,7 +153,7 @@ func (v *Verifier) ask(ctx context.Context, user string, svc core.Service, passw
 	}
 	v.checks.Add(1)
 	authz := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
-	resp, cancel, err := v.Backend.send(ctx, outgoing{method: http.MethodGet, svc: svc, path: cp.path, query: cp.query, auth: authz})
+	resp, cancel, err := v.Backend.send(ctx, outgoing{method: http.MethodGet, svc: svc, path: cp.path, query: cp.query, auth: authz, call: CallPassword})
 	if err != nil {
 		return fmt.Errorf("%w: %s", auth.ErrNotChecked, err.Error())
 	}

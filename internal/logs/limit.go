@@ -307,7 +307,13 @@ func (l *Logs) Limit(c Class, addr netip.Addr, app string) bool {
 	if l == nil {
 		return true
 	}
-	return l.lim.allow(c, addr, app, l.now().UnixNano())
+	if l.lim.allow(c, addr, app, l.now().UnixNano()) {
+		return true
+	}
+	if int(c) < len(l.held) {
+		l.held[c].Add(1)
+	}
+	return false
 }
 
 // appendSummaryLogin appends the login_log line of s's refusals:

@@ -437,4 +437,8 @@ func TestLimitConcurrent(t *testing.T) {
 	if written.Load()+summed != goroutines*each {
 		t.Errorf("%d written and %d summed up, want %d in all", written.Load(), summed, goroutines*each)
 	}
+	st := l.Stats()
+	if held := int64(st.Held[Refusal] + st.Held[NoCredentials]); held != summed || st.Held[Refusal] == 0 || st.Held[NoCredentials] == 0 {
+		t.Errorf("Stats().Held = %v, want both classes, %d in all", st.Held, summed)
+	}
 }

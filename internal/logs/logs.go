@@ -12,11 +12,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,6 +86,43 @@ type Logs struct {
 	looping bool // the flush loop runs (Open)
 
 	lim limiter // which refusals are written one by one (limit.go)
+
+	// held counts the lines Limit held back, by class; failedLines the
+	// lines that could not be written, by file (under mu): the metrics.
+	held        [numClasses]atomic.Uint64
+	failedLines map[string]uint64
+}
+
+// Stats are what the metrics read of the log files.
+type Stats struct {
+	// Queued is the number of requests whose lines wait in memory for
+	// the next flush.
+	Queued int
+	// Held counts the lines held back by Limit since the start (counted
+	// into a summary line instead), by class (Refusal, NoCredentials).
+	Held [numClasses]uint64
+	// FailedLines counts, by file name, the lines whose write failed
+	// since the start (they went to stderr instead).
+	FailedLines map[string]uint64
+}
+
+// Stats reports the queue's depth and the counts since the start; a nil
+// Logs reports zeros.
+func (l *Logs) Stats() Stats {
+	var s Stats
+	if l == nil {
+		return s
+	}
+	l.q.mu.Lock()
+	s.Queued = len(l.q.entries)
+	l.q.mu.Unlock()
+	for i := range l.held {
+		s.Held[i] = l.held[i].Load()
+	}
+	l.mu.Lock()
+	s.FailedLines = maps.Clone(l.failedLines)
+	l.mu.Unlock()
+	return s
 }
 
 // Failure is a log file's write trouble, as the health endpoint shows it.
@@ -208,7 +247,12 @@ func (l *Logs) writeNow(name string, lines []byte) {
 		h = &Failure{First: now}
 		l.health[name] = h
 	}
-	h.Error, h.Failures, h.Last = err.Error(), h.Failures+int64(bytes.Count(lines, []byte{'\n'})), now
+	n := bytes.Count(lines, []byte{'\n'})
+	h.Error, h.Failures, h.Last = err.Error(), h.Failures+int64(n), now
+	if l.failedLines == nil {
+		l.failedLines = map[string]uint64{}
+	}
+	l.failedLines[name] += uint64(n)
 	if l.stderr == nil {
 		return
 	}

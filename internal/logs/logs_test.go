@@ -158,11 +158,17 @@ func TestWriteFailureReported(t *testing.T) {
 	if _, ok := h[AccessLog]; ok {
 		t.Error("a file that was never written reported as failing")
 	}
+	if st := l.Stats(); st.FailedLines[LoginLog] != 3 || len(st.FailedLines) != 1 {
+		t.Errorf("Stats().FailedLines = %v; want login_log: 3", st.FailedLines)
+	}
 	// Fixed: the next write clears the report.
 	os.Remove(filepath.Join(l.Dir(), LoginLog))
 	l.Login(Login{App: "whostmgrd", Address: "192.0.2.1", User: "root", Request: "GET / HTTP/1.1", Status: "FAILED LOGIN", Reason: "x"})
 	if h := l.Health(); len(h) != 0 {
 		t.Errorf("Health after recovery = %+v", h)
+	}
+	if st := l.Stats(); st.FailedLines[LoginLog] != 3 {
+		t.Errorf("Stats().FailedLines after recovery = %v; the count since the start stays 3", st.FailedLines)
 	}
 }
 
@@ -255,12 +261,18 @@ func TestQueueLimits(t *testing.T) {
 		for i := range maxEntries - 1 {
 			access(l, i)
 		}
+		if q := l.Stats().Queued; q != maxEntries-1 {
+			t.Fatalf("Stats().Queued = %d, want %d", q, maxEntries-1)
+		}
 		if n := lines(l); n != 0 {
 			t.Fatalf("%d lines written before the queue was full", n)
 		}
 		access(l, maxEntries-1)
 		if n := lines(l); n != maxEntries {
 			t.Fatalf("%d lines written when the queue was full, want %d", n, maxEntries)
+		}
+		if q := l.Stats().Queued; q != 0 {
+			t.Fatalf("Stats().Queued = %d after the flush, want 0", q)
 		}
 	})
 }

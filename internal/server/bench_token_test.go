@@ -346,13 +346,24 @@ type tokenDaemon struct {
 }
 
 func startTokenDaemon(b *testing.B, n int) *tokenDaemon {
+	return startTokenDaemonWith(b, n, nil)
+}
+
+// startTokenDaemonWith is startTokenDaemon after hook (if any) has changed
+// the configuration.
+func startTokenDaemonWith(b *testing.B, n int, hook func(*config.Config)) *tokenDaemon {
 	b.Helper()
 	tpl := tokenStore(b, n)
 	dir := filepath.Join(b.TempDir(), "data")
 	if err := copyDir(tpl.dir, dir); err != nil {
 		b.Fatal(err)
 	}
-	d := startDaemon(b, func(cfg *config.Config) { cfg.DataDir = dir })
+	d := startDaemon(b, func(cfg *config.Config) {
+		cfg.DataDir = dir
+		if hook != nil {
+			hook(cfg)
+		}
+	})
 	// Measure the daemon as it runs: with its cache live.
 	for deadline := time.Now().Add(10 * time.Second); d.Data.Cache != nil && !d.Data.Cache.Live(); {
 		if time.Now().After(deadline) {

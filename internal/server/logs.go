@@ -55,6 +55,13 @@ func logPath(path string) string {
 // the lines were written; a caller writes its slog line only then, for the
 // same reason.
 func (s *Server) decision(r *http.Request, p Port, result, user string, method core.Method, reason string, pr core.Principal) bool {
+	if s.Metrics != nil {
+		m := method
+		if rec, _ := r.Context().Value(keyRecord).(*record); m == "" && rec != nil {
+			m = rec.method // a refusal's: the method presented
+		}
+		s.Metrics.Auth(p.Service, m, result)
+	}
 	if s.Logs == nil {
 		return true
 	}

@@ -286,6 +286,10 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 	}
 	c := &st.call
 	c.Flavour, c.Func, c.Remote, c.Host = api.WHM1, name, remoteAddr(r), r.Host
+	version := c.Args.Get("api.version")
+	if s.Metrics != nil && version != "1" {
+		setRoute(recordOf(r), RouteWHMAPI0)
+	}
 	if s.Gateway != nil && !gateway.Serves(api.WHM1, "", name, c.Args) {
 		fw := gateway.Request{Flavour: api.WHM1, Func: name}
 		if name == "uapi_cpanel" {
@@ -295,7 +299,7 @@ func (s *Server) serveWHM(w http.ResponseWriter, r *http.Request, p Port, path, 
 		s.forward(w, r, p, token, st, &fw, fail)
 		return
 	}
-	switch v := c.Args.Get("api.version"); v {
+	switch v := version; v {
 	case "1":
 		res, err := functions.RunWHM1(r.Context(), s.Registry, c)
 		s.logCallError(r, c, err)
@@ -360,6 +364,9 @@ func (s *Server) serveCPanelProxy(w http.ResponseWriter, r *http.Request, p Port
 	module, fn := args.Get("cpanel_jsonapi_module"), args.Get("cpanel_jsonapi_func")
 	if v := args.Get("cpanel_jsonapi_apiversion"); v != "" {
 		version = v
+	}
+	if s.Metrics != nil && version == "3" {
+		setRoute(recordOf(r), RouteUAPI)
 	}
 	if s.Gateway != nil {
 		fl := api.API2

@@ -66,6 +66,9 @@ type Server struct {
 	// Health answers readiness on every port (nil: the log files alone
 	// are checked).
 	Health *health.Checker
+	// Metrics counts authentication decisions and observes every
+	// request (nil: nothing is counted; metrics.go).
+	Metrics Metrics
 
 	healthOnce    sync.Once
 	defaultHealth *health.Checker
@@ -124,6 +127,9 @@ type record struct {
 	// its other log lines when it ends (hasDecision).
 	decision    logs.Decision
 	hasDecision bool
+	// route, when not zero, is the request's Route plus one, as a handler
+	// decided it (metrics.go); zero: the path says.
+	route Route
 }
 
 // requestID is the request's id: a sequence number and the start time's
@@ -228,6 +234,9 @@ func (s *Server) middleware(p Port, next http.Handler) http.Handler {
 			}
 			ctx := r.Context()
 			s.fileAccess(r, p, rec, sw, start)
+			if s.Metrics != nil {
+				s.observe(r.URL.Path, rec, sw.status, start)
+			}
 			// access_log has every request; the slog line is for
 			// debugging (at info it would cost every request a
 			// formatted line and a write to stderr).
@@ -405,7 +414,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, p Port, to
 		if ok, why := g.Admit(ctx, att); !ok {
 			// Refused before anything is checked, and answered like a
 			// wrong credential (D5): a guesser learns nothing.
-			rec.user = att.User
+			rec.user, rec.method = att.User, att.Method
 			if s.decision(r, p, "blocked", att.User, "", why, core.Principal{}) {
 				s.Log.Warn("authentication refused",
 					"request_id", requestID(ctx), "service", p.Service.App(),
