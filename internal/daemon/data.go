@@ -343,15 +343,26 @@ func openData(ctx context.Context, cfg config.Config, log *slog.Logger, cache bo
 // sealed with is reported.
 func bindStore(ctx context.Context, sq *sqlstore.Store, dir, kind string, mark datadir.Mark, claimed, serve bool, key *secret.Key, keyPath string, log *slog.Logger) error {
 	var id string
-	if kind == datadir.Postgres {
+	if kind == datadir.Postgres && claimed {
+		// Read, not made: a database without the id is not this
+		// directory's either, and is left as it was found.
+		got, ok, err := sq.Meta(ctx, sqlstore.MetaStoreID)
+		if err != nil {
+			return err
+		}
+		if !ok || got != mark.StoreID {
+			if !ok {
+				got = "none"
+			}
+			return fmt.Errorf("the PostgreSQL database the DSN names is not the store of the data directory %s "+
+				"(its store id is %s, the directory's %s, %s): check the DSN ($CPAUTH_POSTGRES_DSN, --postgres-dsn-file)",
+				dir, got, mark.StoreID, mark.Describe())
+		}
+	}
+	if kind == datadir.Postgres && !claimed {
 		var err error
 		if id, err = sq.StoreID(ctx); err != nil {
 			return err
-		}
-		if claimed && mark.StoreID != id {
-			return fmt.Errorf("the PostgreSQL database the DSN names is not the store of the data directory %s "+
-				"(its store id is %s, the directory's %s, %s): check the DSN ($CPAUTH_POSTGRES_DSN, --postgres-dsn-file)",
-				dir, id, mark.StoreID, mark.Describe())
 		}
 	}
 	if !claimed {
