@@ -45,6 +45,8 @@ func TestImportBoundaries(t *testing.T) {
 		{"the gateway sits beside the functions, below the server, and picks no store", "internal/gateway", []string{mod + "internal/functions", mod + "internal/server", mod + "internal/web", mod + "internal/store/sqlstore", "database/sql"}},
 		{"the functions know nothing of the gateway", "internal/functions", []string{mod + "internal/gateway"}},
 		{"auth knows nothing of the gateway", "internal/auth", []string{mod + "internal/gateway"}},
+		{"datadir knows files, not stores", "internal/datadir", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/daemon"}},
+		{"backup works on files and the SQL store, below the daemon", "internal/backup", []string{"net/http", mod + "internal/daemon", mod + "internal/server", mod + "internal/functions"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
