@@ -35,7 +35,7 @@ func runBackup(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(env.Stdout, "backed up %s to %s (%d accounts, schema version %d)\n", made.From, made.To, made.Info.Accounts, made.Info.SchemaVersion)
+	fmt.Fprintf(env.Stdout, "backed up %s to %s (accounts: %d, schema version %d)\n", made.From, made.To, made.Info.Accounts, made.Info.SchemaVersion)
 	if made.Key != "" {
 		fmt.Fprintf(env.Stderr, "cpauth: warning: the server key is in %s: whoever holds both files holds every sealed secret "+
 			"(two-factor secrets, gateway tokens) and can test guesses against every access hash, API token and session; "+
@@ -74,7 +74,7 @@ func runRestore(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(env.Stdout, "restored %s into %s (%d accounts, schema version %d)\n", fs.Arg(0), r.DB, r.Info.Accounts, r.Info.SchemaVersion)
+	fmt.Fprintf(env.Stdout, "restored %s into %s (accounts: %d, schema version %d)\n", fs.Arg(0), r.DB, r.Info.Accounts, r.Info.SchemaVersion)
 	if r.Aside != "" {
 		fmt.Fprintf(env.Stdout, "the store it replaced is kept as %s\n", r.Aside)
 	}
