@@ -94,6 +94,15 @@ func Backup(ctx context.Context, o Options, dest string, force, withKey bool) (M
 		}
 		return made, err
 	}
+	// Not even --force may put the copy over the store itself (or its
+	// key): the daemon has them open.
+	for _, live := range []string{made.From, made.From + "-wal", made.From + "-shm", o.KeyPath} {
+		for _, p := range []string{dest, dest + KeySuffix} {
+			if sameFile(live, p) {
+				return made, fmt.Errorf("%s is the data directory's own %s: write the backup elsewhere", p, filepath.Base(live))
+			}
+		}
+	}
 	var key []byte
 	if withKey {
 		made.Key = dest + KeySuffix
@@ -231,3 +240,13 @@ func stamp(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
 
 // encodeKey is a key as its file holds it.
 func encodeKey(k *secret.Key) []byte { return []byte(hex.EncodeToString(k.Bytes()) + "\n") }
+
+// sameFile reports whether a and b name one existing file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}

@@ -181,6 +181,30 @@ func TestBackupRefusals(t *testing.T) {
 		{"postgres configured", pgConfigured, filepath.Join(t.TempDir(), "x"), false, "pg_dump"},
 		{"no key for --with-key", backup.Options{Dir: src, KeyPath: filepath.Join(t.TempDir(), "none.key")}, filepath.Join(t.TempDir(), "x"), true, "server key"},
 	}
+	forced := []struct {
+		name    string
+		dest    string
+		withKey bool
+	}{
+		{"the store itself", filepath.Join(src, "cpauth.db"), false},
+		{"the key itself", filepath.Join(src, "server"), true},
+	}
+	os.WriteFile(filepath.Join(src, "server"), nil, 0o600)
+	for _, tc := range forced {
+		t.Run(tc.name+", even with --force", func(t *testing.T) {
+			before, _ := os.ReadFile(filepath.Join(src, "server.key"))
+			_, err := backup.Backup(ctx, opts(src), tc.dest, true, tc.withKey)
+			if err == nil || !strings.Contains(err.Error(), "write the backup elsewhere") {
+				t.Fatalf("Backup = %v", err)
+			}
+			if after, _ := os.ReadFile(filepath.Join(src, "server.key")); string(after) != string(before) {
+				t.Error("the key changed")
+			}
+			if _, err := sqlstore.InspectSQLite(ctx, filepath.Join(src, "cpauth.db")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := backup.Backup(ctx, tc.o, tc.dest, false, tc.withKey)

@@ -129,6 +129,14 @@ func runMigrateStore(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
 	}
+	// The key check goes along: a node started with another key than the
+	// one the copied secrets were sealed with says so.
+	if kc, ok, err := src.Meta(ctx, sqlstore.MetaKeyCheck); err == nil && ok {
+		if _, err := dst.InitMeta(ctx, sqlstore.MetaKeyCheck, kc); err != nil {
+			fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
+			return 1
+		}
+	}
 	fmt.Fprintf(env.Stdout, "copied and verified: %s\n", counts)
 	if srcDir != "" && dst.Dialect() == sqlstore.Postgres {
 		id, err := dst.StoreID(ctx)

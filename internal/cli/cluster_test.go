@@ -154,6 +154,17 @@ func TestMigrateStore(t *testing.T) {
 			t.Fatalf("access hash: %v", err)
 		}
 
+		// The key check went along.
+		lite, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dir, "cpauth.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, _ := lite.Meta(context.Background(), sqlstore.MetaKeyCheck)
+		lite.Close()
+		if got, ok, err := pg.Meta(context.Background(), sqlstore.MetaKeyCheck); err != nil || !ok || got != want || want == "" {
+			t.Errorf("key check in PostgreSQL = %q, %v, %v; want %q", got, ok, err, want)
+		}
+
 		// The data directory now belongs to the cluster database: its
 		// mark names the database, and its commands need the DSN.
 		id, err := pg.StoreID(context.Background())
