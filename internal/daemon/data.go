@@ -370,8 +370,8 @@ func bindStore(ctx context.Context, sq *sqlstore.Store, dir, kind string, mark d
 		if serve {
 			by = "serve"
 		}
-		if err := datadir.WriteMark(dir, datadir.Mark{Store: kind, StoreID: id, SetBy: by, SetAt: time.Now()}); err != nil {
-			return fmt.Errorf("writing the store mark: %w", err)
+		if err := datadir.Claim(dir, datadir.Mark{Store: kind, StoreID: id, SetBy: by, SetAt: time.Now()}); err != nil {
+			return err
 		}
 	}
 	check := key.Check()

@@ -202,6 +202,51 @@ func WriteMark(dir string, m Mark) error {
 	return WriteFileAtomic(filepath.Join(dir, MarkFile), m.Encode())
 }
 
+// Claim writes dir's mark unless the directory has one already: of two
+// commands that found the directory unclaimed at once, the one that
+// claims it second gets the first one's mark checked against its own
+// (a *MismatchError, or an error when the PostgreSQL store ids differ).
+func Claim(dir string, m Mark) error {
+	if _, err := ParseMark(m.Encode()); err != nil {
+		return fmt.Errorf("datadir: store mark: %w", err)
+	}
+	path := filepath.Join(dir, MarkFile)
+	f, err := os.CreateTemp(dir, "."+MarkFile+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(m.Encode())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	err = os.Link(tmp, path) // fails, rather than replace, when one exists
+	if errors.Is(err, fs.ErrExist) {
+		won, rerr := ReadMark(dir)
+		if rerr != nil {
+			return rerr
+		}
+		if won.Store != m.Store {
+			return &MismatchError{Dir: dir, Mark: won, Want: m.Store}
+		}
+		if won.StoreID != m.StoreID {
+			return fmt.Errorf("the data directory %s was just claimed for another PostgreSQL database (store id %s, %s)", dir, won.StoreID, won.Describe())
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
 // WriteFileAtomic writes data to path (0600) through a temporary file in
 // the same directory and a rename, so that a reader sees the old file or
 // the new one, never half of one.

@@ -175,3 +175,34 @@ func FuzzParseMark(f *testing.F) {
 		}
 	})
 }
+
+func TestClaim(t *testing.T) {
+	first := Mark{Store: Postgres, StoreID: id, SetBy: "serve"}
+	tests := []struct {
+		name string
+		m    Mark
+		err  string
+	}{
+		{"the same store again", Mark{Store: Postgres, StoreID: id, SetBy: "a local command"}, ""},
+		{"another store", Mark{Store: SQLite, SetBy: "a local command"}, "belongs to the PostgreSQL store"},
+		{"another database", Mark{Store: Postgres, StoreID: strings.Repeat("f", 32)}, "another PostgreSQL database"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := Claim(dir, first); err != nil {
+				t.Fatal(err)
+			}
+			err := Claim(dir, tc.m)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("second Claim = %v; want %q", err, tc.err)
+			}
+			if got, _ := ReadMark(dir); got != first {
+				t.Errorf("the first claim's mark was replaced: %+v", got)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}
