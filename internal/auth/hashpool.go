@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,11 +22,18 @@ import (
 // The waiting ones get their turns in the order they came (a buffered
 // channel's blocked senders are served first in, first out), so a burst
 // cannot starve a check that is already waiting.
+//
+// Its limits may change while it is in use (SetLimits). The channel of
+// turns is made for the most workers a pool may have; the turns beyond the
+// configured number are held by the pool itself (reserved), so that a
+// change of the number is a few sends or receives on the same channel.
 type HashPool struct {
-	slots   chan struct{}
-	queue   int64
-	wait    time.Duration
-	waiting atomic.Int64
+	slots    chan struct{}
+	queue    atomic.Int64
+	wait     atomic.Int64 // a time.Duration
+	waiting  atomic.Int64
+	resize   sync.Mutex   // one change of the workers at a time
+	reserved atomic.Int64 // turns the pool holds (cap(slots) - workers)
 	// admitted and shed count turns given and refused: written only on
 	// the path of a check that costs milliseconds anyway.
 	admitted, shed atomic.Uint64
@@ -43,10 +51,46 @@ func DefaultHashWorkers() int {
 	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
+// MaxHashWorkers is the most checks a pool lets hash at once.
+const MaxHashWorkers = 4096
+
 // NewHashPool returns a pool in which workers checks hash at once and at
 // most queue wait, each at most wait.
 func NewHashPool(workers, queue int, wait time.Duration) *HashPool {
-	return &HashPool{slots: make(chan struct{}, max(workers, 1)), queue: int64(max(queue, 0)), wait: wait}
+	p := &HashPool{slots: make(chan struct{}, max(workers, MaxHashWorkers))}
+	p.SetLimits(workers, queue, wait)
+	return p
+}
+
+// SetLimits changes the number of checks that hash at once (at least
+// one, at most MaxHashWorkers), how many may wait and how long. A smaller
+// number takes effect as the checks running now end: SetLimits returns
+// once it has.
+func (p *HashPool) SetLimits(workers, queue int, wait time.Duration) {
+	if p == nil {
+		return
+	}
+	p.queue.Store(int64(max(queue, 0)))
+	p.wait.Store(int64(wait))
+	p.resize.Lock()
+	defer p.resize.Unlock()
+	want := int64(cap(p.slots) - min(max(workers, 1), cap(p.slots)))
+	for r := p.reserved.Load(); r < want; r++ {
+		p.slots <- struct{}{} // waits its turn behind the checks waiting now
+		p.reserved.Add(1)
+	}
+	for r := p.reserved.Load(); r > want; r-- {
+		<-p.slots // never waits: the reserved turns are in the channel
+		p.reserved.Add(-1)
+	}
+}
+
+// Limits returns the pool's limits.
+func (p *HashPool) Limits() (workers, queue int, wait time.Duration) {
+	if p == nil {
+		return 0, 0, 0
+	}
+	return cap(p.slots) - int(p.reserved.Load()), int(p.queue.Load()), time.Duration(p.wait.Load())
 }
 
 // Acquire waits for a turn: it reports true when the caller may hash (it
@@ -62,13 +106,13 @@ func (p *HashPool) Acquire(ctx context.Context) bool {
 		return true
 	default:
 	}
-	if p.waiting.Add(1) > p.queue {
+	if p.waiting.Add(1) > p.queue.Load() {
 		p.waiting.Add(-1)
 		p.shed.Add(1)
 		return false
 	}
 	defer p.waiting.Add(-1)
-	t := time.NewTimer(p.wait)
+	t := time.NewTimer(time.Duration(p.wait.Load()))
 	defer t.Stop()
 	select {
 	case p.slots <- struct{}{}:
@@ -112,5 +156,5 @@ func (p *HashPool) Stats() (admitted, shed uint64, running, waiting int) {
 	if p == nil {
 		return 0, 0, 0, 0
 	}
-	return p.admitted.Load(), p.shed.Load(), len(p.slots), int(p.waiting.Load())
+	return p.admitted.Load(), p.shed.Load(), max(len(p.slots)-int(p.reserved.Load()), 0), int(p.waiting.Load())
 }

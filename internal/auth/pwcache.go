@@ -31,17 +31,19 @@ import (
 // takes no lock and writes to shared memory at most once per entry
 // between two sweeps (the entry's used mark); only an insertion, which
 // follows a full password check, takes the lock.
+//
+// Its size and TTL may change while it is in use (SetLimits).
 type PasswordCache struct {
 	key *secret.Key
-	ttl time.Duration
+	ttl atomic.Int64 // a time.Duration; 0: off
 	now func() time.Time
 
 	entries sync.Map // keyed hash of (user, service, password) -> *cacheEntry
 
-	mu   sync.Mutex // guards ring and hand: insertions and evictions
+	mu   sync.Mutex // guards ring, hand and size: insertions and evictions
 	ring []*cacheEntry
 	hand int
-	size int
+	size int // 0: off
 }
 
 // cacheEntry is one remembered success. Its fields are set before it is
@@ -70,7 +72,66 @@ func NewPasswordCache(size int, ttl time.Duration, now func() time.Time) (*Passw
 	if now == nil {
 		now = time.Now
 	}
-	return &PasswordCache{key: key, ttl: ttl, now: now, size: size}, nil
+	c := &PasswordCache{key: key, now: now, size: size}
+	c.ttl.Store(int64(ttl))
+	return c, nil
+}
+
+// NewAdjustablePasswordCache is NewPasswordCache for a cache whose limits
+// may change later (SetLimits): it returns a cache even when size or ttl
+// turns caching off.
+func NewAdjustablePasswordCache(size int, ttl time.Duration, now func() time.Time) (*PasswordCache, error) {
+	key, err := secret.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	c := &PasswordCache{key: key, now: now}
+	c.SetLimits(size, ttl)
+	return c, nil
+}
+
+// SetLimits changes the size and TTL; a zero size or ttl turns caching
+// off. Any change forgets every entry, so that no entry outlives the new
+// TTL and the cache holds no more than the new size.
+func (c *PasswordCache) SetLimits(size int, ttl time.Duration) {
+	if c == nil {
+		return
+	}
+	if size <= 0 || ttl <= 0 {
+		size, ttl = 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.size == size && time.Duration(c.ttl.Load()) == ttl {
+		return
+	}
+	c.size = size
+	c.ttl.Store(int64(ttl))
+	for _, e := range c.ring {
+		if e != nil {
+			c.drop(e)
+		}
+	}
+	c.ring, c.hand = nil, 0
+}
+
+// Limits returns the size and TTL (both 0 when off).
+func (c *PasswordCache) Limits() (size int, ttl time.Duration) {
+	if c == nil {
+		return 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size, time.Duration(c.ttl.Load())
+}
+
+// Enabled reports whether the cache remembers anything.
+func (c *PasswordCache) Enabled() bool {
+	size, ttl := c.Limits()
+	return size > 0 && ttl > 0
 }
 
 // keyOf is the entry key of (user, service, password). The NULs keep the
@@ -113,9 +174,16 @@ func (c *PasswordCache) Remember(user string, svc core.Service, password, stored
 	if c == nil {
 		return
 	}
-	e := &cacheEntry{key: c.keyOf(user, svc, password), hash: c.hashOf(storedHash), expires: c.now().Add(c.ttl).UnixNano()}
+	ttl := time.Duration(c.ttl.Load())
+	if ttl <= 0 {
+		return
+	}
+	e := &cacheEntry{key: c.keyOf(user, svc, password), hash: c.hashOf(storedHash), expires: c.now().Add(ttl).UnixNano()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.size <= 0 || time.Duration(c.ttl.Load()) != ttl {
+		return // turned off, or changed, meanwhile
+	}
 	slot := c.freeSlot()
 	c.ring[slot] = e
 	if old, loaded := c.entries.Swap(e.key, e); loaded {

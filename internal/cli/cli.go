@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/cpauth/cpauth/internal/config"
@@ -22,6 +23,9 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Hangup delivers the requests to reload the configuration to
+	// `cpauth serve` (nil: it listens for SIGHUP itself).
+	Hangup <-chan os.Signal
 }
 
 type command struct {
@@ -51,7 +55,12 @@ func commands() []command {
 
 // Main runs the command line and returns the exit status.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	return Run(ctx, &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr}, args)
+}
+
+// Run is Main with the environment given whole.
+func Run(ctx context.Context, env *Env, args []string) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -112,8 +121,13 @@ func parse(env *Env, fs *flag.FlagSet, cfgPath *string, args []string) (config.C
 
 // newLogger builds the structured logger.
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
-	var lvl slog.Level
+	var lvl slog.LevelVar
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	return newLoggerLevel(w, cfg, &lvl)
+}
+
+// newLoggerLevel is newLogger at a level that may change.
+func newLoggerLevel(w io.Writer, cfg config.Config, lvl *slog.LevelVar) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lvl}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -2,9 +2,14 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"time"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/daemon"
 )
@@ -15,8 +20,17 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 	if !ok {
 		return code
 	}
-	log := newLogger(env.Stderr, cfg)
-	d, err := daemon.Start(ctx, cfg, log)
+	var level slog.LevelVar
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := newLoggerLevel(env.Stderr, cfg, &level)
+	hangup := env.Hangup
+	if hangup == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		hangup = ch
+	}
+	d, err := daemon.StartWith(ctx, cfg, log, daemon.Options{Level: &level})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
@@ -29,9 +43,16 @@ func runServe(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stdout, "cpauth: log in as root with the password in %s\n", f)
 		fmt.Fprintf(env.Stdout, "cpauth:   curl -sk -u root:\"$(cat %s)\" 'https://127.0.0.1:%s/json-api/version?api.version=1'\n", f, portOf(d.Addr(core.ServiceWHM, true)))
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hangup:
+			reload(env, fs, *cfgPath, d, log)
+		}
+	}
+	log.Info("shutting down", "timeout", d.ShutdownTimeout().String())
+	sctx, cancel := context.WithTimeout(context.Background(), d.ShutdownTimeout())
 	defer cancel()
 	if err := d.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "error", err)
@@ -47,4 +68,20 @@ func portOf(addr string) string {
 		}
 	}
 	return addr
+}
+
+// reload reads the configuration again as at start (the file, the
+// environment, then the flags of the command line, which still win) and
+// puts it in force; a file that does not load or is not valid changes
+// nothing.
+func reload(env *Env, fs *flag.FlagSet, path string, d *daemon.Daemon, log *slog.Logger) {
+	if path == "" {
+		log.Info("reload: no configuration file (--config); reading the TLS certificate files again")
+	}
+	cfg, err := config.Load(path, env.Getenv, fs)
+	if err != nil {
+		log.Error("configuration not reloaded: the running configuration stays", "error", err.Error())
+		return
+	}
+	_, _ = d.Reload(cfg) // it logs what it did
 }

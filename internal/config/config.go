@@ -84,6 +84,9 @@ type Config struct {
 	// whole daemon: a request waits for its body's share, and is answered
 	// 503 when it cannot have it soon.
 	BodyMemoryMB int `yaml:"body-memory-mb"`
+	// ShutdownTimeout bounds a graceful stop's wait for the requests in
+	// flight; what they and the daemon noted is written after it either way.
+	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"`
 	// Upstream, when its URL is set, puts cpauth in front of a cPanel &
 	// WHM server (gateway mode, docs/gateway.md); without it cpauth is the
 	// standalone server.
@@ -162,6 +165,13 @@ const (
 	MaxPasswordCheckWait    = time.Minute
 )
 
+// Bounds of shutdown-timeout: a stop that waits longer than an hour is a
+// stop that hangs.
+const (
+	MinShutdownTimeout time.Duration = 0
+	MaxShutdownTimeout               = time.Hour
+)
+
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
@@ -169,7 +179,7 @@ func Default() Config {
 		PortWebmail: 2095, PortWebmailTLS: 2096, HashRounds: 50000, LogLevel: "info", LogFormat: "text",
 		Store: "sqlite", PostgresMaxConns: 20, TokenPurgeAfter: 720 * time.Hour,
 		SessionIdleTimeout: 30 * time.Minute, SessionLifetime: 12 * time.Hour, SSOIdleTimeout: 15 * time.Minute,
-		LogMaxSizeMB: 10, LogKeep: 5, BodyMemoryMB: 64,
+		LogMaxSizeMB: 10, LogKeep: 5, BodyMemoryMB: 64, ShutdownTimeout: 15 * time.Second,
 		PasswordCacheTTL: 5 * time.Minute, PasswordCacheSize: 10000,
 		PasswordCheckQueue: 64, PasswordCheckWait: time.Second,
 		Upstream: Upstream{Timeout: 30 * time.Second, SyncInterval: 60 * time.Second},
@@ -231,6 +241,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LogMaxSizeMB, "log-max-size-mb", c.LogMaxSizeMB, "rotate a file of <data-dir>/logs when it would pass this many MiB")
 	fs.IntVar(&c.LogKeep, "log-keep", c.LogKeep, "rotated files kept of each log file")
 	fs.IntVar(&c.BodyMemoryMB, "body-memory-mb", c.BodyMemoryMB, "MiB that request bodies may hold at once, all ports together (an API body takes up to 1 MiB)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "on SIGTERM or SIGINT, wait at most this long for the requests in flight")
 	u := &c.Upstream
 	fs.StringVar(&u.URL, "upstream", u.URL, "gateway mode: the cPanel & WHM server behind cpauth, as https://host (or http://host); see docs/gateway.md")
 	fs.IntVar(&u.WHMPort, "upstream-whm-port", u.WHMPort, "the backend's WHM port (0: 2087 for https, 2086 for http)")
@@ -396,6 +407,9 @@ func (c Config) Validate() error {
 	// At least one API body of the largest size (1 MiB).
 	if c.BodyMemoryMB < 1 || c.BodyMemoryMB > 1<<20 {
 		errs = append(errs, fmt.Errorf("body-memory-mb must be between 1 and %d, got %d", 1<<20, c.BodyMemoryMB))
+	}
+	if c.ShutdownTimeout < MinShutdownTimeout || c.ShutdownTimeout > MaxShutdownTimeout {
+		errs = append(errs, fmt.Errorf("shutdown-timeout must be between %s and %s, got %s", MinShutdownTimeout, MaxShutdownTimeout, c.ShutdownTimeout))
 	}
 	errs = append(errs, c.Upstream.validate()...)
 	return errors.Join(errs...)

@@ -83,6 +83,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "log keep too many", file: "log-keep: 5000\n", want: []string{"log-keep"}},
 		{name: "body memory under one API body", args: []string{"--body-memory-mb", "0"}, want: []string{"body-memory-mb must be between 1 and 1048576, got 0"}},
 		{name: "body memory too large", file: "body-memory-mb: 2000000\n", want: []string{"body-memory-mb"}},
+		{name: "negative shutdown timeout", args: []string{"--shutdown-timeout", "-1s"}, want: []string{"shutdown-timeout must be between 0s and 1h0m0s, got -1s"}},
+		{name: "shutdown timeout too long", file: "shutdown-timeout: 2h\n", want: []string{"shutdown-timeout"}},
 		{name: "password cache out of bounds", args: []string{"--password-cache-ttl", "-1s", "--password-cache-size", "-1"},
 			want: []string{"password-cache-ttl", "password-cache-size"}},
 		{name: "password cache ttl too long", file: "password-cache-ttl: 25h\n", want: []string{"password-cache-ttl must be between 0 (off) and 24h0m0s"}},
@@ -124,6 +126,31 @@ func TestBodyMemory(t *testing.T) {
 			}
 			if c.BodyMemoryMB != tc.want {
 				t.Errorf("BodyMemoryMB = %d, want %d", c.BodyMemoryMB, tc.want)
+			}
+		})
+	}
+}
+
+func TestShutdownTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		want time.Duration
+	}{
+		{name: "default 15 s", want: 15 * time.Second},
+		{name: "file", file: "shutdown-timeout: 1m\n", want: time.Minute},
+		{name: "zero waits for nothing", file: "shutdown-timeout: 0s\n", want: 0},
+		{name: "flag beats file", file: "shutdown-timeout: 1m\n", args: []string{"--shutdown-timeout", "5s"}, want: 5 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.file, nil, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ShutdownTimeout != tc.want {
+				t.Errorf("ShutdownTimeout = %s, want %s", c.ShutdownTimeout, tc.want)
 			}
 		})
 	}

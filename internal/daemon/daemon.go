@@ -18,6 +18,7 @@ import (
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/gateway"
+	"github.com/cpauth/cpauth/internal/health"
 	"github.com/cpauth/cpauth/internal/server"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/web"
@@ -38,13 +39,22 @@ type Daemon struct {
 	wg        sync.WaitGroup
 	log       *slog.Logger
 
-	purgeAfter time.Duration
+	purgeAfter      atomic.Int64 // a time.Duration: token-purge-after
+	shutdownTimeout atomic.Int64 // a time.Duration
+	// cert is the TLS certificate every TLS port serves (Reload replaces it).
+	cert atomic.Pointer[tls.Certificate]
+	// cfg is the configuration in force (Reload), level the log level it set.
+	reloadMu sync.Mutex
+	cfg      config.Config
+	level    *slog.LevelVar
 	// tlsPorts are the bound TLS ports by core.Service.
 	tlsPorts  [core.ServiceWebmail + 1]atomic.Int32
 	stopPurge context.CancelFunc
 	purging   sync.WaitGroup
 	// gateway is gateway mode's (nil: the standalone server).
 	gateway *gateway.Gateway
+	// health is readiness, which every port serves.
+	health *health.Checker
 }
 
 // Gateway is the daemon's gateway (nil unless in gateway mode).
@@ -123,7 +133,10 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		data.Close()
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	d := &Daemon{Data: data, log: log, purgeAfter: cfg.TokenPurgeAfter}
+	d := &Daemon{Data: data, log: log, cfg: cfg, level: opts.Level}
+	d.purgeAfter.Store(int64(cfg.TokenPurgeAfter))
+	d.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
+	d.cert.Store(&cert)
 	data.Env.TLSPort = d.tlsPort // before any port serves: no request sees it change
 	var guard auth.Guard = hulkGuard{data.Hulk}
 	if opts.Guard != nil {
@@ -146,8 +159,10 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		d.gateway = gw
 		srv.Gateway = gw
 	}
+	d.health = newChecker(cfg, data, d.gateway, log)
+	srv.Health = d.health
 	d.srv = srv
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConf := &tls.Config{GetCertificate: d.getCertificate, MinVersion: tls.VersionTLS12}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ports := cfg.Ports()
 	for i, p := range order {
@@ -254,7 +269,8 @@ func (d *Daemon) PurgeSessions(ctx context.Context) (int, error) {
 // the token-purge-after setting (expired tokens stay listed until then, as
 // in cPanel, but never authenticate) and logs how many.
 func (d *Daemon) PurgeExpiredTokens(ctx context.Context) (int, error) {
-	before := d.Data.Now().Add(-d.purgeAfter)
+	purgeAfter := time.Duration(d.purgeAfter.Load())
+	before := d.Data.Now().Add(-purgeAfter)
 	n, err := d.Data.Store.PurgeExpiredTokens(ctx, before)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -262,7 +278,7 @@ func (d *Daemon) PurgeExpiredTokens(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
-	d.log.Info("purged expired API tokens", "purged", n, "expired_before", before.UTC().Format(time.RFC3339), "purge_after", d.purgeAfter.String())
+	d.log.Info("purged expired API tokens", "purged", n, "expired_before", before.UTC().Format(time.RFC3339), "purge_after", purgeAfter.String())
 	return n, nil
 }
 
@@ -296,21 +312,45 @@ func (d *Daemon) Addr(svc core.Service, tls bool) string {
 	return ""
 }
 
-// Shutdown stops accepting, lets requests in flight finish (until ctx ends)
-// and closes the store.
+// ShutdownTimeout is how long a graceful stop waits for the requests in
+// flight (the shutdown-timeout setting, as last loaded).
+func (d *Daemon) ShutdownTimeout() time.Duration { return time.Duration(d.shutdownTimeout.Load()) }
+
+// Shutdown stops the daemon without losing what it acknowledged, in this
+// order: every port stops accepting at once; the requests in flight
+// finish (until ctx ends; then their connections are closed); the
+// background work stops (the purges, gateway mode's); then what was noted
+// in memory is written: the API tokens' and sessions' last uses, the
+// brute-force regulator's failures and blocks, and the log lines that
+// wait in the queue; and the store is closed last.
 func (d *Daemon) Shutdown(ctx context.Context) error {
-	var errs []error
-	for _, s := range d.servers {
-		if err := s.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	if d.health != nil {
+		d.health.Stopping() // a listener elsewhere that serves Health says so
 	}
+	var errs []error
+	var mu sync.Mutex
+	var stopping sync.WaitGroup
+	for _, s := range d.servers {
+		stopping.Add(1)
+		go func(s *http.Server) {
+			defer stopping.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				// The wait ran out: what is still in flight is cut off,
+				// unanswered.
+				s.Close()
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("requests still in flight were cut off: %w", err))
+				mu.Unlock()
+			}
+		}(s)
+	}
+	stopping.Wait()
 	d.wg.Wait()
-	d.closeGateway()
 	if d.stopPurge != nil {
 		d.stopPurge()
 		d.purging.Wait()
 	}
+	d.closeGateway()
 	errs = append(errs, d.Data.Close())
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/hulk"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/testutil"
@@ -255,5 +256,71 @@ func TestLogRotationSettings(t *testing.T) {
 		case !want && err == nil:
 			t.Errorf("%s kept, but log-keep is 1", name)
 		}
+	}
+}
+
+// Closing the data directory writes everything noted in memory before the
+// store closes: a token's last use, a session's last use, the regulator's
+// pending failure and the log lines waiting in the queue are all there
+// when the directory is opened again.
+func TestCloseWritesWhatWaits(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	start := time.Now().Truncate(time.Second)
+	d, err := open(ctx, cfg, log, true, Options{Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := d.Store.GetAccount(ctx, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := auth.PrincipalFor(root)
+	tok, _, err := d.Env.CreateToken(ctx, "root", p, p, store.TokenWHM, "t", api.Args{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := start.Add(time.Minute)
+	d.Uses.Record(tok.MAC, used, netip.MustParseAddr("192.0.2.9"))
+	sess, err := d.Sessions.Create(ctx, p, core.ServiceWHM, netip.MustParseAddr("192.0.2.9"), "password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := sess.Session.LastSeen.Add(5 * time.Minute)
+	if !d.Touches.Use(sess.Session.IDHash, sess.Session.LastSeen, seen) {
+		t.Fatal("the session's use is not due")
+	}
+	d.Hulk.Failed(ctx, hulk.Attempt{Service: core.ServiceWHM, Remote: netip.MustParseAddr("192.0.2.77"), User: "root", Method: core.MethodPassword, Secret: "x"}, "user password incorrect")
+	d.Logs.Request(&logs.Request{Time: start, Address: netip.MustParseAddr("192.0.2.9"), App: "whostmgrd", Method: "GET", Path: "/json-api/last-words", Proto: "HTTP/1.1", Status: 200})
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err = Open(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, err := d.Store.GetToken(ctx, store.TokenWHM, "root", "t")
+	if err != nil || !got.LastUsed.Equal(used) {
+		t.Errorf("token's last use after close: %v %v, want %v", got.LastUsed, err, used)
+	}
+	s, err := d.Store.GetSession(ctx, sess.Session.IDHash)
+	if err != nil || !s.LastSeen.Equal(seen.Truncate(time.Microsecond)) {
+		t.Errorf("session's last use after close: %v %v, want %v", s.LastSeen, err, seen)
+	}
+	fs, err := d.Store.ListHulkFailures(ctx, 0, time.Time{}, 100)
+	found := false
+	for _, f := range fs {
+		found = found || f.Address == "192.0.2.77"
+	}
+	if err != nil || !found {
+		t.Errorf("the regulator's failure after close: %v %v", fs, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "logs", logs.AccessLog))
+	if err != nil || !strings.Contains(string(b), "/json-api/last-words") {
+		t.Errorf("access_log after close: %q %v", b, err)
 	}
 }

@@ -65,8 +65,8 @@ type Data struct {
 	Hulk *hulk.Regulator
 	// Logs are cPanel's log files and the audit stream in <dir>/logs.
 	Logs *logs.Logs
-	// PasswordCache remembers successful password checks (D32; nil when
-	// the configuration turns it off).
+	// PasswordCache remembers successful password checks (D32); the
+	// configuration may turn it off (and a reload on again).
 	PasswordCache *auth.PasswordCache
 	// HashPool admits the password checks that hash (every one of them:
 	// Basic, /login, the mailbox check of single sign-on).
@@ -75,6 +75,8 @@ type Data struct {
 	// tokens it minted), in the same database; no cache holds it.
 	Records store.GatewayStore
 
+	// ping runs the smallest query on the store (readiness).
+	ping func(ctx context.Context) error
 	// lock is the serve lock a daemon holds on the directory (nil for
 	// the local commands); Close releases it.
 	lock *datadir.Lock
@@ -99,26 +101,32 @@ type Options struct {
 	// Stderr receives the report of a log file that cannot be written
 	// (nil: os.Stderr).
 	Stderr io.Writer
+	// Level is the level of the daemon's logger, which Reload sets from
+	// log-level (nil: the level does not change).
+	Level *slog.LevelVar
 }
 
-// Close writes pending token and session uses, stops the change feed and releases the
-// store.
+// Close writes what was noted in memory and releases the store, in this
+// order: the API tokens' and sessions' last uses, the brute-force
+// regulator's failures and blocks, the log lines that wait (and the log
+// files close); then the change feed stops and the store closes. Nothing
+// is written after the store is closed.
 func (d *Data) Close() error {
-	if d.stopHulk != nil {
-		d.stopHulk()
-		d.hulking.Wait()
-	}
 	if d.stopUses != nil {
-		d.stopUses()
+		d.stopUses() // each recorder writes what it holds as it stops
 		d.recording.Wait()
 	}
+	if d.stopHulk != nil {
+		d.stopHulk() // the regulator writes what it holds as it stops
+		d.hulking.Wait()
+	}
+	d.Logs.Close() // after the regulator: a block it writes has a line in cphulkd.log
 	if d.stopWatch != nil {
 		d.stopWatch()
 		d.watching.Wait()
 	}
-	d.Logs.Close()
 	err := d.Store.Close()
-	d.lock.Release()
+	d.lock.Release() // last: no other daemon starts until this one is done
 	return err
 }
 
@@ -209,6 +217,10 @@ func openData(ctx context.Context, cfg config.Config, log *slog.Logger, cache bo
 	}
 	var st store.Store = sq
 	d := &Data{Dir: dir, Store: st, Key: key, Hasher: hasher, Records: sq}
+	d.ping = func(ctx context.Context) error {
+		var one int
+		return sq.DB().QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}
 	d.Now = opts.Now
 	if d.Now == nil {
 		d.Now = time.Now
@@ -305,7 +317,7 @@ func openData(ctx context.Context, cfg config.Config, log *slog.Logger, cache bo
 	// The verified-password cache (D32) is bound to each account's current
 	// hash, read from st on every check: on a cluster, the cached store
 	// the change feed keeps true.
-	d.PasswordCache, err = auth.NewPasswordCache(cfg.PasswordCacheSize, cfg.PasswordCacheTTL, d.Now)
+	d.PasswordCache, err = auth.NewAdjustablePasswordCache(cfg.PasswordCacheSize, cfg.PasswordCacheTTL, d.Now)
 	if err != nil {
 		d.Close()
 		return nil, err

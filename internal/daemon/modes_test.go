@@ -59,7 +59,8 @@ func TestFreshDataDirModes(t *testing.T) {
 	get("/json-api/accesshash?api.version=1&generate=1", root)
 	get("/json-api/api_token_create?api.version=1&token_name=ci", root)
 	get("/json-api/version?api.version=1", "wrong")
-	get("/cpauth/health", "") // writes what the log queue holds
+	get("/cpauth/health/ready", "")
+	d.Data.Logs.Flush() // what the log queue holds
 	check := func(when string) {
 		got := modes(t, dir)
 		for _, want := range []string{"cpauth.db", "cpauth.db-wal", "cpauth.db-shm", "cpauth.db-changes", "server.key",

@@ -257,8 +257,8 @@ func TestPasswordCacheOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startWith(t, tc.set)
-			if e.d.Data.PasswordCache != nil {
-				t.Fatal("a cache was made")
+			if e.d.Data.PasswordCache.Enabled() {
+				t.Fatal("the cache is on")
 			}
 			runCacheSteps(t, e, []cacheStep{
 				{"first", nil, p2087, "root", e.rootPass, 200, 1},

@@ -144,6 +144,24 @@ func (l *Logs) flushLoop(every time.Duration) {
 	}
 }
 
+// SetRotation changes the size at which every file rotates (DefaultMaxSize
+// when 0) and how many rotated files of each are kept (DefaultKeep when
+// 0), from their next writes on.
+func (l *Logs) SetRotation(maxSize int64, keep int) {
+	if l == nil {
+		return
+	}
+	if maxSize == 0 {
+		maxSize = DefaultMaxSize
+	}
+	if keep == 0 {
+		keep = DefaultKeep
+	}
+	for _, f := range l.files {
+		f.SetRotation(maxSize, keep)
+	}
+}
+
 // Dir is the directory of the files.
 func (l *Logs) Dir() string { return l.dir }
 
@@ -502,4 +520,13 @@ func ReasonCode(result, reason string) string {
 		}
 	}
 	return "failed"
+}
+
+// Rotation returns the size at which the files rotate and how many
+// rotated files of each are kept.
+func (l *Logs) Rotation() (maxSize int64, keep int) {
+	f := l.files[AccessLog]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.MaxSize, f.Keep
 }

@@ -367,3 +367,25 @@ func checkRequestLines(t *testing.T, r Request) {
 		}
 	}
 }
+
+// SetRotation changes the size and the number kept of every file, from
+// the next write on.
+func TestSetRotation(t *testing.T) {
+	l := open(t, Options{MaxSize: 1 << 20, Keep: 5})
+	line := Login{App: "whostmgrd", Address: "192.0.2.1", User: "root", Request: "GET / HTTP/1.1", Status: "FAILED LOGIN", Reason: "user password incorrect"}
+	l.Login(line)
+	l.SetRotation(50, 1) // smaller than one line: every write rotates
+	for range 3 {
+		l.Login(line)
+	}
+	path := filepath.Join(l.Dir(), LoginLog)
+	for _, name := range []string{path, path + ".1"} {
+		b, err := os.ReadFile(name)
+		if err != nil || strings.Count(string(b), "\n") != 1 {
+			t.Errorf("%s: %q %v; want one line", name, b, err)
+		}
+	}
+	if _, err := os.Stat(path + ".2"); !os.IsNotExist(err) {
+		t.Errorf("%s.2 kept after SetRotation(…, 1): %v", path, err)
+	}
+}

@@ -94,3 +94,11 @@ func (w *File) Close() error {
 	w.f = nil
 	return err
 }
+
+// SetRotation changes the size at which the file rotates and how many
+// rotated files are kept, from its next write on.
+func (w *File) SetRotation(maxSize int64, keep int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.MaxSize, w.Keep = maxSize, keep
+}

@@ -1,12 +1,15 @@
 package server
 
 import (
-	"encoding/json"
+	"context"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/health"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/sessions"
 )
@@ -113,29 +116,33 @@ func (s *Server) fileAccess(r *http.Request, p Port, rec *record, sw *statusWrit
 	s.Logs.Request(&e)
 }
 
-// healthPath is the health endpoint, on every port.
-const healthPath = "/cpauth/health"
-
-// serveHealth answers 200 {"status":"ok"} while every log file is being
-// written, else 503 {"status":"degraded"}, with which files fail and why
-// for clients on loopback (the error names paths).
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	h := s.Logs.Health()
-	body := map[string]any{"status": "ok"}
-	status := http.StatusOK
-	if len(h) > 0 {
-		status = http.StatusServiceUnavailable
-		body["status"] = "degraded"
-		if remoteAddr(r).IsLoopback() {
-			body["logs"] = h
-		} else {
-			names := []string{}
-			for n := range h {
-				names = append(names, n)
-			}
-			body["logs"] = names
+// LogsCheck is the readiness check of the log files: it fails while a
+// file's last write failed, naming the files (their errors, which name
+// paths, go to loopback clients only). It writes what waits in the queue
+// first, so that the answer is current.
+func LogsCheck(l *logs.Logs) health.Check {
+	return health.Check{Name: "logs", Run: func(context.Context) error {
+		h := l.Health()
+		if len(h) == 0 {
+			return nil
 		}
+		names := make([]string, 0, len(h))
+		for n := range h {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return &health.Failure{Reason: "not writable: " + strings.Join(names, ", "), Detail: h}
+	}}
+}
+
+// health is the readiness checker of the health paths: s.Health, or one
+// that checks the log files alone.
+func (s *Server) health() *health.Checker {
+	if s.Health != nil {
+		return s.Health
 	}
-	b, _ := json.Marshal(body)
-	writeJSONBody(w, status, b)
+	s.healthOnce.Do(func() {
+		s.defaultHealth = &health.Checker{Checks: []health.Check{LogsCheck(s.Logs)}, Log: s.Log}
+	})
+	return s.defaultHealth
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/gateway"
+	"github.com/cpauth/cpauth/internal/health"
 	"github.com/cpauth/cpauth/internal/sessions"
 )
 
@@ -28,7 +29,9 @@ import (
 //	/cpsessNNNNNNNNNN/login[/], /logout[/]  the same, under a token
 //	/cpsessNNNNNNNNNN/<anything else>    a page behind the session (web.Private)
 //	/static/...                          the pages' style sheet and script
-//	/cpauth/health (GET)                 whether every log file is being written
+//	/cpauth/health/live (GET, HEAD)      liveness: the process serves
+//	/cpauth/health/ready, /cpauth/health (GET, HEAD)
+//	                                     readiness: store, change feed, log files, backend
 //
 // Anything else is 404.
 func (s *Server) routes(p Port) http.Handler {
@@ -45,7 +48,10 @@ func (s *Server) routes(p Port) http.Handler {
 	if s.Web != nil {
 		mux.Handle("/static/", s.Web.Static())
 	}
-	mux.HandleFunc("GET "+healthPath, s.serveHealth)
+	hh := s.health().Handler()
+	mux.Handle(health.PathCompat, hh)
+	mux.Handle(health.PathLive, hh)
+	mux.Handle(health.PathReady, hh)
 	// underToken is "/": paths under a security token, the login page at
 	// "/" itself, and 404 for the rest.
 	underToken := func(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,7 @@ import (
 // own name.
 func patternMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, pat := range []string{"/json-api/", "/execute/", "/login", "/login/{$}", "/logout", "/logout/{$}", "/static/", "GET /cpauth/health", "/"} {
+	for _, pat := range []string{"/json-api/", "/execute/", "/login", "/login/{$}", "/logout", "/logout/{$}", "/static/", "/cpauth/health", "/cpauth/health/live", "/cpauth/health/ready", "/"} {
 		mux.HandleFunc(pat, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(pat)) })
 	}
 	return mux
@@ -69,6 +69,8 @@ func TestFastRoute(t *testing.T) {
 		{"GET", "/static/app.css", routeMux},
 		{"GET", "/cpauth/health", routeMux},
 		{"POST", "/cpauth/health", routeMux},
+		{"GET", "/cpauth/health/live", routeMux},
+		{"HEAD", "/cpauth/health/ready", routeMux},
 		{"CONNECT", "/json-api/version", routeMux},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)

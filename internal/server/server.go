@@ -23,6 +23,7 @@ import (
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/gateway"
+	"github.com/cpauth/cpauth/internal/health"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
@@ -62,9 +63,14 @@ type Server struct {
 	// gateway's own, and forwards the others to the backend (nil: the
 	// standalone server, which serves every call itself).
 	Gateway *gateway.Gateway
+	// Health answers readiness on every port (nil: the log files alone
+	// are checked).
+	Health *health.Checker
 
-	bodies   bodyBudget
-	bodyWait time.Duration // how long a body waits for the budget (0: defaultBodyWait)
+	healthOnce    sync.Once
+	defaultHealth *health.Checker
+	bodies        bodyBudget
+	bodyWait      time.Duration // how long a body waits for the budget (0: defaultBodyWait)
 }
 
 func (s *Server) guard() auth.Guard {

@@ -211,13 +211,8 @@ func (m *Manager) CreateSuccessor(ctx context.Context, s Successor) (New, error)
 		return New{}, fmt.Errorf("sessions: %q is not a security token", s.SecurityToken)
 	}
 	now := m.now()
-	idle, life := m.SSOIdleTimeout, m.Lifetime
-	if idle <= 0 {
-		idle = DefaultSSOIdleTimeout
-	}
-	if life <= 0 {
-		life = DefaultLifetime
-	}
+	l := m.Lifetimes()
+	idle, life := l.SSOIdleTimeout, l.Lifetime
 	p := s.Principal
 	n, err := m.insert(ctx, store.Session{
 		Kind:          store.SessionNormal,

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpauth/cpauth/internal/core"
@@ -279,7 +280,9 @@ func SplitPath(path string) (token, rest string, ok bool) {
 	return path[:TokenLen], rest, true
 }
 
-// Manager makes sessions at login.
+// Manager makes sessions at login. Its lifetimes are the fields it was
+// made with until SetLifetimes replaces them, which is safe while
+// sessions are being made.
 type Manager struct {
 	Store store.Store
 	Key   *secret.Key
@@ -291,6 +294,35 @@ type Manager struct {
 	// SSOIdleTimeout is the idle timeout of sessions made by redeeming a
 	// one-time session or a hand-off URL (zero: DefaultSSOIdleTimeout).
 	SSOIdleTimeout time.Duration
+
+	set atomic.Pointer[Lifetimes]
+}
+
+// Lifetimes are a Manager's session lifetimes (zero: the defaults).
+type Lifetimes struct {
+	IdleTimeout, Lifetime, SSOIdleTimeout time.Duration
+}
+
+// SetLifetimes replaces the lifetimes of the sessions made from now on;
+// the sessions made before keep theirs.
+func (m *Manager) SetLifetimes(l Lifetimes) { m.set.Store(&l) }
+
+// Lifetimes returns the lifetimes in force, the defaults filled in.
+func (m *Manager) Lifetimes() Lifetimes {
+	l := Lifetimes{IdleTimeout: m.IdleTimeout, Lifetime: m.Lifetime, SSOIdleTimeout: m.SSOIdleTimeout}
+	if p := m.set.Load(); p != nil {
+		l = *p
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.Lifetime <= 0 {
+		l.Lifetime = DefaultLifetime
+	}
+	if l.SSOIdleTimeout <= 0 {
+		l.SSOIdleTimeout = DefaultSSOIdleTimeout
+	}
+	return l
 }
 
 // New is a session about to be created: the id goes into the cookie, the
@@ -315,13 +347,8 @@ func (m *Manager) Create(ctx context.Context, p core.Principal, svc core.Service
 // the login gave the user's second factor (see store.Session).
 func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string, tfaVerified bool) (New, error) {
 	now := m.now()
-	idle, life := m.IdleTimeout, m.Lifetime
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
-	if life <= 0 {
-		life = DefaultLifetime
-	}
+	l := m.Lifetimes()
+	idle, life := l.IdleTimeout, l.Lifetime
 	n, err := m.insert(ctx, store.Session{
 		Kind:        store.SessionNormal,
 		Username:    p.User,

@@ -441,3 +441,40 @@ func TestToucherFlushWaitsForAConcurrentFlush(t *testing.T) {
 	<-first
 	<-second
 }
+
+// SetLifetimes changes the lifetimes of the sessions made from then on,
+// while sessions are being made (go test -race).
+func TestManagerSetLifetimes(t *testing.T) {
+	st := openStore(t)
+	key, _ := secret.NewKey()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	m := &sessions.Manager{Store: st, Key: key, Now: func() time.Time { return now }, IdleTimeout: 10 * time.Minute}
+	if got := m.Lifetimes(); got != (sessions.Lifetimes{IdleTimeout: 10 * time.Minute, Lifetime: sessions.DefaultLifetime, SSOIdleTimeout: sessions.DefaultSSOIdleTimeout}) {
+		t.Errorf("lifetimes from the fields: %+v", got)
+	}
+	p := core.Principal{User: "bob", Role: core.RoleCPanel, Account: "bob"}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if _, err := m.Create(context.Background(), p, core.ServiceCPanel, netip.Addr{}, sessions.MethodPassword); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	m.SetLifetimes(sessions.Lifetimes{IdleTimeout: 3 * time.Minute, Lifetime: time.Hour, SSOIdleTimeout: 4 * time.Minute})
+	wg.Wait()
+	n, err := m.Create(context.Background(), p, core.ServiceCPanel, netip.Addr{}, sessions.MethodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Session.IdleTimeout != 3*time.Minute || !n.Session.Expires.Equal(now.Add(time.Hour)) {
+		t.Errorf("after SetLifetimes: idle %s, expires %s", n.Session.IdleTimeout, n.Session.Expires)
+	}
+	if got := m.Lifetimes().SSOIdleTimeout; got != 4*time.Minute {
+		t.Errorf("SSO idle timeout %s", got)
+	}
+}
