@@ -58,6 +58,7 @@ func TestUnitDirectives(t *testing.T) {
 		{"no homes", "ProtectHome", "yes"},
 		{"files private", "UMask", "0077"},
 		{"file descriptors", "LimitNOFILE", "65536"},
+		{"longer than shutdown-timeout's default (15s)", "TimeoutStopSec", "30s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

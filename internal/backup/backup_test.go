@@ -292,6 +292,19 @@ func TestRestoreRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("key's place cannot be written", func(t *testing.T) {
+		dir := newDir(t, "carol")
+		o := opts(dir)
+		o.KeyPath = filepath.Join(t.TempDir(), "missing", "server.key")
+		before, _ := os.ReadFile(filepath.Join(dir, "cpauth.db"))
+		_, err := backup.Restore(ctx, o, file, made.Key, now)
+		if err == nil || !strings.Contains(err.Error(), "preparing the key") {
+			t.Fatalf("Restore = %v", err)
+		}
+		if after, _ := os.ReadFile(filepath.Join(dir, "cpauth.db")); string(after) != string(before) {
+			t.Error("the store was replaced although its key could not be")
+		}
+	})
 	var ke *backup.KeyMismatchError
 	if _, err := backup.Restore(ctx, opts(newDir(t)), file, otherKey, now); !errors.As(err, &ke) {
 		t.Errorf("not a *KeyMismatchError: %v", err)

@@ -120,6 +120,28 @@ func Restore(ctx context.Context, o Options, src, keyFile string, now time.Time)
 		return r, &KeyMismatchError{KeyPath: keyPath, Given: given}
 	}
 
+	// The new key is written beside its place before anything changes,
+	// so that a key directory that cannot be written refuses the restore
+	// rather than leave a restored store with the old key.
+	var keyTmp string
+	if newKey != nil {
+		old, err := readKey(o.KeyPath)
+		if err == nil && string(old.Bytes()) == string(newKey.Bytes()) {
+			r.Key = o.KeyPath // already the directory's key
+		} else {
+			if keyTmp, err = tempBeside(o.KeyPath); err != nil {
+				return r, fmt.Errorf("preparing the key: %w", err)
+			}
+			defer os.Remove(keyTmp) // a no-op once it is renamed into place
+			if err := os.WriteFile(keyTmp, encodeKey(newKey), 0o600); err != nil {
+				return r, fmt.Errorf("preparing the key: %w", err)
+			}
+			if err := syncFile(keyTmp); err != nil {
+				return r, fmt.Errorf("preparing the key: %w", err)
+			}
+		}
+	}
+
 	// Every check passed: from here on the directory changes.
 	ts := stamp(now)
 	if _, err := os.Lstat(db); err == nil {
@@ -155,22 +177,19 @@ func Restore(ctx context.Context, o Options, src, keyFile string, now time.Time)
 		return r, err
 	}
 	r.DB = db
-	if newKey != nil {
-		r.Key = o.KeyPath
-		old, err := readKey(o.KeyPath)
-		switch {
-		case err == nil && string(old.Bytes()) == string(newKey.Bytes()):
-			// already the directory's key
-		case err == nil || !errors.Is(err, fs.ErrNotExist):
+	if keyTmp != "" {
+		if _, err := os.Lstat(o.KeyPath); err == nil {
 			r.KeyAside = o.KeyPath + ".before-restore-" + ts
 			if err := os.Rename(o.KeyPath, r.KeyAside); err != nil {
 				return r, fmt.Errorf("the database is restored, but setting the old key aside failed: %w", err)
 			}
-			fallthrough
-		default:
-			if err := datadir.WriteFileAtomic(o.KeyPath, encodeKey(newKey)); err != nil {
-				return r, fmt.Errorf("the database is restored, but installing the key failed: %w", err)
-			}
+		}
+		if err := os.Rename(keyTmp, o.KeyPath); err != nil {
+			return r, fmt.Errorf("the database is restored, but installing the key failed: %w", err)
+		}
+		r.Key = o.KeyPath
+		if err := datadir.SyncDir(filepath.Dir(o.KeyPath)); err != nil {
+			return r, err
 		}
 	}
 	// The directory is SQLite's now (a PostgreSQL mark was refused above).
