@@ -61,7 +61,7 @@ func TestStoreMarkSQLite(t *testing.T) {
 		r = run(t, map[string]string{"CPAUTH_POSTGRES_DSN": "postgres://nobody@127.0.0.1:1/none"}, "",
 			"whmapi1", "--data-dir", dir, "--store", "postgres", "listaccts")
 		mustCode(t, r, 1)
-		if !strings.Contains(r.stderr, "belongs to the SQLite store (it holds cpauth.db)") {
+		if !strings.Contains(r.stderr, "belongs to the SQLite store (it holds cpauth.db and no store.mark)") {
 			t.Errorf("postgres on an old SQLite directory: %s", r.stderr)
 		}
 	})

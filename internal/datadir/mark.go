@@ -325,13 +325,19 @@ func (e *MismatchError) Error() string {
 		return fmt.Sprintf("the data directory %s belongs to the PostgreSQL store (%s); run with --store postgres and the DSN "+
 			"($CPAUTH_POSTGRES_DSN or --postgres-dsn-file), or with the daemon's --config", e.Dir, e.Mark.Describe())
 	default:
-		how := "it holds " + DBFile
-		if e.Mark.SetBy != "" {
-			how = e.Mark.Describe()
+		db := filepath.Join(e.Dir, DBFile)
+		if e.Mark.SetBy == "" {
+			// No mark: a directory of a version before marks. On a node
+			// that served PostgreSQL, the cpauth.db is likely one a command
+			// run without --store postgres made by mistake.
+			return fmt.Sprintf("the data directory %s belongs to the SQLite store (it holds %s and no %s), not %s; to move it into "+
+				"PostgreSQL run cpauth migrate-store --from sqlite:%s --to postgres; if this directory served PostgreSQL before and %s "+
+				"was made by a command run without --store postgres, look at what it holds and move it (with its -wal and -shm) "+
+				"out of the directory; see docs/deployment.md", e.Dir, DBFile, MarkFile, e.Want, db, DBFile)
 		}
 		return fmt.Sprintf("the data directory %s belongs to the SQLite store (%s), not %s; to move it into PostgreSQL run "+
 			"cpauth migrate-store --from sqlite:%s --to postgres, or give the PostgreSQL node a data directory of its own",
-			e.Dir, how, e.Want, filepath.Join(e.Dir, DBFile))
+			e.Dir, e.Mark.Describe(), e.Want, db)
 	}
 }
 

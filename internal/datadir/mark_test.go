@@ -100,7 +100,7 @@ func TestCheck(t *testing.T) {
 		{"empty directory, sqlite", t.TempDir(), SQLite, false, ""},
 		{"empty directory, postgres", t.TempDir(), Postgres, false, ""},
 		{"old directory without a mark is sqlite", sqliteDir, SQLite, true, ""},
-		{"old directory refuses postgres", sqliteDir, Postgres, true, "belongs to the SQLite store (it holds cpauth.db)"},
+		{"old directory refuses postgres", sqliteDir, Postgres, true, "belongs to the SQLite store (it holds cpauth.db and no store.mark)"},
 		{"postgres directory refuses sqlite", pgDir, SQLite, true, "belongs to the PostgreSQL store (set by serve on"},
 		{"postgres directory", pgDir, Postgres, true, ""},
 		{"marked sqlite refuses postgres", markedSQLite, Postgres, true, "migrate-store"},
