@@ -48,6 +48,8 @@ func TestImportBoundaries(t *testing.T) {
 		{"the functions know nothing of the gateway", "internal/functions", []string{mod + "internal/gateway"}},
 		{"auth knows nothing of the gateway", "internal/auth", []string{mod + "internal/gateway"}},
 		{"the store's decorator knows no metrics library and no HTTP", "internal/store/observed", []string{prometheus, "net/http", mod + "internal/store/sqlstore"}},
+		{"datadir knows files, not stores", "internal/datadir", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/daemon"}},
+		{"backup works on files and the SQL store, below the daemon", "internal/backup", []string{"net/http", mod + "internal/daemon", mod + "internal/server", mod + "internal/functions"}},
 	}
 	// The instrumented packages hand their counts to internal/metrics
 	// through small interfaces and func fields: only it (and the daemon,

@@ -46,6 +46,8 @@ func commands() []command {
 		{"logmein", "log in to a server and print a URL that logs a browser in (secure remote login)", runLogmein},
 		{"passwd", "set an account's password (read from standard input; ends the account's sessions)", runPasswd},
 		{"key", "export or import the server key a cluster's nodes share", runKey},
+		{"backup", "copy the SQLite store (and with --with-key the server key) while the daemon serves", runBackup},
+		{"restore", "put a backup back into a stopped data directory", runRestore},
 		{"migrate-store", "copy a single node's SQLite data into a PostgreSQL cluster database", runMigrateStore},
 		{"version", "print cpauth's version", runVersion},
 	}

@@ -9,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/cpauth/cpauth/internal/datadir"
 	"github.com/cpauth/cpauth/internal/secret"
-	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/store/sqlstore"
 	"github.com/cpauth/cpauth/internal/store/storecopy"
 )
@@ -93,6 +94,20 @@ func runMigrateStore(ctx context.Context, env *Env, args []string) int {
 	if !ok {
 		return code
 	}
+	// The data directory the source is the store of (its cpauth.db): no
+	// daemon may write to it during the copy, and it is marked as moved.
+	var srcDir string
+	if kind, path, _ := strings.Cut(*from, ":"); kind == "sqlite" && filepath.Base(path) == datadir.DBFile {
+		srcDir = filepath.Dir(path)
+		if _, err := os.Stat(path); err == nil {
+			lock, err := datadir.Acquire(srcDir)
+			if err != nil {
+				fmt.Fprintf(env.Stderr, "cpauth: %v: stop it first (what it wrote during the copy would be lost)\n", err)
+				return 1
+			}
+			defer lock.Release()
+		}
+	}
 	src, err := openStoreURL(ctx, *from, cfg.PostgresDSN)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "cpauth: --from: %v\n", err)
@@ -114,14 +129,34 @@ func runMigrateStore(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
 		return 1
 	}
+	// The key check goes along: a node started with another key than the
+	// one the copied secrets were sealed with says so.
+	if kc, ok, err := src.Meta(ctx, sqlstore.MetaKeyCheck); err == nil && ok {
+		if _, err := dst.InitMeta(ctx, sqlstore.MetaKeyCheck, kc); err != nil {
+			fmt.Fprintf(env.Stderr, "cpauth: %v\n", err)
+			return 1
+		}
+	}
 	fmt.Fprintf(env.Stdout, "copied and verified: %s\n", counts)
+	if srcDir != "" && dst.Dialect() == sqlstore.Postgres {
+		id, err := dst.StoreID(ctx)
+		if err == nil {
+			err = datadir.WriteMark(srcDir, datadir.Mark{Store: datadir.Postgres, StoreID: id, SetBy: "migrate-store", SetAt: time.Now()})
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "cpauth: the copy is done, but marking %s as moved failed: %v\n", srcDir, err)
+			return 1
+		}
+		fmt.Fprintf(env.Stdout, "The data directory %s now belongs to the PostgreSQL store: its commands need --store postgres and the DSN (%s stays, unused).\n",
+			srcDir, datadir.DBFile)
+	}
 	fmt.Fprintln(env.Stdout, "Give every node the same server key (cpauth key export | cpauth key import) before it serves.")
 	return 0
 }
 
 // openStoreURL opens "sqlite:PATH", "postgres:DSN" or "postgres" (DSN from
 // the configuration).
-func openStoreURL(ctx context.Context, u, configDSN string) (store.Store, error) {
+func openStoreURL(ctx context.Context, u, configDSN string) (*sqlstore.Store, error) {
 	kind, rest, _ := strings.Cut(u, ":")
 	switch kind {
 	case "sqlite":

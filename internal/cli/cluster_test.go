@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpauth/cpauth/internal/datadir"
 	"github.com/cpauth/cpauth/internal/store/sqlstore"
 	"github.com/cpauth/cpauth/internal/store/sqlstore/pgtest"
 )
@@ -110,6 +111,17 @@ func TestMigrateStore(t *testing.T) {
 		})
 	}
 
+	t.Run("refused while a daemon serves the source", func(t *testing.T) {
+		served := t.TempDir()
+		startDaemon(t, served)
+		r := run(t, map[string]string{"CPAUTH_POSTGRES_DSN": "postgres://nobody@127.0.0.1:1/none"}, "",
+			"migrate-store", "--from", "sqlite:"+filepath.Join(served, "cpauth.db"), "--to", "postgres")
+		mustCode(t, r, 1)
+		if !strings.Contains(r.stderr, "stop it first") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+	})
+
 	t.Run("sqlite to postgres", func(t *testing.T) {
 		dsn := pgtest.Schema(t)
 		env := map[string]string{"CPAUTH_POSTGRES_DSN": dsn}
@@ -140,6 +152,38 @@ func TestMigrateStore(t *testing.T) {
 		}
 		if _, err := pg.GetAccessHash(context.Background(), "root"); err != nil {
 			t.Fatalf("access hash: %v", err)
+		}
+
+		// The key check went along.
+		lite, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dir, "cpauth.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, _ := lite.Meta(context.Background(), sqlstore.MetaKeyCheck)
+		lite.Close()
+		if got, ok, err := pg.Meta(context.Background(), sqlstore.MetaKeyCheck); err != nil || !ok || got != want || want == "" {
+			t.Errorf("key check in PostgreSQL = %q, %v, %v; want %q", got, ok, err, want)
+		}
+
+		// The data directory now belongs to the cluster database: its
+		// mark names the database, and its commands need the DSN.
+		id, err := pg.StoreID(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := datadir.ReadMark(dir)
+		if err != nil || m.Store != datadir.Postgres || m.StoreID != id || m.SetBy != "migrate-store" {
+			t.Fatalf("mark after migrate-store: %+v, %v; want postgres, %s", m, err, id)
+		}
+		r = local(t, dir, "", "whmapi1", "listaccts")
+		mustCode(t, r, 1)
+		if !strings.Contains(r.stderr, "belongs to the PostgreSQL store (set by migrate-store") {
+			t.Errorf("a SQLite command on the moved directory: %s", r.stderr)
+		}
+		r = run(t, env, "", "whmapi1", "--data-dir", dir, "--store", "postgres", "--output=json", "listaccts")
+		mustCode(t, r, 0)
+		if !strings.Contains(r.stdout, `"bob"`) {
+			t.Errorf("listaccts on the cluster: %s", r.stdout)
 		}
 	})
 }

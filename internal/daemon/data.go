@@ -19,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/datadir"
 	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/hulk"
@@ -81,6 +82,9 @@ type Data struct {
 
 	// ping runs the smallest query on the store (readiness).
 	ping func(ctx context.Context) error
+	// lock is the serve lock a daemon holds on the directory (nil for
+	// the local commands); Close releases it.
+	lock *datadir.Lock
 
 	stopWatch context.CancelFunc
 	watching  sync.WaitGroup
@@ -129,7 +133,9 @@ func (d *Data) Close() error {
 		d.stopWatch()
 		d.watching.Wait()
 	}
-	return d.Store.Close()
+	err := d.Store.Close()
+	d.lock.Release() // last: no other daemon starts until this one is done
+	return err
 }
 
 // logBlock writes cphulkd.log's line for a block the regulator decided.
@@ -155,16 +161,46 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Data, erro
 	return open(ctx, cfg, log, false, Options{})
 }
 
-// open is Open; with cache set, a store shared by several nodes gets the
-// in-memory layer, kept true by the store's change feed.
+// open is Open; with cache set (the daemon), a store shared by several
+// nodes gets the in-memory layer, kept true by the store's change feed,
+// and the directory's serve lock is held until Close.
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, opts Options) (*Data, error) {
 	dir := cfg.DataDir
 	if err := os.MkdirAll(dir, maxDirMode); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
+	var lock *datadir.Lock
+	if cache {
+		l, err := datadir.Acquire(dir)
+		if err != nil {
+			return nil, err
+		}
+		lock = l
+	}
+	d, err := openData(ctx, cfg, log, cache, opts)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	d.lock = lock
+	return d, nil
+}
+
+func openData(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, opts Options) (*Data, error) {
+	dir := cfg.DataDir
 	// Before anything is opened: SQLite makes the -wal and -shm files with
 	// the database file's mode.
 	tightenModes(dir, log)
+	// Before anything is created: a command must not make a new SQLite
+	// database in a directory that belongs to PostgreSQL, nor the reverse.
+	kind := datadir.SQLite
+	if cfg.Store == "postgres" {
+		kind = datadir.Postgres
+	}
+	mark, claimed, err := datadir.Check(dir, kind)
+	if err != nil {
+		return nil, err
+	}
 	key, _, err := secret.LoadOrCreateKey(cfg.KeyPath())
 	if err != nil {
 		return nil, err
@@ -174,14 +210,18 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		return nil, err
 	}
 	var sq *sqlstore.Store
-	switch cfg.Store {
-	case "postgres":
+	switch kind {
+	case datadir.Postgres:
 		sq, err = sqlstore.OpenPostgres(ctx, cfg.PostgresDSN, sqlstore.PoolOptions{MaxOpenConns: cfg.PostgresMaxConns})
 	default:
-		sq, err = sqlstore.OpenSQLite(ctx, filepath.Join(dir, "cpauth.db"))
+		sq, err = sqlstore.OpenSQLite(ctx, filepath.Join(dir, datadir.DBFile))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	if err := bindStore(ctx, sq, dir, kind, mark, claimed, cache, key, cfg.KeyPath(), log); err != nil {
+		sq.Close()
+		return nil, err
 	}
 	var st store.Store = sq
 	var hulkStore store.HulkStore = sq
@@ -347,6 +387,60 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, cache bool, 
 		return nil, err
 	}
 	return d, nil
+}
+
+// bindStore ties the data directory and the store it opened together: a
+// PostgreSQL database must be the one the directory's mark names (its
+// store id), a directory that belonged to no store is marked as this
+// one's, and a server key other than the one the store's secrets were
+// sealed with is reported.
+func bindStore(ctx context.Context, sq *sqlstore.Store, dir, kind string, mark datadir.Mark, claimed, serve bool, key *secret.Key, keyPath string, log *slog.Logger) error {
+	var id string
+	if kind == datadir.Postgres && claimed {
+		// Read, not made: a database without the id is not this
+		// directory's either, and is left as it was found.
+		got, ok, err := sq.Meta(ctx, sqlstore.MetaStoreID)
+		if err != nil {
+			return err
+		}
+		if !ok || got != mark.StoreID {
+			if !ok {
+				got = "none"
+			}
+			return fmt.Errorf("the PostgreSQL database the DSN names is not the store of the data directory %s "+
+				"(its store id is %s, the directory's %s, %s): check the DSN ($CPAUTH_POSTGRES_DSN, --postgres-dsn-file)",
+				dir, got, mark.StoreID, mark.Describe())
+		}
+	}
+	if kind == datadir.Postgres && !claimed {
+		var err error
+		if id, err = sq.StoreID(ctx); err != nil {
+			return err
+		}
+	}
+	if !claimed {
+		by := "a local command"
+		if serve {
+			by = "serve"
+		}
+		if err := datadir.Claim(dir, datadir.Mark{Store: kind, StoreID: id, SetBy: by, SetAt: time.Now()}); err != nil {
+			return err
+		}
+	}
+	check := key.Check()
+	got, err := sq.InitMeta(ctx, sqlstore.MetaKeyCheck, check)
+	if err != nil {
+		return err
+	}
+	if got != check {
+		// Not refused: `cpauth key import --force` replaces a key on
+		// purpose. What was sealed or keyed under the old one stops
+		// working, and the log says why.
+		log.Warn("the server key is not the one this store's secrets were sealed with: access hashes, API tokens, "+
+			"sessions and two-factor secrets made under the other key do not work; give the right key (key-file) "+
+			"or restore the store together with its key", "key_file", keyPath, "store", kind)
+	}
+	return nil
 }
 
 // ensureMirroredRoot creates the root account of gateway mode: a record

@@ -220,3 +220,8 @@ const (
 	UpperAlnum   = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	PasswordChar = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789-_"
 )
+
+// Check is a keyed hash of a fixed text: stored beside what the key sealed,
+// it tells whether a key is the one they were sealed with, and reveals
+// nothing of the key.
+func (k *Key) Check() string { return k.MAC("server-key-check", []byte("cpauth server key")) }

@@ -711,3 +711,6 @@ func (s *Store) ListSettings(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Dialect is the store's database dialect (SQLite or Postgres).
+func (s *Store) Dialect() *Dialect { return s.d }
