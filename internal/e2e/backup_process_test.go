@@ -23,13 +23,7 @@ import (
 // there. A restore into the served directory and a second serve on it
 // are refused.
 func TestBackupProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the cpauth binary (-short)")
-	}
-	bin := filepath.Join(t.TempDir(), "cpauth")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cpauth/cpauth/cmd/cpauth").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildCpauth(t)
 	ports := []string{"--listen", "127.0.0.1", "--hash-rounds", "1000",
 		"--port-cpanel", "0", "--port-cpanel-tls", "0", "--port-whm", "0", "--port-whm-tls", "0", "--port-webmail", "0", "--port-webmail-tls", "0"}
 	cmd := func(args ...string) (int, string) {

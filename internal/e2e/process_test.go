@@ -38,6 +38,15 @@ import (
 // The cpauth binary as an operator runs it: started with `cpauth serve`,
 // stopped with SIGTERM, reloaded with SIGHUP.
 func TestProcess(t *testing.T) {
+	bin := buildCpauth(t)
+	t.Run("SIGTERM under load loses nothing acknowledged", func(t *testing.T) { testStopUnderLoad(t, bin) })
+	t.Run("SIGHUP reloads the configuration and the certificate", func(t *testing.T) { testReloadSignal(t, bin) })
+}
+
+// buildCpauth builds the cpauth binary into a temporary directory of t,
+// or skips t under -short.
+func buildCpauth(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the cpauth binary (-short)")
 	}
@@ -45,8 +54,7 @@ func TestProcess(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cpauth/cpauth/cmd/cpauth").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	t.Run("SIGTERM under load loses nothing acknowledged", func(t *testing.T) { testStopUnderLoad(t, bin) })
-	t.Run("SIGHUP reloads the configuration and the certificate", func(t *testing.T) { testReloadSignal(t, bin) })
+	return bin
 }
 
 // proc is a running `cpauth serve`.
