@@ -255,8 +255,10 @@ func (s *Store) hit() {
 
 // Invalidate forgets what a change touched.
 func (s *Store) Invalidate(c store.Change) {
-	if c.Kind == store.ChangeHulk {
-		return // the regulator's state is not cached here
+	if c.Kind == store.ChangeHulk || c.Kind == store.ChangePasskey {
+		// Neither the regulator's state nor passkeys are cached here:
+		// a ceremony must see the sign counter another node just wrote.
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
