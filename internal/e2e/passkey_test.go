@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cpauth/cpauth/internal/config"
+	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/logs"
 	"github.com/cpauth/cpauth/internal/passkey/softkey"
 	"github.com/cpauth/cpauth/internal/sessions"
@@ -493,5 +496,85 @@ func TestPasskeyPolicy(t *testing.T) {
 	resC := e.pkLogin(t, p2083, "res", resPass, "")
 	if r := e.pkGet(t, resC, resC.token+"/"); r.status != http.StatusOK {
 		t.Fatalf("reseller on cPanel: %d", r.status)
+	}
+}
+
+// TestPasskeyCluster: a ceremony begun on one node finishes on the other
+// (challenges live in the shared store), and one response sent to both
+// nodes at once passes on at most one.
+func TestPasskeyCluster(t *testing.T) {
+	db := newClusterDB(t)
+	key := filepath.Join(t.TempDir(), "cluster.key")
+	node := func(c *config.Config) {
+		c.Store, c.PostgresDSN, c.KeyFile, c.Hostname = "postgres", db.dsn, key, pkHost
+	}
+	a := startFixturesWith(t, node)
+	// B listens on another loopback address with A's port numbers, as
+	// nodes behind one name do: the origins are the same on both.
+	portOf := func(svc core.Service, tls bool) int {
+		_, p, _ := net.SplitHostPort(a.d.Addr(svc, tls))
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	b := startWith(t, func(c *config.Config) {
+		node(c)
+		c.Listen = "127.0.0.2"
+		c.PortCPanel, c.PortCPanelTLS = portOf(core.ServiceCPanel, false), portOf(core.ServiceCPanel, true)
+		c.PortWHM, c.PortWHMTLS = portOf(core.ServiceWHM, false), portOf(core.ServiceWHM, true)
+		c.PortWebmail, c.PortWebmailTLS = portOf(core.ServiceWebmail, false), portOf(core.ServiceWebmail, true)
+	})
+	onA := a.pkLogin(t, p2083, "bob", bobPass, "")
+	// Begun on A, finished on B (the session cookie is the cluster's).
+	r := a.pkPost(t, p2083, &onA, onA.token+"/passkeys/register/begin", "", "")
+	ch := challengeOf(t, r)
+	handle, _ := softkey.UserID(r.body)
+	cred, resp, err := softkey.New(pkHost, handle, softkey.Options{Origin: a.origin(t, p2083), Challenge: ch, UserVerified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB := onA
+	r = b.pkPost(t, p2083, &onB, onB.token+"/passkeys/register/finish", loginForm("name", "Phone", "response", string(resp)), "")
+	if res := resultOf(t, r); res.Status != 1 {
+		t.Fatalf("registration finished on the other node: %d %s", r.status, r.body)
+	}
+	// Assertions: each begun on one node and raced on both.
+	for round := range 3 {
+		s := a.pkLogin(t, p2083, "bob", bobPass, "")
+		ch := challengeOf(t, a.pkPost(t, p2083, &s, s.token+"/passkeys/login/begin", "", ""))
+		resp, err := cred.Assert(softkey.Options{Origin: a.origin(t, p2083), Challenge: ch, UserVerified: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := loginForm("response", string(resp))
+		nodes, hosts := []*testEnv{a, b}, []string{a.vhost(t, p2083), b.vhost(t, p2083)}
+		statuses := make([]int, 2)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range nodes {
+			wg.Go(func() {
+				<-start
+				r, err := nodes[i].try(request{port: p2083, method: http.MethodPost, path: s.token + "/passkeys/login/finish", body: form,
+					ctype: "application/x-www-form-urlencoded", header: map[string]string{"Cookie": s.cookie()}, vhost: hosts[i]})
+				if err != nil {
+					t.Error(err)
+				}
+				statuses[i] = r.status
+			})
+		}
+		close(start)
+		wg.Wait()
+		passed := 0
+		for _, st := range statuses {
+			switch st {
+			case http.StatusOK:
+				passed++
+			case http.StatusBadRequest: // the ceremony was taken by the other node
+			default:
+				t.Errorf("round %d: status %d", round, st)
+			}
+		}
+		if passed != 1 {
+			t.Fatalf("round %d: the response passed on %d nodes (%v), want 1", round, passed, statuses)
+		}
 	}
 }
