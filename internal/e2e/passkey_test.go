@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/config"
 	"github.com/cpauth/cpauth/internal/core"
@@ -536,6 +537,14 @@ func TestPasskeyCluster(t *testing.T) {
 	r = b.pkPost(t, p2083, &onB, onB.token+"/passkeys/register/finish", loginForm("name", "Phone", "response", string(resp)), "")
 	if res := resultOf(t, r); res.Status != 1 {
 		t.Fatalf("registration finished on the other node: %d %s", r.status, r.body)
+	}
+	// A's cache of bob's passkeys (read when the ceremony began there)
+	// hears of the new one through the change feed.
+	if took, ok := within(5*time.Second, func() bool {
+		l, err := a.d.Data.Store.ListPasskeys(context.Background(), "bob")
+		return err == nil && len(l) == 1
+	}); !ok {
+		t.Fatalf("node A does not see the passkey after %v", took)
 	}
 	// Assertions: each begun on one node and raced on both.
 	for round := range 3 {
