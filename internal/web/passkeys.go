@@ -70,6 +70,7 @@ type passkeyPart struct {
 	Rows         []passkeyRow
 	Passwordless bool
 	HasCode      bool // a two-factor code can confirm a removal
+	AnyUsable    bool // a passkey not marked as cloned can confirm one
 	Notice       string
 	Error        string
 }
@@ -99,6 +100,7 @@ func (s *Server) newPasskeyPart(r *http.Request, v Visit, hasCode bool) (passkey
 		return pp, err
 	}
 	for _, p := range list {
+		pp.AnyUsable = pp.AnyUsable || !p.CloneWarning
 		pp.Rows = append(pp.Rows, passkeyRow{
 			ID: base64.RawURLEncoding.EncodeToString(p.ID), Name: p.Name, Kind: p.Kind, Synced: p.BackupState,
 			Cloned: p.CloneWarning, Created: p.Created, LastUsed: p.LastUsed, LastIP: p.LastUsedIP,
