@@ -634,3 +634,31 @@ func TestPasskeyRemoveConfirmedByPasskey(t *testing.T) {
 		t.Fatalf("after the mailbox's deletion: %+v", left)
 	}
 }
+
+// TestPasskeyLocalhost: browsers let plain-HTTP pages of localhost use
+// WebAuthn, so with the host name localhost the plain ports offer
+// passkeys too; a ceremony begun there takes a plain-HTTP origin.
+func TestPasskeyLocalhost(t *testing.T) {
+	e := startFixturesWith(t, func(c *config.Config) { c.Hostname = "localhost" })
+	_, num, _ := net.SplitHostPort(e.d.Addr(core.ServiceCPanel, false))
+	host := "localhost:" + num
+	page := e.do(t, request{port: p2082, path: "/", vhost: host})
+	if !strings.Contains(string(page.body), "Sign in with a passkey") {
+		t.Fatal("localhost's plain-HTTP login page offers no passkey")
+	}
+	r := e.do(t, request{port: p2082, method: http.MethodPost, path: "/login", body: loginForm("user", "bob", "pass", bobPass),
+		ctype: "application/x-www-form-urlencoded", vhost: host})
+	s := sessionOf(t, p2082, r)
+	r = e.do(t, request{port: p2082, method: http.MethodPost, path: s.token + "/passkeys/register/begin", vhost: host, header: map[string]string{"Cookie": s.cookie()}})
+	ch := challengeOf(t, r)
+	handle, _ := softkey.UserID(r.body)
+	_, resp, err := softkey.New("localhost", handle, softkey.Options{Origin: "http://" + host, Challenge: ch, UserVerified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.do(t, request{port: p2082, method: http.MethodPost, path: s.token + "/passkeys/register/finish", vhost: host,
+		body: loginForm("name", "Laptop", "response", string(resp)), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Cookie": s.cookie()}})
+	if res := resultOf(t, r); res.Status != 1 {
+		t.Fatalf("registration on localhost's plain port: %d %s", r.status, r.body)
+	}
+}
