@@ -131,7 +131,9 @@ func (s *Server) verifyCode(r *http.Request, p Port, remote netip.Addr, user, co
 var crossOrigin = http.NewCrossOriginProtection()
 
 // servePending serves a page request of a session that still needs the
-// second factor: the code page, or (a POST with tfatoken) the code check.
+// second factor: the code page, its passkey routes (passkeys.go), or (a
+// POST with tfatoken) the code check, which the phishing-resistant policy
+// turns away unchecked.
 func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, out auth.Outcome, remote netip.Addr, rest string) {
 	ctx := r.Context()
 	token := out.Session.SecurityToken
