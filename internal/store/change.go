@@ -19,6 +19,9 @@ const (
 	// ChangeTwoFactor's Key is the login name whose two-factor
 	// configuration (or issuer) changed.
 	ChangeTwoFactor ChangeKind = "twofactor"
+	// ChangePasskey's Key is the login name whose passkeys (or passkey
+	// user handle) changed.
+	ChangePasskey ChangeKind = "passkey"
 	// ChangeHulk's Key says which part of the brute-force regulator's
 	// state changed: "config", "lists", "blocks" or "flush".
 	ChangeHulk ChangeKind = "cphulk"

@@ -119,6 +119,10 @@ type Store interface {
 	// configurations (its own and its Webmail users') and its issuer,
 	// DeleteMailbox the mailbox's configuration.
 	TwoFactorStore
+	// Passkeys and security keys (WebAuthn); DeleteAccount removes the
+	// account's credentials and user handles (its own and its Webmail
+	// users'), DeleteMailbox the mailbox's.
+	PasskeyStore
 	// The brute-force regulator's state (cPHulk's database).
 	HulkStore
 

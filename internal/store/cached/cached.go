@@ -75,6 +75,12 @@ type tables struct {
 	// absent. It is looked up only for principals that authenticated, so
 	// it holds at most one entry per user and needs no bound.
 	twoFactor cmap[entry[store.TwoFactor]]
+	// passkeys are ListPasskeys' answers by login name: whether a user
+	// has a passkey is asked for every request of a session not yet
+	// two-factor verified. Single passkeys (GetPasskey) are not
+	// remembered, and a sign counter is checked in the store's own update
+	// (UpdatePasskey), never against this copy.
+	passkeys cmap[entry[[]store.Passkey]]
 }
 
 // tokenCache holds the tokens read by MAC: those found, indexed by owner as
@@ -277,8 +283,11 @@ func (s *Store) Invalidate(c store.Change) {
 		// Its Webmail users' configurations are keyed by address: forget
 		// them all (accounts change seldom).
 		t.twoFactor.clear()
+		t.passkeys.clear()
 	case store.ChangeTwoFactor:
 		t.twoFactor.delete(c.Key)
+	case store.ChangePasskey:
+		t.passkeys.delete(c.Key)
 	case store.ChangeToken:
 		t.tokens.drop(c.Key)
 	case store.ChangeSession:
@@ -286,6 +295,7 @@ func (s *Store) Invalidate(c store.Change) {
 	case store.ChangeMailbox:
 		t.boxes.delete(c.Key)
 		t.twoFactor.delete(c.Key) // a deleted mailbox's configuration goes with it
+		t.passkeys.delete(c.Key)  // and its passkeys
 	case store.ChangeAccessHash:
 		t.hashes.delete(c.Key)
 	case store.ChangeSetting:
@@ -588,5 +598,55 @@ func (s *Store) DeleteTwoFactor(ctx context.Context, username string) error {
 func (s *Store) SetTwoFactorIssuer(ctx context.Context, username, issuer string) error {
 	err := s.Store.SetTwoFactorIssuer(ctx, username, issuer)
 	s.Invalidate(store.Change{Kind: store.ChangeTwoFactor, Key: username})
+	return err
+}
+
+// ListPasskeys of one login name is remembered (see tables.passkeys); the
+// list of every passkey is not.
+func (s *Store) ListPasskeys(ctx context.Context, username string) ([]store.Passkey, error) {
+	if username == "" {
+		return s.Store.ListPasskeys(ctx, username)
+	}
+	list, err := read(s, func(t *tables) *cmap[entry[[]store.Passkey]] { return &t.passkeys }, username, func() ([]store.Passkey, error) {
+		return s.Store.ListPasskeys(ctx, username)
+	})
+	return clonePasskeys(list), err // callers may not mutate the cached records
+}
+
+func clonePasskeys(list []store.Passkey) []store.Passkey {
+	if list == nil {
+		return nil
+	}
+	out := make([]store.Passkey, len(list))
+	for i, p := range list {
+		p.ID, p.PublicKey, p.AAGUID = slices.Clone(p.ID), slices.Clone(p.PublicKey), slices.Clone(p.AAGUID)
+		p.Transports = slices.Clone(p.Transports)
+		out[i] = p
+	}
+	return out
+}
+
+func (s *Store) CreatePasskey(ctx context.Context, p store.Passkey) error {
+	err := s.Store.CreatePasskey(ctx, p)
+	s.Invalidate(store.Change{Kind: store.ChangePasskey, Key: p.Username})
+	return err
+}
+
+func (s *Store) UpdatePasskey(ctx context.Context, id []byte, fn func(store.Passkey) (store.Passkey, error)) (store.Passkey, error) {
+	p, err := s.Store.UpdatePasskey(ctx, id, fn)
+	if err == nil {
+		s.Invalidate(store.Change{Kind: store.ChangePasskey, Key: p.Username})
+	}
+	return p, err
+}
+
+// DeletePasskey learns the owner only from the row: every login name's
+// list is forgotten (deletions are rare).
+func (s *Store) DeletePasskey(ctx context.Context, id []byte) error {
+	err := s.Store.DeletePasskey(ctx, id)
+	s.mu.Lock()
+	s.gen.Add(1)
+	s.tab.Load().passkeys.clear()
+	s.mu.Unlock()
 	return err
 }

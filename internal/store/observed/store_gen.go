@@ -17,6 +17,8 @@ const (
 	OpCountAccessHashes
 	OpCreateAccount
 	OpCreateMailbox
+	OpCreatePasskey
+	OpCreatePasskeyUser
 	OpCreateSession
 	OpCreateToken
 	OpDeleteAccessHash
@@ -26,6 +28,7 @@ const (
 	OpDeleteHulkFailures
 	OpDeleteHulkRecords
 	OpDeleteMailbox
+	OpDeletePasskey
 	OpDeleteSession
 	OpDeleteToken
 	OpDeleteTwoFactor
@@ -34,6 +37,9 @@ const (
 	OpGetAccount
 	OpGetDomain
 	OpGetMailbox
+	OpGetPasskey
+	OpGetPasskeyUser
+	OpGetPasskeyUserByHandle
 	OpGetSession
 	OpGetSetting
 	OpGetToken
@@ -47,24 +53,31 @@ const (
 	OpListHulkFailures
 	OpListHulkRecords
 	OpListMailboxes
+	OpListPasskeyUsers
+	OpListPasskeys
 	OpListSessions
 	OpListSettings
 	OpListTokens
 	OpListTwoFactor
 	OpPurgeExpiredTokens
 	OpPurgeHulk
+	OpPurgePasskeyChallenges
 	OpPurgeSessions
 	OpPutHulkBlock
 	OpPutHulkRecords
+	OpPutPasskeyChallenge
 	OpSetAccessHash
 	OpSetHulkConfig
 	OpSetSetting
 	OpSetTwoFactor
 	OpSetTwoFactorIssuer
+	OpTakePasskeyChallenge
 	OpTouchSession
 	OpTouchToken
 	OpUpdateAccount
 	OpUpdateMailbox
+	OpUpdatePasskey
+	OpUpdatePasskeyUser
 	OpUpdateSession
 	OpUpdateToken
 	OpUpdateTwoFactor
@@ -78,6 +91,8 @@ var opNames = [NumOps]string{
 	"CountAccessHashes",
 	"CreateAccount",
 	"CreateMailbox",
+	"CreatePasskey",
+	"CreatePasskeyUser",
 	"CreateSession",
 	"CreateToken",
 	"DeleteAccessHash",
@@ -87,6 +102,7 @@ var opNames = [NumOps]string{
 	"DeleteHulkFailures",
 	"DeleteHulkRecords",
 	"DeleteMailbox",
+	"DeletePasskey",
 	"DeleteSession",
 	"DeleteToken",
 	"DeleteTwoFactor",
@@ -95,6 +111,9 @@ var opNames = [NumOps]string{
 	"GetAccount",
 	"GetDomain",
 	"GetMailbox",
+	"GetPasskey",
+	"GetPasskeyUser",
+	"GetPasskeyUserByHandle",
 	"GetSession",
 	"GetSetting",
 	"GetToken",
@@ -108,24 +127,31 @@ var opNames = [NumOps]string{
 	"ListHulkFailures",
 	"ListHulkRecords",
 	"ListMailboxes",
+	"ListPasskeyUsers",
+	"ListPasskeys",
 	"ListSessions",
 	"ListSettings",
 	"ListTokens",
 	"ListTwoFactor",
 	"PurgeExpiredTokens",
 	"PurgeHulk",
+	"PurgePasskeyChallenges",
 	"PurgeSessions",
 	"PutHulkBlock",
 	"PutHulkRecords",
+	"PutPasskeyChallenge",
 	"SetAccessHash",
 	"SetHulkConfig",
 	"SetSetting",
 	"SetTwoFactor",
 	"SetTwoFactorIssuer",
+	"TakePasskeyChallenge",
 	"TouchSession",
 	"TouchToken",
 	"UpdateAccount",
 	"UpdateMailbox",
+	"UpdatePasskey",
+	"UpdatePasskeyUser",
 	"UpdateSession",
 	"UpdateToken",
 	"UpdateTwoFactor",
@@ -159,6 +185,16 @@ func (s *Store) CreateAccount(ctx context.Context, a1 store.Account) (err error)
 func (s *Store) CreateMailbox(ctx context.Context, a1 store.Mailbox) (err error) {
 	defer s.done(OpCreateMailbox, time.Now(), &err)
 	return s.next.CreateMailbox(ctx, a1)
+}
+
+func (s *Store) CreatePasskey(ctx context.Context, a1 store.Passkey) (err error) {
+	defer s.done(OpCreatePasskey, time.Now(), &err)
+	return s.next.CreatePasskey(ctx, a1)
+}
+
+func (s *Store) CreatePasskeyUser(ctx context.Context, a1 store.PasskeyUser) (err error) {
+	defer s.done(OpCreatePasskeyUser, time.Now(), &err)
+	return s.next.CreatePasskeyUser(ctx, a1)
 }
 
 func (s *Store) CreateSession(ctx context.Context, a1 store.Session) (err error) {
@@ -206,6 +242,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, a1 string, a2 string) (err er
 	return s.next.DeleteMailbox(ctx, a1, a2)
 }
 
+func (s *Store) DeletePasskey(ctx context.Context, a1 []uint8) (err error) {
+	defer s.done(OpDeletePasskey, time.Now(), &err)
+	return s.next.DeletePasskey(ctx, a1)
+}
+
 func (s *Store) DeleteSession(ctx context.Context, a1 string) (err error) {
 	defer s.done(OpDeleteSession, time.Now(), &err)
 	return s.next.DeleteSession(ctx, a1)
@@ -244,6 +285,21 @@ func (s *Store) GetDomain(ctx context.Context, a1 string) (r0 store.Domain, err 
 func (s *Store) GetMailbox(ctx context.Context, a1 string, a2 string) (r0 store.Mailbox, err error) {
 	defer s.done(OpGetMailbox, time.Now(), &err)
 	return s.next.GetMailbox(ctx, a1, a2)
+}
+
+func (s *Store) GetPasskey(ctx context.Context, a1 []uint8) (r0 store.Passkey, err error) {
+	defer s.done(OpGetPasskey, time.Now(), &err)
+	return s.next.GetPasskey(ctx, a1)
+}
+
+func (s *Store) GetPasskeyUser(ctx context.Context, a1 string) (r0 store.PasskeyUser, err error) {
+	defer s.done(OpGetPasskeyUser, time.Now(), &err)
+	return s.next.GetPasskeyUser(ctx, a1)
+}
+
+func (s *Store) GetPasskeyUserByHandle(ctx context.Context, a1 []uint8) (r0 store.PasskeyUser, err error) {
+	defer s.done(OpGetPasskeyUserByHandle, time.Now(), &err)
+	return s.next.GetPasskeyUserByHandle(ctx, a1)
 }
 
 func (s *Store) GetSession(ctx context.Context, a1 string) (r0 store.Session, err error) {
@@ -311,6 +367,16 @@ func (s *Store) ListMailboxes(ctx context.Context, a1 string) (r0 []store.Mailbo
 	return s.next.ListMailboxes(ctx, a1)
 }
 
+func (s *Store) ListPasskeyUsers(ctx context.Context) (r0 []store.PasskeyUser, err error) {
+	defer s.done(OpListPasskeyUsers, time.Now(), &err)
+	return s.next.ListPasskeyUsers(ctx)
+}
+
+func (s *Store) ListPasskeys(ctx context.Context, a1 string) (r0 []store.Passkey, err error) {
+	defer s.done(OpListPasskeys, time.Now(), &err)
+	return s.next.ListPasskeys(ctx, a1)
+}
+
 func (s *Store) ListSessions(ctx context.Context, a1 string) (r0 []store.Session, err error) {
 	defer s.done(OpListSessions, time.Now(), &err)
 	return s.next.ListSessions(ctx, a1)
@@ -341,6 +407,11 @@ func (s *Store) PurgeHulk(ctx context.Context, a1 time.Time, a2 time.Time) (r0 i
 	return s.next.PurgeHulk(ctx, a1, a2)
 }
 
+func (s *Store) PurgePasskeyChallenges(ctx context.Context, a1 time.Time) (r0 int, err error) {
+	defer s.done(OpPurgePasskeyChallenges, time.Now(), &err)
+	return s.next.PurgePasskeyChallenges(ctx, a1)
+}
+
 func (s *Store) PurgeSessions(ctx context.Context, a1 time.Time) (r0 []store.Session, err error) {
 	defer s.done(OpPurgeSessions, time.Now(), &err)
 	return s.next.PurgeSessions(ctx, a1)
@@ -354,6 +425,11 @@ func (s *Store) PutHulkBlock(ctx context.Context, a1 store.HulkBlock) (err error
 func (s *Store) PutHulkRecords(ctx context.Context, a1 []store.HulkRecord) (err error) {
 	defer s.done(OpPutHulkRecords, time.Now(), &err)
 	return s.next.PutHulkRecords(ctx, a1)
+}
+
+func (s *Store) PutPasskeyChallenge(ctx context.Context, a1 store.PasskeyChallenge) (err error) {
+	defer s.done(OpPutPasskeyChallenge, time.Now(), &err)
+	return s.next.PutPasskeyChallenge(ctx, a1)
 }
 
 func (s *Store) SetAccessHash(ctx context.Context, a1 store.AccessHash) (err error) {
@@ -381,6 +457,11 @@ func (s *Store) SetTwoFactorIssuer(ctx context.Context, a1 string, a2 string) (e
 	return s.next.SetTwoFactorIssuer(ctx, a1, a2)
 }
 
+func (s *Store) TakePasskeyChallenge(ctx context.Context, a1 string, a2 time.Time) (r0 store.PasskeyChallenge, err error) {
+	defer s.done(OpTakePasskeyChallenge, time.Now(), &err)
+	return s.next.TakePasskeyChallenge(ctx, a1, a2)
+}
+
 func (s *Store) TouchSession(ctx context.Context, a1 string, a2 time.Time) (err error) {
 	defer s.done(OpTouchSession, time.Now(), &err)
 	return s.next.TouchSession(ctx, a1, a2)
@@ -399,6 +480,16 @@ func (s *Store) UpdateAccount(ctx context.Context, a1 string, a2 func(store.Acco
 func (s *Store) UpdateMailbox(ctx context.Context, a1 string, a2 string, a3 func(store.Mailbox) (store.Mailbox, error)) (r0 store.Mailbox, err error) {
 	defer s.done(OpUpdateMailbox, time.Now(), &err)
 	return s.next.UpdateMailbox(ctx, a1, a2, a3)
+}
+
+func (s *Store) UpdatePasskey(ctx context.Context, a1 []uint8, a2 func(store.Passkey) (store.Passkey, error)) (r0 store.Passkey, err error) {
+	defer s.done(OpUpdatePasskey, time.Now(), &err)
+	return s.next.UpdatePasskey(ctx, a1, a2)
+}
+
+func (s *Store) UpdatePasskeyUser(ctx context.Context, a1 string, a2 func(store.PasskeyUser) (store.PasskeyUser, error)) (r0 store.PasskeyUser, err error) {
+	defer s.done(OpUpdatePasskeyUser, time.Now(), &err)
+	return s.next.UpdatePasskeyUser(ctx, a1, a2)
 }
 
 func (s *Store) UpdateSession(ctx context.Context, a1 string, a2 func(store.Session) (store.Session, error)) (r0 store.Session, err error) {

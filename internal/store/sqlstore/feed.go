@@ -18,7 +18,7 @@ func encodeChange(c store.Change) string { return string(c.Kind) + ":" + c.Key }
 func decodeChange(payload string) store.Change {
 	kind, key, ok := strings.Cut(payload, ":")
 	switch store.ChangeKind(kind) {
-	case store.ChangeAccount, store.ChangeMailbox, store.ChangeAccessHash, store.ChangeSetting, store.ChangeToken, store.ChangeSession, store.ChangeTwoFactor, store.ChangeHulk:
+	case store.ChangeAccount, store.ChangeMailbox, store.ChangeAccessHash, store.ChangeSetting, store.ChangeToken, store.ChangeSession, store.ChangeTwoFactor, store.ChangePasskey, store.ChangeHulk:
 		if ok {
 			return store.Change{Kind: store.ChangeKind(kind), Key: key}
 		}

@@ -589,8 +589,8 @@ func (s *Store) UpdateMailbox(ctx context.Context, local, domain string, fn func
 }
 
 // DeleteMailbox implements store.Store.
-// The mailbox's two-factor configuration goes with it, in the same
-// transaction.
+// The mailbox's two-factor configuration and passkeys go with it, in the
+// same transaction.
 func (s *Store) DeleteMailbox(ctx context.Context, local, domain string) error {
 	what, address := mailboxWhat(local, domain), local+"@"+domain
 	return s.withChange(ctx, store.Change{Kind: store.ChangeMailbox, Key: address}, func(tx *sql.Tx) error {
@@ -607,8 +607,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, local, domain string) error {
 				return s.dbErr(err, what)
 			}
 			if n, _ := res.RowsAffected(); n > 0 {
-				return s.announce(ctx, tx, store.Change{Kind: store.ChangeTwoFactor, Key: address})
+				if err := s.announce(ctx, tx, store.Change{Kind: store.ChangeTwoFactor, Key: address}); err != nil {
+					return err
+				}
 			}
+			return s.deleteUserPasskeys(ctx, tx, address)
 		}
 		return nil
 	})

@@ -27,6 +27,10 @@ type Counts struct {
 	Sessions     int
 	TwoFactor    int
 	Issuers      int
+	// Passkeys are WebAuthn credentials; PasskeyUsers the login names'
+	// user handles (and passwordless choices).
+	Passkeys     int
+	PasskeyUsers int
 	Settings     int
 	// HulkConfig and HulkRecords are the brute-force regulator's
 	// configuration keys and allow/deny-list entries.
@@ -35,19 +39,20 @@ type Counts struct {
 }
 
 func (c Counts) String() string {
-	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d two-factor configurations, %d two-factor issuers, %d settings, %d cPHulk settings, %d cPHulk list entries",
-		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.TwoFactor, c.Issuers, c.Settings, c.HulkConfig, c.HulkRecords)
+	return fmt.Sprintf("%d accounts, %d domains, %d mailboxes, %d access hashes, %d API tokens, %d sessions, %d two-factor configurations, %d two-factor issuers, %d passkeys, %d passkey users, %d settings, %d cPHulk settings, %d cPHulk list entries",
+		c.Accounts, c.Domains, c.Mailboxes, c.AccessHashes, c.Tokens, c.Sessions, c.TwoFactor, c.Issuers, c.Passkeys, c.PasskeyUsers, c.Settings, c.HulkConfig, c.HulkRecords)
 }
 
 // Copy copies the accounts (with their primary domains), mailboxes, access
 // hashes, API tokens, sessions, two-factor configurations and issuers,
-// settings and the brute-force regulator's configuration and
+// passkeys and their user handles, settings and the brute-force regulator's configuration and
 // allow/deny-lists of from into to, then reads both
 // back and checks that they hold the same records; it returns the counts
 // copied.
 //
 // The regulator's failure history and blocks are not copied: they are
-// transient, and a fresh node counts from zero.
+// transient, and a fresh node counts from zero. Nor are passkey challenges:
+// a ceremony in progress is begun again.
 //
 // Sessions are copied, expired ones included (the target's purge takes
 // those), so that users stay logged in across the move: like API tokens,
@@ -124,6 +129,8 @@ type records struct {
 	sessions     []store.Session          // all, by Created then IDHash
 	twoFactor    []store.TwoFactor        // all, by Username
 	issuers      map[string]string        // by account
+	passkeys     []store.Passkey          // all, by Username, Created, ID
+	passkeyUsers []store.PasskeyUser      // all, by Username
 	settings     map[string]string
 	hulkConfig   map[string]string
 	hulkRecords  []store.HulkRecord
@@ -181,6 +188,12 @@ func read(ctx context.Context, s store.Store) (*records, error) {
 	if r.sessions, err = s.ListSessions(ctx, ""); err != nil {
 		return nil, err
 	}
+	if r.passkeys, err = s.ListPasskeys(ctx, ""); err != nil {
+		return nil, err
+	}
+	if r.passkeyUsers, err = s.ListPasskeyUsers(ctx); err != nil {
+		return nil, err
+	}
 	if r.countedHash, err = s.CountAccessHashes(ctx); err != nil {
 		return nil, err
 	}
@@ -205,6 +218,8 @@ func (r *records) counts() Counts {
 		Sessions:     len(r.sessions),
 		TwoFactor:    len(r.twoFactor),
 		Issuers:      len(r.issuers),
+		Passkeys:     len(r.passkeys),
+		PasskeyUsers: len(r.passkeyUsers),
 		Settings:     len(r.settings),
 		HulkConfig:   len(r.hulkConfig),
 		HulkRecords:  len(r.hulkRecords),
@@ -291,6 +306,16 @@ func (r *records) write(ctx context.Context, to store.Store) error {
 			}
 		}
 	}
+	for _, u := range r.passkeyUsers {
+		if err := to.CreatePasskeyUser(ctx, u); err != nil {
+			return err
+		}
+	}
+	for _, p := range r.passkeys {
+		if err := to.CreatePasskey(ctx, p); err != nil {
+			return err
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.settings)) {
 		if err := to.SetSetting(ctx, k, r.settings[k]); err != nil {
 			return err
@@ -345,6 +370,16 @@ func (r *records) diff(o *records) error {
 	}
 	if !maps.Equal(r.issuers, o.issuers) {
 		return errors.New("the two-factor issuers differ")
+	}
+	for i, p := range r.passkeys {
+		if !samePasskey(p, o.passkeys[i]) {
+			return fmt.Errorf("the passkey %q of %q differs", p.Name, p.Username)
+		}
+	}
+	for i, u := range r.passkeyUsers {
+		if !samePasskeyUser(u, o.passkeyUsers[i]) {
+			return fmt.Errorf("the passkey user handle of %q differs", u.Username)
+		}
 	}
 	if !maps.Equal(r.settings, o.settings) {
 		return errors.New("the settings differ")
@@ -401,4 +436,17 @@ func sameTwoFactor(a, b store.TwoFactor) bool {
 	return a.Username == b.Username && a.Account == b.Account && bytes.Equal(a.Sealed, b.Sealed) &&
 		a.LastStep == b.LastStep && slices.Equal(a.RecoveryMACs, b.RecoveryMACs) &&
 		a.Failures == b.Failures && a.FailuresSince.Equal(b.FailuresSince) && a.Created.Equal(b.Created)
+}
+
+func samePasskey(a, b store.Passkey) bool {
+	return bytes.Equal(a.ID, b.ID) && a.Username == b.Username && a.Account == b.Account && a.Name == b.Name &&
+		bytes.Equal(a.PublicKey, b.PublicKey) && a.AttestationType == b.AttestationType && a.SignCount == b.SignCount &&
+		slices.Equal(a.Transports, b.Transports) && bytes.Equal(a.AAGUID, b.AAGUID) && a.Kind == b.Kind &&
+		a.BackupEligible == b.BackupEligible && a.BackupState == b.BackupState && a.UserVerified == b.UserVerified &&
+		a.CloneWarning == b.CloneWarning && a.Created.Equal(b.Created) && a.LastUsed.Equal(b.LastUsed) && a.LastUsedIP == b.LastUsedIP
+}
+
+func samePasskeyUser(a, b store.PasskeyUser) bool {
+	return a.Username == b.Username && a.Account == b.Account && bytes.Equal(a.Handle, b.Handle) &&
+		a.Passwordless == b.Passwordless && a.Created.Equal(b.Created)
 }

@@ -117,6 +117,14 @@ func fill(t *testing.T, s store.Store) Counts {
 	}
 	must(s.SetTwoFactorIssuer(ctx, "root", "Example Hosting"))
 	must(s.SetTwoFactorIssuer(ctx, "res1", "Reseller 'One'"))
+	must(s.CreatePasskeyUser(ctx, store.PasskeyUser{Username: "root", Account: "root", Handle: sealed[:32], Created: at(74)}))
+	must(s.CreatePasskeyUser(ctx, store.PasskeyUser{Username: "box1@user2.example.org", Account: "user2", Handle: sealed[32:96], Passwordless: true, Created: at(75)}))
+	must(s.CreatePasskey(ctx, store.Passkey{ID: sealed[100:164], Username: "root", Account: "root", Name: "YubiKey 5", PublicKey: sealed[:77],
+		AttestationType: "none", SignCount: 41, Transports: []string{"usb", "nfc"}, AAGUID: sealed[10:26], Kind: "YubiKey 5 Series",
+		UserVerified: true, Created: at(76), LastUsed: at(77), LastUsedIP: "192.0.2.1"}))
+	must(s.CreatePasskey(ctx, store.Passkey{ID: sealed[200:216], Username: "box1@user2.example.org", Account: "user2", Name: "Phone",
+		PublicKey: sealed[50:127], AttestationType: "none", BackupEligible: true, BackupState: true, CloneWarning: true, Created: at(78)}))
+	must(s.PutPasskeyChallenge(ctx, store.PasskeyChallenge{Key: "s:x", Purpose: store.PasskeyRegister, Username: "root", Session: []byte("{}"), Created: at(79), Expires: at(1000000)}))
 	must(s.SetHulkConfig(ctx, map[string]string{"max_failures_byip": "9", "username_based_protection": "0"}))
 	must(s.PutHulkRecords(ctx, []store.HulkRecord{
 		{List: store.HulkAllow, CIDR: "192.0.2.0/24", Comment: "office", Created: at(70)},
@@ -125,7 +133,7 @@ func fill(t *testing.T, s store.Store) Counts {
 	// Failures and blocks are not copied.
 	must(s.AddHulkFailures(ctx, []store.HulkFailure{{Node: "n", Time: at(72), Service: "whostmgrd", User: "root", Address: "198.51.100.1", Weight: 4}}))
 	must(s.PutHulkBlock(ctx, store.HulkBlock{Kind: store.HulkBlockIP, Key: "198.51.100.1", Created: at(72), Until: at(1000000)}))
-	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, TwoFactor: 3, Issuers: 2, Settings: 3, HulkConfig: 2, HulkRecords: 2}
+	return Counts{Accounts: 9, Domains: 7, Mailboxes: 0 + 1 + 2 + 3 + 4, AccessHashes: 3, Tokens: 5, Sessions: 3, TwoFactor: 3, Issuers: 2, Passkeys: 2, PasskeyUsers: 2, Settings: 3, HulkConfig: 2, HulkRecords: 2}
 }
 
 func testCopy(t *testing.T, from, to store.Store) {

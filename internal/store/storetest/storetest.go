@@ -127,6 +127,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"HulkPurge", testHulkPurge},
 	}
 	tests = append(tests, twoFactorTests...)
+	tests = append(tests, passkeyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore(t))
