@@ -147,7 +147,10 @@ func policy(ctx context.Context, st store.Store, key string) (bool, error) {
 // Needed reports whether an authenticated request still needs the user's
 // second factor (D10, D11):
 //   - a session: until it is two-factor verified, while the policy is on
-//     and the user has two-factor authentication configured;
+//     and the user has two-factor authentication configured or a passkey;
+//     or, whatever that policy says, while the phishing-resistant policy
+//     requires a passkey of the user on the session's service
+//     (PasskeyRequired);
 //   - a password (HTTP Basic): when the policy and the API requests
 //     policy are on and the user has it configured;
 //   - an API token flagged require_otp: whenever its owner has it
@@ -160,12 +163,19 @@ func (t *TwoFactor) Needed(ctx context.Context, out Outcome) (bool, error) {
 		if out.Session.TFAVerified {
 			return false, nil
 		}
+		// The phishing-resistant policy asks for a passkey whatever the
+		// two-factor policy says.
+		if req, err := PasskeyRequired(ctx, t.Store, user, out.Principal.Service); err != nil || req {
+			return req, err
+		}
 		if !out.Session.RequireOTP { // made through a require_otp token: asked whatever the policy
 			on, err := policy(ctx, t.Store, settings.TwoFactorPolicy)
 			if err != nil || !on {
 				return false, err
 			}
 		}
+		// A browser session can give a passkey as well as a code.
+		return t.HasSecondFactor(ctx, user)
 	case core.MethodPassword:
 		on, err := policy(ctx, t.Store, settings.TwoFactorPolicy)
 		if err != nil || !on {
@@ -185,13 +195,65 @@ func (t *TwoFactor) Needed(ctx context.Context, out Outcome) (bool, error) {
 }
 
 // LoginNeeded reports whether a browser login of user needs the second
-// factor: the policy is on and the user has it configured.
+// factor: the policy is on and the user has a second factor (a TOTP
+// configuration or a passkey).
 func (t *TwoFactor) LoginNeeded(ctx context.Context, user string) (bool, error) {
 	on, err := policy(ctx, t.Store, settings.TwoFactorPolicy)
 	if err != nil || !on {
 		return false, err
 	}
-	return t.Configured(ctx, user)
+	return t.HasSecondFactor(ctx, user)
+}
+
+// HasSecondFactor reports whether user has a second factor a browser can
+// give: two-factor authentication (TOTP) set up, or a passkey that is not
+// marked as cloned. API calls can give only a code (X-CPANEL-OTP), so
+// they ask Configured.
+func (t *TwoFactor) HasSecondFactor(ctx context.Context, user string) (bool, error) {
+	if on, err := t.Configured(ctx, user); err != nil || on {
+		return on, err
+	}
+	return HasPasskey(ctx, t.Store, user)
+}
+
+// HasPasskey reports whether user has a passkey that is not marked as
+// cloned.
+func HasPasskey(ctx context.Context, st store.Store, user string) (bool, error) {
+	list, err := st.ListPasskeys(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range list {
+		if !p.CloneWarning {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// PasskeyRequired reports whether the phishing-resistant policy requires a
+// passkey for user's logins on svc: root's WHM logins while
+// settings.RequirePasskeyRoot is on, resellers' while
+// settings.RequirePasskeyResellers is.
+func PasskeyRequired(ctx context.Context, st store.Store, user string, svc core.Service) (bool, error) {
+	if svc != core.ServiceWHM {
+		return false, nil
+	}
+	if user == "root" {
+		return policy(ctx, st, settings.RequirePasskeyRoot)
+	}
+	on, err := policy(ctx, st, settings.RequirePasskeyResellers)
+	if err != nil || !on {
+		return false, err
+	}
+	a, err := st.GetAccount(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.Reseller, nil
 }
 
 // Verify checks a second factor a person typed (a login's tfa_token, the

@@ -99,6 +99,9 @@ const (
 	// MethodTwoFactor is a two-factor code (or recovery code) checked after
 	// the first factor.
 	MethodTwoFactor Method = "2fa"
+	// MethodWebAuthn is a passkey or security key (a WebAuthn assertion):
+	// the second factor, or the only one of a passwordless login.
+	MethodWebAuthn Method = "webauthn"
 )
 
 // Principal is an authenticated identity for the length of one request.

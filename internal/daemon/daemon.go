@@ -19,6 +19,7 @@ import (
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/health"
+	"github.com/cpauth/cpauth/internal/passkey"
 	"github.com/cpauth/cpauth/internal/server"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/web"
@@ -48,9 +49,12 @@ type Daemon struct {
 	cfg      config.Config
 	level    *slog.LevelVar
 	// tlsPorts are the bound TLS ports by core.Service.
-	tlsPorts  [core.ServiceWebmail + 1]atomic.Int32
-	stopPurge context.CancelFunc
-	purging   sync.WaitGroup
+	tlsPorts [core.ServiceWebmail + 1]atomic.Int32
+	// plainPorts are the bound plain-HTTP ports (passkeys' origins on
+	// localhost).
+	plainPorts [core.ServiceWebmail + 1]atomic.Int32
+	stopPurge  context.CancelFunc
+	purging    sync.WaitGroup
 	// gateway is gateway mode's (nil: the standalone server).
 	gateway *gateway.Gateway
 	// health is readiness, which every port serves.
@@ -160,6 +164,9 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 	if data.metrics != nil {
 		srv.Metrics = data.metrics
 	}
+	if pk := d.passkeys(log); pk != nil && !cfg.Upstream.Enabled() {
+		srv.Passkeys, srv.Web.Passkeys = pk, pk
+	}
 	if cfg.Upstream.Enabled() {
 		gw, err := startGateway(ctx, cfg, data, log)
 		if err != nil {
@@ -192,6 +199,8 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		}
 		if p.TLS {
 			d.tlsPorts[p.Service].Store(int32(ln.Addr().(*net.TCPAddr).Port))
+		} else {
+			d.plainPorts[p.Service].Store(int32(ln.Addr().(*net.TCPAddr).Port))
 		}
 		d.servers = append(d.servers, hs)
 		d.Listeners = append(d.Listeners, Listener{Port: p, Addr: ln.Addr()})
@@ -239,6 +248,7 @@ func (d *Daemon) startPurge() {
 	d.stopPurge = stop
 	_, _ = d.PurgeExpiredTokens(pctx) // at start, before the first request
 	_, _ = d.PurgeSessions(pctx)
+	d.purgePasskeyChallenges(pctx)
 	d.purging.Add(1)
 	go func() {
 		defer d.purging.Done()
@@ -254,6 +264,7 @@ func (d *Daemon) startPurge() {
 				_, _ = d.PurgeExpiredTokens(pctx)
 			case <-sess.C:
 				_, _ = d.PurgeSessions(pctx)
+				d.purgePasskeyChallenges(pctx)
 			}
 		}
 	}()
@@ -372,4 +383,39 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.closeGateway()
 	errs = append(errs, d.Data.Close())
 	return errors.Join(errs...)
+}
+
+// passkeys is the WebAuthn relying party of the configured host name, or
+// nil when that is an IP address (browsers refuse one as a relying party
+// ID). Its origins are the TLS ports as bound (and the plain ones when the
+// host is localhost), read at each ceremony.
+func (d *Daemon) passkeys(log *slog.Logger) *passkey.Service {
+	host := d.Data.Env.Hostname
+	if host == "" || net.ParseIP(host) != nil {
+		log.Info("passkeys are off: the host name is an IP address, which cannot be a WebAuthn relying party", "hostname", host)
+		return nil
+	}
+	return &passkey.Service{
+		Store: d.Data.Store, Key: d.Data.Env.Key, Log: log, Now: d.Data.Now,
+		RP: func() passkey.RelyingParty {
+			var tls, plain []int
+			for _, svc := range []core.Service{core.ServiceCPanel, core.ServiceWHM, core.ServiceWebmail} {
+				tls = append(tls, int(d.tlsPorts[svc].Load()))
+				plain = append(plain, int(d.plainPorts[svc].Load()))
+			}
+			return passkey.RelyingParty{ID: host, Name: host, Origins: passkey.Origins(host, tls, plain)}
+		},
+	}
+}
+
+// purgePasskeyChallenges deletes the passkey ceremonies that expired
+// unfinished.
+func (d *Daemon) purgePasskeyChallenges(ctx context.Context) {
+	n, err := d.Data.Store.PurgePasskeyChallenges(ctx, d.Data.Now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		d.log.Error("purging expired passkey challenges", "error", err.Error())
+	case n > 0:
+		d.log.Info("purged expired passkey challenges", "purged", n)
+	}
 }

@@ -703,6 +703,17 @@ func (e *Env) setTweak(ctx context.Context, c *api.Call) (*api.Result, error) {
 	if err := s.Valid(v); err != nil {
 		return nil, core.Errorf(core.KindInvalid, "The value of “%s” %s.", key, err.Error())
 	}
+	if key == settings.RequirePasskeyRoot && v == "1" {
+		// Root could not log in to WHM again: the policy waits for
+		// root's first passkey (the command line can always turn it off).
+		has, err := auth.HasPasskey(ctx, e.Store, "root")
+		if err != nil {
+			return nil, core.Internal(err)
+		}
+		if !has {
+			return nil, core.Errorf(core.KindInvalid, "Root has no passkey: add one on WHM's Two-Factor Authentication page first, or root could no longer log in to WHM.")
+		}
+	}
 	if err := e.Store.SetSetting(ctx, key, v); err != nil {
 		return nil, core.Internal(err)
 	}

@@ -209,14 +209,14 @@ const (
 
 var (
 	serviceNames = [numServices]string{"none", "cpanel", "whm", "webmail"}
-	methods      = []core.Method{"", core.MethodPassword, core.MethodAccessHash, core.MethodToken, core.MethodSession, core.MethodSSO, core.MethodTwoFactor, core.MethodLocal}
-	methodNames  = [numMethods]string{"none", "password", "accesshash", "token", "session", "sso", "2fa", "local", "other"}
+	methods      = []core.Method{"", core.MethodPassword, core.MethodAccessHash, core.MethodToken, core.MethodSession, core.MethodSSO, core.MethodTwoFactor, core.MethodLocal, core.MethodWebAuthn}
+	methodNames  = [numMethods]string{"none", "password", "accesshash", "token", "session", "sso", "2fa", "local", "webauthn", "other"}
 	resultNames  = [numResults]string{"success", "failure", "blocked"}
 	classNames   = [numClasses]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 	hulkKinds    = []string{"ip", "excessive", "user"}
 )
 
-const numMethods = 9 // methods, and "other"
+const numMethods = 10 // methods, and "other"
 
 func methodIndex(m core.Method) int {
 	for i, x := range methods {

@@ -25,8 +25,10 @@ import (
 //	                                     API (header, or session cookie + token)
 //	/ , /login, /login/ (GET)            login page
 //	/login, /login/ (POST)               log in (D8, D9)
+//	/login/passkey/begin, /finish (POST) passwordless sign-in with a passkey (passkeys.go)
 //	/logout, /logout/                    log out
 //	/cpsessNNNNNNNNNN/login[/], /logout[/]  the same, under a token
+//	/cpsessNNNNNNNNNN/passkeys/...       passkey ceremonies and forms of the session (passkeys.go)
 //	/cpsessNNNNNNNNNN/<anything else>    a page behind the session (web.Private)
 //	/static/...                          the pages' style sheet and script
 //	/cpauth/health/live (GET, HEAD)      liveness: the process serves
@@ -42,6 +44,8 @@ func (s *Server) routes(p Port) http.Handler {
 	login := func(w http.ResponseWriter, r *http.Request) { s.serveLogin(w, r, p) }
 	mux.HandleFunc("/login", login)
 	mux.HandleFunc("/login/{$}", login)
+	mux.HandleFunc("/login/passkey/begin", func(w http.ResponseWriter, r *http.Request) { s.servePasskeyLogin(w, r, p, false) })
+	mux.HandleFunc("/login/passkey/finish", func(w http.ResponseWriter, r *http.Request) { s.servePasskeyLogin(w, r, p, true) })
 	logout := func(w http.ResponseWriter, r *http.Request) { s.serveLogout(w, r, p) }
 	mux.HandleFunc("/logout", logout)
 	mux.HandleFunc("/logout/{$}", logout)

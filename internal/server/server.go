@@ -25,6 +25,7 @@ import (
 	"github.com/cpauth/cpauth/internal/gateway"
 	"github.com/cpauth/cpauth/internal/health"
 	"github.com/cpauth/cpauth/internal/logs"
+	"github.com/cpauth/cpauth/internal/passkey"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
@@ -53,6 +54,9 @@ type Server struct {
 	// TwoFactor checks second factors and says which requests need one
 	// (nil: none is ever asked for).
 	TwoFactor *auth.TwoFactor
+	// Passkeys runs the WebAuthn ceremonies of passkeys and security keys
+	// (nil: none are offered; passkeys.go).
+	Passkeys *passkey.Service
 	// Logs are cPanel's log files and the audit stream (nil: none; the
 	// slog output stays either way).
 	Logs *logs.Logs

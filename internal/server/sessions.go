@@ -224,7 +224,41 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 	// login_only=1 answers tfa_required, and a browser gets a session that
 	// reaches only the code page until the code is given there.
 	tfaVerified := false
-	if out.Result == auth.OK && s.TwoFactor != nil {
+	passkeyOnly := false
+	if out.Result == auth.OK {
+		// The phishing-resistant policy: the login needs a passkey, and a
+		// code does not complete it; without a passkey there is nothing
+		// that could.
+		req, err := auth.PasskeyRequired(ctx, s.Store, out.Principal.User, p.Service)
+		has := false
+		if err == nil && req {
+			has, err = auth.HasPasskey(ctx, s.Store, out.Principal.User)
+		}
+		switch {
+		case err != nil:
+			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "passkey policy: " + err.Error()}
+		case req && !has:
+			rec.user = out.Principal.User
+			s.decision(r, p, "failure", out.Principal.User, core.MethodPassword, "the phishing-resistant policy requires a passkey, and the user has none", core.Principal{})
+			s.Log.Warn("login refused: the phishing-resistant policy requires a passkey, and the user has none",
+				"request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(), "user", out.Principal.User)
+			if loginOnly {
+				writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codePasskeyMissing})
+				return
+			}
+			r.PostForm = url.Values{"user": {user}, "goto_uri": {gotoURI}}
+			s.Web.LoginPage(w, r, p.Service, http.StatusUnauthorized, codePasskeyMissing)
+			return
+		case req:
+			passkeyOnly = true
+			if loginOnly {
+				rec.user = out.Principal.User
+				writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codePasskeyRequired})
+				return
+			}
+		}
+	}
+	if out.Result == auth.OK && s.TwoFactor != nil && !passkeyOnly {
 		needed, err := s.TwoFactor.LoginNeeded(ctx, out.Principal.User)
 		if err != nil {
 			out = auth.Outcome{Result: auth.Failed, Method: core.MethodPassword, User: out.Principal.User, Reason: "two-factor: " + err.Error()}
@@ -519,9 +553,13 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request, p Port, to
 				return
 			}
 			if needed {
-				s.servePending(w, r, p, out, req.Remote)
+				s.servePending(w, r, p, out, req.Remote, rest)
 				return
 			}
+		}
+		if strings.HasPrefix(rest, "/passkeys/") {
+			s.servePasskeys(w, r, p, out, req.Remote, rest)
+			return
 		}
 		s.Web.Private(w, r, web.Visit{Principal: out.Principal, Session: out.Session, Rest: rest, TLS: p.TLS})
 		return

@@ -60,7 +60,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, re
 		s.decision(r, p, "failure", user, out.Method, "session not two-factor verified", core.Principal{Session: out.Principal.Session})
 		s.Log.Warn("session not two-factor verified", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", req.Remote.String(), "user", user)
-		s.Web.TwoFactorPage(w, r, p.Service, http.StatusUnauthorized, codeTFARequired, out.Session.SecurityToken)
+		s.codePage(w, r, p, out, http.StatusUnauthorized, codeTFARequired)
 		return false
 	}
 	code := r.Header.Get(OTPHeader)
@@ -132,12 +132,15 @@ var crossOrigin = http.NewCrossOriginProtection()
 
 // servePending serves a page request of a session that still needs the
 // second factor: the code page, or (a POST with tfatoken) the code check.
-func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, out auth.Outcome, remote netip.Addr) {
+func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, out auth.Outcome, remote netip.Addr, rest string) {
 	ctx := r.Context()
 	token := out.Session.SecurityToken
 	user := out.Principal.User
+	if s.servePendingPasskey(w, r, p, out, remote, rest) {
+		return
+	}
 	if r.Method != http.MethodPost {
-		s.Web.TwoFactorPage(w, r, p.Service, http.StatusUnauthorized, codeTFARequired, token)
+		s.codePage(w, r, p, out, http.StatusUnauthorized, codeTFARequired)
 		return
 	}
 	if err := crossOrigin.Check(r); err != nil {
@@ -147,12 +150,26 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, ou
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	if err := r.ParseForm(); err != nil {
-		s.Web.TwoFactorPage(w, r, p.Service, http.StatusBadRequest, codeTFAMissing, token)
+		s.codePage(w, r, p, out, http.StatusBadRequest, codeTFAMissing)
 		return
 	}
 	code := strings.TrimSpace(r.PostForm.Get("tfatoken"))
 	if code == "" {
-		s.Web.TwoFactorPage(w, r, p.Service, http.StatusUnauthorized, codeTFAMissing, token)
+		s.codePage(w, r, p, out, http.StatusUnauthorized, codeTFAMissing)
+		return
+	}
+	// Under the phishing-resistant policy a code never completes the
+	// login: it is not even checked (nor counted).
+	if req, err := auth.PasskeyRequired(ctx, s.Store, user, p.Service); err != nil || req {
+		if err != nil {
+			s.Log.Error("two-factor: reading the passkey policy", "request_id", requestID(ctx), "user", user, "error", err.Error())
+			s.Web.LoginPage(w, r, p.Service, http.StatusInternalServerError, "internal_error")
+			return
+		}
+		s.decision(r, p, "failure", user, core.MethodTwoFactor, "the phishing-resistant policy requires a passkey", core.Principal{})
+		s.Log.Warn("two-factor code refused: the phishing-resistant policy requires a passkey", "request_id", requestID(ctx),
+			"service", p.Service.App(), "remote", remote.String(), "user", user)
+		s.codePage(w, r, p, out, http.StatusUnauthorized, codePasskeyRequired)
 		return
 	}
 	if auth.HasControl(code) || len(code) > 64 {
@@ -165,7 +182,7 @@ func (s *Server) servePending(w http.ResponseWriter, r *http.Request, p Port, ou
 	if !v.OK() {
 		s.Log.Warn("two-factor code refused", "request_id", requestID(ctx), "service", p.Service.App(),
 			"remote", remote.String(), "user", user, "method", string(core.MethodSession), "reason", v.String())
-		s.Web.TwoFactorPage(w, r, p.Service, http.StatusUnauthorized, codeTFAInvalid, token)
+		s.codePage(w, r, p, out, http.StatusUnauthorized, codeTFAInvalid)
 		return
 	}
 	_, err = s.Store.UpdateSession(ctx, out.Session.IDHash, func(ss store.Session) (store.Session, error) {

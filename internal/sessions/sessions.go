@@ -33,7 +33,15 @@ const (
 )
 
 // Methods: how a session was made.
-const MethodPassword = "password"
+const (
+	MethodPassword = "password"
+	// MethodPasswordWebAuthn is a password login whose second factor was
+	// a passkey (or security key).
+	MethodPasswordWebAuthn = "password+webauthn"
+	// MethodWebAuthn is a passwordless login: a passkey alone, with user
+	// verification.
+	MethodWebAuthn = "webauthn"
+)
 
 // CookieName is the session cookie of a service, as cpsrvd names it.
 func CookieName(svc core.Service) string {

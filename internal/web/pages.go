@@ -188,6 +188,8 @@ type loginData struct {
 	User      string
 	GotoURI   string
 	TFA       bool
+	// Passkey offers passwordless sign-in (this address may use passkeys).
+	Passkey bool
 }
 
 // tfaCodes are the message codes that ask for the second factor.
@@ -199,6 +201,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, svc core.Serv
 		Brand:     brandOf(svc),
 		UserLabel: "Username",
 		TFA:       tfaCodes[msgCode],
+		Passkey:   s.passkeysUsable(r),
 	}
 	if svc == core.ServiceWebmail {
 		d.UserLabel = "Email address"

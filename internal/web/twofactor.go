@@ -36,6 +36,8 @@ type twoFactorData struct {
 	RecoveryCodes []string
 	Error         string
 	Notice        string
+	// Passkeys is the "Passkeys and security keys" part.
+	Passkeys passkeyPart
 }
 
 func (s *Server) sealSetup(v Visit, secret string) (string, error) {
@@ -73,6 +75,11 @@ func (s *Server) newTwoFactorData(r *http.Request, v Visit, setup string) (twoFa
 		return d, http.StatusInternalServerError
 	}
 	d.Enabled, d.Issuer = on, iss
+	if d.Passkeys, err = s.newPasskeyPart(r, v, on); err != nil {
+		s.logError(r, "web: reading passkeys", err)
+		d.Error = core.Message(core.Internal(err))
+		return d, http.StatusInternalServerError
+	}
 	if on {
 		return d, http.StatusOK
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/functions"
+	"github.com/cpauth/cpauth/internal/passkey"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -23,6 +24,9 @@ type Server struct {
 	Env      *functions.Env
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Passkeys, when set, adds passkeys to the login, code and two-factor
+	// pages.
+	Passkeys *passkey.Service
 }
 
 // Message codes of the login page (PROTOCOL.md 6.2), and the text shown.
@@ -42,6 +46,9 @@ var Messages = map[string]string{
 	"tfa_required": "Enter the security code from your authenticator app.",
 	"tfa_invalid":  "The security code is invalid.",
 	"tfa_missing":  "No security code specified.",
+	// The phishing-resistant policy.
+	"passkey_required": "WHM requires a passkey for this account: a security code is not enough. Use your passkey.",
+	"passkey_missing":  "WHM requires a passkey for this account, and it has none. Add one on the Two-Factor Authentication page of cPanel (root: turn the policy off on the command line), then log in again.",
 }
 
 // Visit is a request behind a valid session, as the server hands it over.
@@ -63,11 +70,7 @@ func (s *Server) LoginPage(w http.ResponseWriter, r *http.Request, svc core.Serv
 // user's second factor (D10): its form, named tfa_login_form, posts the
 // field tfatoken to token + "/".
 func (s *Server) TwoFactorPage(w http.ResponseWriter, r *http.Request, svc core.Service, status int, msgCode, token string) {
-	d := tfaData{Title: "Two-Factor Authentication", Brand: brandOf(svc), Token: token}
-	if msgCode != "tfa_required" {
-		d.Message = Messages[msgCode]
-	}
-	s.render(w, r, status, "tfa", d)
+	s.CodePage(w, r, svc, status, msgCode, token, CodePage{Code: true})
 }
 
 type tfaData struct {
@@ -75,6 +78,7 @@ type tfaData struct {
 	Brand   Brand
 	Message string
 	Token   string
+	Options CodePage
 }
 
 // Private serves a page behind a valid session (home, API tokens,
