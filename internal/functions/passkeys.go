@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -244,7 +246,7 @@ func (e *Env) renamePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 	case err != nil:
 		return nil, core.Internal(err)
 	}
-	e.Log.Info("passkey renamed", "user", u.User, "passkey", PasskeyID(q.ID), "actor", actorOf(c))
+	e.Log.Info("passkey renamed", "user", u.User, "name", q.Name, "previous_name", previous, "passkey", PasskeyID(q.ID), "actor", actorOf(c))
 	return map[string]any{"user": u.User, "id": PasskeyID(q.ID), "name": q.Name, "previous_name": previous}, nil
 }
 
@@ -253,6 +255,10 @@ func (e *Env) renamePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[string]any, error) {
 	p, err := e.ownedPasskey(ctx, u, c.Args.Get("id"))
 	if err != nil {
+		return nil, err
+	}
+	// The policy first: a refused removal must not spend a recovery code.
+	if err := e.keepsRequiredPasskey(ctx, c, u, p); err != nil {
 		return nil, err
 	}
 	if err := e.provePasskeyRemoval(ctx, c, u, c.Args.Get("current_tfa_token"), c.Args.Get("password")); err != nil {
@@ -264,7 +270,7 @@ func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 	case err != nil:
 		return nil, core.Internal(err)
 	}
-	e.Log.Info("passkey removed", "user", u.User, "passkey", PasskeyID(p.ID), "actor", actorOf(c))
+	e.Log.Info("passkey removed", "user", u.User, "name", p.Name, "passkey", PasskeyID(p.ID), "actor", actorOf(c))
 	left, err := e.Store.ListPasskeys(ctx, u.User)
 	if err != nil {
 		return nil, core.Internal(err)
@@ -299,6 +305,42 @@ func (e *Env) provePasskeyRemoval(ctx context.Context, c *api.Call, u tfaUser, c
 		return nil
 	}
 	return core.Errorf(core.KindPermission, "Removing a passkey takes the password of “%s” again (password), or a current security code or recovery code of its two-factor authentication (current_tfa_token).", clip(u.User))
+}
+
+// keepsRequiredPasskey refuses to remove the last usable passkey of a user
+// whose WHM logins the phishing-resistant policy makes need one (root
+// under require_passkey_root, a reseller under require_passkey_resellers),
+// as the two-factor page does: root could no longer log in to WHM. The
+// command line may (it can turn the policy off as well).
+func (e *Env) keepsRequiredPasskey(ctx context.Context, c *api.Call, u tfaUser, p store.Passkey) error {
+	caller := c.Principal
+	if c.Caller != nil {
+		caller = *c.Caller
+	}
+	if caller.Method == core.MethodLocal {
+		return nil
+	}
+	req, err := auth.PasskeyRequired(ctx, e.Store, u.User, core.ServiceWHM)
+	if err != nil {
+		return core.Internal(err)
+	}
+	if !req {
+		return nil
+	}
+	list, err := e.Store.ListPasskeys(ctx, u.User)
+	if err != nil {
+		return core.Internal(err)
+	}
+	for _, o := range list {
+		if !o.CloneWarning && !bytes.Equal(o.ID, p.ID) {
+			return nil
+		}
+	}
+	key := settings.RequirePasskeyResellers
+	if u.User == "root" {
+		key = settings.RequirePasskeyRoot
+	}
+	return core.Errorf(core.KindPermission, "“%s” must keep a passkey while the phishing-resistant policy (%s) is on: this is the last one. Add another passkey first, or turn the policy off.", clip(u.User), key)
 }
 
 // checkOwnPassword checks u's password through the brute-force regulator,

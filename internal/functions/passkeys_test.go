@@ -18,6 +18,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/store/sqlstore"
 	"github.com/cpauth/cpauth/internal/totp"
@@ -314,6 +315,10 @@ func TestPasskeyRemove(t *testing.T) {
 		kind    core.Kind
 		err     string
 		counted bool // a wrong credential reported to the regulator
+		// single: the target has only the passkey removed (else a spare
+		// too); setting is turned on first.
+		single  bool
+		setting string
 	}{
 		{name: "own, no proof", p: pkBob, fl: api.UAPI, args: []string{"id", "{id}"}, kind: core.KindPermission, err: "takes the password of “bob” again"},
 		{name: "own, wrong password", p: pkBob, fl: api.UAPI, args: []string{"id", "{id}", "password", "wrong"}, kind: core.KindPermission, err: "The password of “bob” is incorrect.", counted: true},
@@ -339,10 +344,27 @@ func TestPasskeyRemove(t *testing.T) {
 		{name: "no id", p: pkBob, fl: api.UAPI, args: []string{"password", "bobpw"}, kind: core.KindInvalid, err: "The “id” parameter is required."},
 		{name: "a narrow token", p: pkNarrow, fl: api.WHM1, args: []string{"user", "bob", "id", "{id}"}, kind: core.KindPermission, err: "does not carry every privilege of its owner"},
 		{name: "a read-only token", p: pkReadOnly, fl: api.UAPI, args: []string{"id", "{id}", "password", "bobpw"}, kind: core.KindPermission, err: "is read-only"},
+
+		{name: "policy: root's last passkey", p: pkRoot, fl: api.WHM1, target: "root", single: true, setting: settings.RequirePasskeyRoot, args: []string{"id", "{id}", "password", "rootpw"},
+			kind: core.KindPermission, err: "“root” must keep a passkey while the phishing-resistant policy (require_passkey_root) is on"},
+		{name: "policy: root's last passkey, a wrong password is not even asked", p: pkRoot, fl: api.WHM1, target: "root", single: true, setting: settings.RequirePasskeyRoot, args: []string{"id", "{id}", "password", "wrong"},
+			kind: core.KindPermission, err: "must keep a passkey"},
+		{name: "policy: root's passkey with another left", p: pkRoot, fl: api.WHM1, target: "root", setting: settings.RequirePasskeyRoot, args: []string{"id", "{id}", "password", "rootpw"}},
+		{name: "policy: root's last passkey from the command line", p: pkLocal, fl: api.WHM1, target: "root", single: true, setting: settings.RequirePasskeyRoot, args: []string{"id", "{id}"}},
+		{name: "policy: root's last passkey, the policy off", p: pkRoot, fl: api.WHM1, target: "root", single: true, args: []string{"id", "{id}", "password", "rootpw"}},
+		{name: "policy: a reseller's last passkey, by root", p: pkRoot, fl: api.WHM1, target: "res", single: true, setting: settings.RequirePasskeyResellers, args: []string{"user", "res", "id", "{id}"},
+			kind: core.KindPermission, err: "(require_passkey_resellers)"},
+		{name: "policy: an account that is not a reseller", p: pkRoot, fl: api.WHM1, single: true, setting: settings.RequirePasskeyResellers, args: []string{"user", "bob", "id", "{id}"}},
+		{name: "policy: root's policy is not the resellers'", p: pkRoot, fl: api.WHM1, target: "res", single: true, setting: settings.RequirePasskeyRoot, args: []string{"user", "res", "id", "{id}"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newPasskeyFixture(t)
+			if tc.setting != "" {
+				if err := f.st.SetSetting(context.Background(), tc.setting, "1"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tc.bobTFA {
 				f.enrollBob(t)
 			}
@@ -355,7 +377,10 @@ func TestPasskeyRemove(t *testing.T) {
 				account = "bob"
 			}
 			p := f.passkey(t, target, account, "key", 9, nil)
-			other := f.passkey(t, target, account, "spare", 10, nil)
+			other := p
+			if !tc.single {
+				other = f.passkey(t, target, account, "spare", 10, nil)
+			}
 			id := PasskeyID(p.ID)
 			args := slices.Clone(tc.args)
 			for i, a := range args {
@@ -387,11 +412,11 @@ func TestPasskeyRemove(t *testing.T) {
 			if f.exists(t, p.ID) {
 				t.Error("the passkey is still there")
 			}
-			if !f.exists(t, other.ID) {
+			if !tc.single && !f.exists(t, other.ID) {
 				t.Error("another passkey was removed too")
 			}
 			removed, _ := d["removed"].(map[string]any)
-			if removed["id"] != id || removed["name"] != "key" || d["user"] != target || d["remaining"] != float64(1) {
+			if removed["id"] != id || removed["name"] != "key" || d["user"] != target || d["remaining"] != float64(fmtBool(!tc.single)) {
 				t.Errorf("answer %v", d)
 			}
 			if !strings.Contains(f.log.String(), "passkey removed") {
