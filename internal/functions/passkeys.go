@@ -423,7 +423,7 @@ func (e *Env) setPasswordless(ctx context.Context, c *api.Call, u tfaUser) (map[
 		return nil, core.Internal(err)
 	}
 	if before != on {
-		e.Log.Info("passwordless sign-in", "user", u.User, "enabled", on, "actor", actorOf(c))
+		e.Log.Info("passwordless sign-in changed", "user", u.User, "on", on, "actor", actorOf(c))
 	}
 	return map[string]any{"user": u.User, "passwordless": fmtBool(on), "previous": fmtBool(before)}, nil
 }
