@@ -362,6 +362,16 @@ func (s *Server) servePasskeys(w http.ResponseWriter, r *http.Request, p Port, o
 		if !ok {
 			return
 		}
+		// As when setting up two-factor authentication: the session
+		// that added the second factor has given it.
+		if !out.Session.TFAVerified {
+			if _, err := s.Store.UpdateSession(ctx, out.Session.IDHash, func(ss store.Session) (store.Session, error) {
+				ss.TFAVerified = true
+				return ss, nil
+			}); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.Log.Error("passkey: verifying the session", "request_id", requestID(ctx), "user", user, "error", err.Error())
+			}
+		}
 		s.Log.Info("passkey added", "request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 			"user", user, "name", cred.Name, "kind", cred.Kind, "session", sessions.Handle(out.Session.IDHash))
 		passkeyJSON(w, http.StatusOK, passkeyResult{Status: 1, Redirect: out.Session.SecurityToken + "/twofactor/?passkey=added"})
