@@ -126,3 +126,50 @@ func TestPasskeyRemovalProof(t *testing.T) {
 		t.Error("the passkey is still there")
 	}
 }
+
+// In gateway mode the passkey functions are the gateway's own: they read
+// and change the gateway's store, never the backend's, and the password a
+// removal takes is checked as every password there is, by the backend.
+func TestGatewayPasskeys(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	ctx := context.Background()
+	bob := g.gw.authFor(t, "bob")
+	// A first call mirrors bob's account into the gateway's store.
+	uapiOK(t, g.gw.do(t, request{port: p2083, auth: bob, path: "/execute/Passkeys/list"}))
+	gwKey := store.Passkey{ID: []byte("gateway-key"), Username: "bob", Account: "bob", Name: "at the gateway", PublicKey: []byte("cose-key"), AttestationType: "none", Created: time.Now()}
+	beKey := store.Passkey{ID: []byte("backend-key"), Username: "bob", Account: "bob", Name: "at the backend", PublicKey: []byte("cose-key"), AttestationType: "none", Created: time.Now()}
+	if err := g.gw.d.Data.Store.CreatePasskey(ctx, gwKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.backend.d.Data.Store.CreatePasskey(ctx, beKey); err != nil {
+		t.Fatal(err)
+	}
+
+	d := uapiOK(t, g.gw.do(t, request{port: p2083, auth: bob, path: "/execute/Passkeys/list"}))
+	list, _ := dig(d, "data", "passkeys").([]any)
+	if len(list) != 1 || str(dig(list[0].(map[string]any), "name")) != "at the gateway" {
+		t.Fatalf("Passkeys::list at the gateway: %s", mustJSON(d))
+	}
+	remove := func(pass string) response {
+		return g.gw.do(t, request{port: p2083, auth: bob, method: "POST", path: "/execute/Passkeys/remove",
+			body: "id=" + pkID(gwKey.ID) + "&password=" + pass, ctype: form})
+	}
+	if msg := uapiError(t, remove("Wrong-Pass-1"), http.StatusOK); !strings.Contains(msg, "is incorrect") {
+		t.Errorf("a wrong password at the gateway: %q", msg)
+	}
+	if _, err := g.gw.d.Data.Store.GetPasskey(ctx, gwKey.ID); err != nil {
+		t.Fatalf("removed with a wrong password: %v", err)
+	}
+	uapiOK(t, remove(bobPass))
+	if _, err := g.gw.d.Data.Store.GetPasskey(ctx, gwKey.ID); err == nil {
+		t.Error("the gateway's passkey is still there")
+	}
+	if _, err := g.backend.d.Data.Store.GetPasskey(ctx, beKey.ID); err != nil {
+		t.Errorf("the backend's passkey: %v", err)
+	}
+	// The backend's own passkey is not the gateway's to remove.
+	r := g.gw.do(t, request{port: p2087, auth: g.gw.authFor(t, "root"), path: "/json-api/passkey_remove?api.version=1&user=bob&id=" + pkID(beKey.ID)})
+	if reason := whmFailed(t, r); !strings.Contains(reason, "has no passkey with the id") {
+		t.Errorf("removing the backend's passkey through the gateway: %q", reason)
+	}
+}
