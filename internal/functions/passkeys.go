@@ -138,7 +138,8 @@ func (e *Env) passkeyTarget(ctx context.Context, c *api.Call) (tfaUser, error) {
 		}
 		return tfaUser{User: a.Username, Account: a.Username}, nil
 	}
-	m, err := e.Store.GetMailbox(ctx, local, domain)
+	// Addresses are kept in lower case (D27): Info@Bob.TEST is info@bob.test.
+	m, err := e.Store.GetMailbox(ctx, strings.ToLower(local), strings.ToLower(domain))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return tfaUser{}, noSuchUser(name)
@@ -156,13 +157,13 @@ func (e *Env) passkeyTarget(ctx context.Context, c *api.Call) (tfaUser, error) {
 // two-factor settings (twofactorauth_remove_user_config). A reseller
 // removes its accounts' through Passkeys::remove inside the account, with
 // the account's proof.
-func (e *Env) passkeyRemover(ctx context.Context, c *api.Call, what string) (tfaUser, error) {
+func (e *Env) passkeyRemover(ctx context.Context, c *api.Call) (tfaUser, error) {
 	u, err := e.passkeyTarget(ctx, c)
 	if err != nil {
 		return u, err
 	}
 	if u.User != c.Principal.User && !c.Principal.IsRootLike() {
-		return tfaUser{}, core.Errorf(core.KindPermission, "Only root may %s of another user: “%s” can do it on their own two-factor page.", what, clip(u.User))
+		return tfaUser{}, core.Errorf(core.KindPermission, "Only root may remove the passkeys of another user: “%s” can do it on their own two-factor page.", clip(u.User))
 	}
 	return u, nil
 }
@@ -476,7 +477,7 @@ func (e *Env) passkeyListWHM(ctx context.Context, c *api.Call) (*api.Result, err
 }
 
 func (e *Env) passkeyRemoveWHM(ctx context.Context, c *api.Call) (*api.Result, error) {
-	u, err := e.passkeyRemover(ctx, c, "remove the passkeys")
+	u, err := e.passkeyRemover(ctx, c)
 	if err != nil {
 		return nil, err
 	}

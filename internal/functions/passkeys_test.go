@@ -231,6 +231,7 @@ func TestPasskeyList(t *testing.T) {
 		{name: "root, an account", p: pkRoot, fl: api.WHM1, args: []string{"user", "bob"}, user: "bob", names: []string{"laptop", "old key"}},
 		{name: "root, a mailbox", p: pkRoot, fl: api.WHM1, args: []string{"user", "info@bob.test"}, user: "info@bob.test", names: []string{"phone"}},
 		{name: "reseller, an account it owns", p: pkReseller, fl: api.WHM1, args: []string{"user", "bob"}, user: "bob", names: []string{"laptop", "old key"}},
+		{name: "root, a mailbox named in another case", p: pkRoot, fl: api.WHM1, args: []string{"user", "Info@Bob.TEST"}, user: "info@bob.test", names: []string{"phone"}},
 		{name: "reseller, a mailbox of an account it owns", p: pkReseller, fl: api.WHM1, args: []string{"user", "info@bob.test"}, user: "info@bob.test", names: []string{"phone"}},
 		{name: "reseller, another's account", p: pkReseller, fl: api.WHM1, args: []string{"user", "carol"}, err: "The user “carol” does not exist."},
 		{name: "reseller, another's mailbox", p: pkReseller, fl: api.WHM1, args: []string{"user", "info@carol.test"}, err: "The user “info@carol.test” does not exist."},
