@@ -25,9 +25,9 @@ import (
 // passkey is named by its credential ID in base64url, the id a browser's
 // PublicKeyCredential reports: opaque, URL-safe, never the public key.
 //
-// Removing a passkey takes the account password again or a current
-// second factor (D26), except for root (or a holder of "all") acting on
-// another user, and the command line. Removal and the passwordless switch
+// Removing a passkey, or turning passwordless sign-in on, takes the
+// account password again or a current second factor (D26), except for
+// root (or a holder of "all") acting on another user, and the command line. Removal and the passwordless switch
 // change what signs a user in, so a narrowed token may call neither
 // (api.MintPasskey, D24); renaming changes a label only (MintNothing).
 
@@ -252,7 +252,7 @@ func (e *Env) renamePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 }
 
 // removePasskey removes u's passkey of id, once the caller has proved it
-// may (provePasskeyRemoval).
+// may (provePasskeyChange).
 func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[string]any, error) {
 	p, err := e.ownedPasskey(ctx, u, c.Args.Get("id"))
 	if err != nil {
@@ -262,7 +262,7 @@ func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 	if err := e.keepsRequiredPasskey(ctx, c, u, p); err != nil {
 		return nil, err
 	}
-	if err := e.provePasskeyRemoval(ctx, c, u, c.Args.Get("current_tfa_token"), c.Args.Get("password")); err != nil {
+	if err := e.provePasskeyChange(ctx, c, u, "Removing a passkey"); err != nil {
 		return nil, err
 	}
 	switch err := e.Store.DeletePasskey(ctx, p.ID); {
@@ -283,16 +283,18 @@ func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 	return map[string]any{"user": u.User, "removed": passkeyView(p), "remaining": len(left), "passwordless": fmtBool(pl)}, nil
 }
 
-// provePasskeyRemoval checks what removing a passkey takes (D26): a
-// current two-factor code or recovery code (current_tfa_token), or the
-// password of the user again; root (or a holder of "all") acting on
-// another user and the command line skip it. A passkey cannot prove its
-// own removal through the API: an assertion needs a browser.
-func (e *Env) provePasskeyRemoval(ctx context.Context, c *api.Call, u tfaUser, code, password string) error {
+// provePasskeyChange checks what removing a passkey, or turning
+// passwordless sign-in on, takes (D26's rule): a current two-factor code
+// or recovery code (current_tfa_token), or the password of the user again;
+// root (or a holder of "all") acting on another user and the command line
+// skip it. what names the change in the refusal ("Removing a passkey"). A
+// passkey cannot prove a change through the API: an assertion needs a
+// browser.
+func (e *Env) provePasskeyChange(ctx context.Context, c *api.Call, u tfaUser, what string) error {
 	if overridesTwoFactor(c, u) {
 		return nil
 	}
-	switch {
+	switch code, password := c.Args.Get("current_tfa_token"), c.Args.Get("password"); {
 	case code != "":
 		none, err := e.checkCurrentCode(ctx, c, u, code)
 		if none {
@@ -305,7 +307,7 @@ func (e *Env) provePasskeyRemoval(ctx context.Context, c *api.Call, u tfaUser, c
 		}
 		return nil
 	}
-	return core.Errorf(core.KindPermission, "Removing a passkey takes the password of “%s” again (password), or a current security code or recovery code of its two-factor authentication (current_tfa_token).", clip(u.User))
+	return core.Errorf(core.KindPermission, "%s takes the password of “%s” again (password), or a current security code or recovery code of its two-factor authentication (current_tfa_token).", what, clip(u.User))
 }
 
 // keepsRequiredPasskey refuses to remove the last usable passkey of a user
@@ -354,7 +356,7 @@ func (e *Env) checkOwnPassword(ctx context.Context, c *api.Call, u tfaUser, pass
 		e.Log.Warn("password check refused", "user", u.User, "remote", c.Remote.String(), "reason", why)
 		return false
 	}
-	const reason = "password incorrect (removing a passkey)"
+	const reason = "password incorrect (a passkey change)"
 	if auth.HasControl(password) || len(password) > secret.MaxPasswordLen {
 		g.Failed(ctx, att, reason)
 		return false
@@ -382,7 +384,8 @@ func (e *Env) checkOwnPassword(ctx context.Context, c *api.Call, u tfaUser, pass
 }
 
 // setPasswordless turns passwordless sign-in on or off for u. Turning it
-// on takes a passkey that may be used (one without a clone warning).
+// on takes a passkey that may be used (one without a clone warning), and
+// the proof of provePasskeyChange.
 func (e *Env) setPasswordless(ctx context.Context, c *api.Call, u tfaUser) (map[string]any, error) {
 	v, ok := c.Args.Lookup("enabled")
 	if !ok {
@@ -407,6 +410,18 @@ func (e *Env) setPasswordless(ctx context.Context, c *api.Call, u tfaUser) (map[
 		}
 		if !usable {
 			return nil, core.Errorf(core.KindInvalid, "“%s” has no passkey to sign in with: register one on the two-factor page first.", clip(u.User))
+		}
+		// Turning it on makes a passkey a way in on its own: one that
+		// someone with a stolen session or token may have added. It
+		// takes the proof a removal takes (turning it off does not).
+		already, err := e.passwordless(ctx, u.User)
+		if err != nil {
+			return nil, err
+		}
+		if !already {
+			if err := e.provePasskeyChange(ctx, c, u, "Turning passwordless sign-in on"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if _, err := e.passkeyUser(ctx, u); err != nil {
@@ -502,8 +517,8 @@ func (e *Env) passkeyRenameWHM(ctx context.Context, c *api.Call) (*api.Result, e
 
 // passkeyPasswordlessWHM: whoever manages the user may switch (root, or a
 // reseller for its own accounts, as inside the account through
-// uapi_cpanel, D25): the switch lets only the holder of one of the user's
-// passkeys in, and it takes a credential that is not narrowed.
+// uapi_cpanel, D25), with a credential that is not narrowed; turning it on
+// takes the user's proof unless root does it for another user.
 func (e *Env) passkeyPasswordlessWHM(ctx context.Context, c *api.Call) (*api.Result, error) {
 	u, err := e.passkeyTarget(ctx, c)
 	if err != nil {
