@@ -578,3 +578,50 @@ func TestPasskeyCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestPasskeyRemoveConfirmedByPasskey: the two-factor page's removal
+// confirmed by a passkey assertion (the confirm ceremony), on Webmail.
+func TestPasskeyRemoveConfirmedByPasskey(t *testing.T) {
+	e := startPasskeys(t)
+	s := e.pkLogin(t, p2096, "info@bob.test", infoPass, "")
+	cred := e.register(t, s, "Phone")
+	e.register(t, s, "Key")
+	list, _ := e.d.Data.Store.ListPasskeys(context.Background(), "info@bob.test")
+	if len(list) != 2 || list[0].Account != "bob" {
+		t.Fatalf("webmail user's passkeys: %+v", list)
+	}
+	confirm := func(c *softkey.Credential, change func(*softkey.Options)) string {
+		t.Helper()
+		ch := challengeOf(t, e.pkPost(t, p2096, &s, s.token+"/passkeys/confirm/begin", "", ""))
+		o := softkey.Options{Origin: e.origin(t, p2096), Challenge: ch, UserVerified: true}
+		if change != nil {
+			change(&o)
+		}
+		resp, err := c.Assert(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.pkPost(t, p2096, &s, s.token+"/passkeys/remove", loginForm("id", b64url(list[1].ID), "assertion", string(resp)), "")
+		loc := r.header.Get("Location")
+		return loc[strings.Index(loc, "passkey=")+len("passkey="):]
+	}
+	if got := confirm(cred, func(o *softkey.Options) { o.Origin = "https://evil.test" }); got != "remove_denied" {
+		t.Fatalf("a confirmation from another origin: %q", got)
+	}
+	// A verified session has no second-factor ceremony: that route is
+	// the code page's only.
+	if r := e.pkPost(t, p2096, &s, s.token+"/passkeys/login/begin", "", ""); r.status != http.StatusNotFound {
+		t.Fatalf("login/begin for a verified session: %d", r.status)
+	}
+	if got := confirm(cred, nil); got != "removed" {
+		t.Fatalf("removal confirmed by a passkey: %q", got)
+	}
+	if left, _ := e.d.Data.Store.ListPasskeys(context.Background(), "info@bob.test"); len(left) != 1 || left[0].Name != "Phone" {
+		t.Fatalf("left: %+v", left)
+	}
+	// Deleting the mailbox deletes its passkeys.
+	e.uapi("bob", "Email", "delete_pop", "email", "info@bob.test")
+	if left, _ := e.d.Data.Store.ListPasskeys(context.Background(), "info@bob.test"); len(left) != 0 {
+		t.Fatalf("after the mailbox's deletion: %+v", left)
+	}
+}
