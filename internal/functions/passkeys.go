@@ -400,13 +400,9 @@ func (e *Env) setPasswordless(ctx context.Context, c *api.Call, u tfaUser) (map[
 		return nil, core.Errorf(core.KindInvalid, "The “enabled” parameter must be 1 (on) or 0 (off), not “%s”.", clip(v))
 	}
 	if on {
-		list, err := e.Store.ListPasskeys(ctx, u.User)
+		usable, err := auth.HasPasskey(ctx, e.Store, u.User)
 		if err != nil {
 			return nil, core.Internal(err)
-		}
-		usable := false
-		for _, p := range list {
-			usable = usable || !p.CloneWarning
 		}
 		if !usable {
 			return nil, core.Errorf(core.KindInvalid, "“%s” has no passkey to sign in with: register one on the two-factor page first.", clip(u.User))
