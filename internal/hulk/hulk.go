@@ -487,13 +487,15 @@ func (r *Regulator) checkVersion(ctx context.Context) {
 // guessable reports whether a name block refuses a credential of method m
 // (D28): passwords and two-factor codes can be guessed, so per-user
 // protection refuses them. API tokens, access hashes, session cookies and
-// one-time session values are random secrets of 128 bits and more: nobody
-// guesses one, and refusing them for a blocked name would let anyone who
-// can type root's name 15 times lock root's automation out. An unknown
-// method ("") is taken for a guessable one.
+// one-time session values are random secrets of 128 bits and more, and a
+// passkey's assertion is a signature by a key that never leaves the
+// authenticator: nobody guesses one, and refusing them for a blocked name
+// would let anyone who can type root's name 15 times lock root's
+// automation (or root's passkey) out. An unknown method ("") is taken for
+// a guessable one.
 func guessable(m core.Method) bool {
 	switch m {
-	case core.MethodToken, core.MethodAccessHash, core.MethodSession, core.MethodSSO:
+	case core.MethodToken, core.MethodAccessHash, core.MethodSession, core.MethodSSO, core.MethodWebAuthn:
 		return false
 	}
 	return true

@@ -596,6 +596,8 @@ func TestNameBlockRefusesGuessableOnly(t *testing.T) {
 		{"access hash, blocked name", "10.9.0.1", core.MethodAccessHash, true},
 		{"session cookie, blocked name", "10.9.0.1", core.MethodSession, true},
 		{"one-time session, blocked name", "10.9.0.1", core.MethodSSO, true},
+		{"passkey, blocked name", "10.9.0.1", core.MethodWebAuthn, true},
+		{"passkey, blocked address", "10.4.0.1", core.MethodWebAuthn, false},
 		{"API token, blocked address", "10.4.0.1", core.MethodToken, false},
 		{"access hash, blocked address", "10.4.0.1", core.MethodAccessHash, false},
 		{"session cookie, blocked address", "10.4.0.1", core.MethodSession, false},
