@@ -62,6 +62,11 @@ const (
 	// MintAccount: a new account with its first password; nothing in it
 	// predates the call, so the ACL that allows it is enough.
 	MintAccount
+	// MintPasskey: a passkey or security key removed, or passwordless
+	// sign-in turned on or off (which makes a passkey a credential on its
+	// own). No API function registers a passkey: that takes a browser. A
+	// narrowed token may not change one.
+	MintPasskey
 )
 
 func (m Mint) String() string {
@@ -80,6 +85,8 @@ func (m Mint) String() string {
 		return "password"
 	case MintAccount:
 		return "new account"
+	case MintPasskey:
+		return "passkey"
 	}
 	return "undeclared"
 }
@@ -192,7 +199,7 @@ func (f *Func) declared() error {
 		return fmt.Errorf("needs an ACL name")
 	case f.Access != NeedACL && f.ACL != "":
 		return fmt.Errorf("names an ACL but does not need one")
-	case f.Mints < MintNothing || f.Mints > MintAccount:
+	case f.Mints < MintNothing || f.Mints > MintPasskey:
 		return fmt.Errorf("declares no Mints (which credential it makes: MintNothing when none)")
 	case f.Flavour == WHM1 && f.Access == Account, f.Flavour != WHM1 && f.Access != Account:
 		return fmt.Errorf("Access %v does not fit its API", f.Access)
@@ -228,8 +235,8 @@ func (f *Func) Permitted(p core.Principal) error {
 
 // MayMint applies D24's coarse rules to a principal about to make a
 // credential of kind m through what: an access hash only through a
-// credential without limits holding "all"; sessions, two-factor settings
-// and passwords only through a token that is not narrowed. The finer
+// credential without limits holding "all"; sessions, two-factor settings,
+// passwords and passkeys only through a token that is not narrowed. The finer
 // bounds of tokens made through tokens are the token functions' own.
 //
 // The bounds are those of the API token behind the request: the token
@@ -243,7 +250,7 @@ func MayMint(p core.Principal, m Mint, what string) error {
 		if p.Bounds.Limited() {
 			return core.Errorf(core.KindPermission, "%s %s: it cannot call %s, which makes or reads an access hash (a credential without limits).", p.Credential(), p.Bounds.Lacks(), what)
 		}
-	case MintSession, MintTwoFactor, MintPassword:
+	case MintSession, MintTwoFactor, MintPassword, MintPasskey:
 		if p.Bounds.Narrowed {
 			return core.Errorf(core.KindPermission, "%s does not carry every privilege of its owner: it cannot call %s, which makes or changes a %s.", p.Credential(), what, m)
 		}

@@ -64,6 +64,16 @@ func TestRegisterPanics(t *testing.T) {
 			wantInMsg: "version: declares no Mints",
 		},
 		{
+			name:      "a Mints kind past the last",
+			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, Mints: api.MintPasskey + 1, Handler: okHandler}},
+			wantInMsg: "version: declares no Mints",
+		},
+		{
+			name:      "a passkey function declared read-only",
+			add:       []*api.Func{{Flavour: api.UAPI, Module: "Passkeys", Name: "remove", Access: api.Account, ReadOnly: true, Mints: api.MintPasskey, Handler: okHandler}},
+			wantInMsg: "not read-only",
+		},
+		{
 			name:      "no handler",
 			add:       []*api.Func{{Flavour: api.WHM1, Name: "version", Access: api.AnyWHM, Mints: api.MintNothing}},
 			wantInMsg: "version: no handler",
@@ -316,6 +326,12 @@ func TestPermittedBounds(t *testing.T) {
 		{"session: root token that expires", fn(api.MintSession, false), rootSoon, true},
 		{"token: narrowed root token (bounded by the function)", fn(api.MintToken, false), rootNarrow, true},
 		{"new account: narrowed root token", fn(api.MintAccount, false), rootNarrow, true},
+		{"passkey: narrowed root token", fn(api.MintPasskey, false), rootNarrow, false},
+		{"passkey: narrowed reseller token", fn(api.MintPasskey, false), resNarrow, false},
+		{"passkey: root token with an address list", fn(api.MintPasskey, false), rootListed, true},
+		{"passkey: root token that needs OTP", fn(api.MintPasskey, false), rootOTP, true},
+		{"passkey: full reseller token", fn(api.MintPasskey, false), resFull, true},
+		{"passkey: root by password", fn(api.MintPasskey, false), rootPass, true},
 		{"nothing: narrowed root token", fn(api.MintNothing, false), rootNarrow, true},
 
 		{"inside an account: root by password", fn(api.MintNothing, true), rootPass, true},
@@ -326,6 +342,7 @@ func TestPermittedBounds(t *testing.T) {
 
 		{"cPanel token that expires: password", uapiFn(api.MintPassword), cpToken, true},
 		{"cPanel token that expires: session", uapiFn(api.MintSession), cpToken, true},
+		{"cPanel token that expires: passkey", uapiFn(api.MintPasskey), cpToken, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -890,7 +890,7 @@ func runGoldenStep(t *testing.T, e *testEnv, s goldenStep, auth, path, body stri
 // unique, and generated values are really normalised away.
 func TestGoldenFiles(t *testing.T) {
 	names := map[string]bool{}
-	for _, s := range append(slices.Clone(goldenSteps), tokenGoldenSteps...) {
+	for _, s := range slices.Concat(goldenSteps, tokenGoldenSteps, passkeyGoldenSteps) {
 		if names[s.name] {
 			t.Errorf("duplicate golden step %q", s.name)
 		}

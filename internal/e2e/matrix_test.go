@@ -15,6 +15,7 @@ import (
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/api/whmapi0"
 	"github.com/cpauth/cpauth/internal/core"
+	"github.com/cpauth/cpauth/internal/functions"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -27,7 +28,9 @@ import (
 // also kept in testdata/authz_matrix.golden, for review.
 
 // matrixArg is how the matrix calls a function: its arguments ({user} is
-// the account the caller acts on, {id} a number unique to the caller), and
+// the account the caller acts on, {id} a number unique to the caller,
+// {passkey} a passkey of the user the caller acts on, made for that caller,
+// {doomedpasskey} another, made for that caller and that way in), and
 // whether it acts on that account (which a reseller may do only on the
 // accounts it owns: on any other, it must not succeed).
 type matrixArg struct {
@@ -70,6 +73,10 @@ var matrixArgs = map[string]matrixArg{
 	"whmapi1 listresellers":                      {"", false},
 	"whmapi1 load_cphulk_config":                 {"", false},
 	"whmapi1 myprivs":                            {"", false},
+	"whmapi1 passkey_list":                       {"user={user}", true},
+	"whmapi1 passkey_remove":                     {"user={user}&id={doomedpasskey}", true},
+	"whmapi1 passkey_rename":                     {"user={user}&id={passkey}&name=renamed{id}", true},
+	"whmapi1 passkey_set_passwordless":           {"user={user}&enabled=1", true},
 	"whmapi1 passwd":                             {"user={user}&password=Changed-Pass-123", true},
 	"whmapi1 read_cphulk_records":                {"list_name=white", false},
 	"whmapi1 removeacct":                         {"user={doomed}", true},
@@ -101,6 +108,10 @@ var matrixArgs = map[string]matrixArg{
 	"uapi Email::delete_pop":                                            {"email=nosuch", false},
 	"uapi Email::list_pops":                                             {"", false},
 	"uapi Email::passwd_pop":                                            {"email=nosuch&password=Mail-Pass-123", false},
+	"uapi Passkeys::list":                                               {"", false},
+	"uapi Passkeys::remove":                                             {"id={doomedpasskey}", false},
+	"uapi Passkeys::rename":                                             {"id={passkey}&name=renamed{id}", false},
+	"uapi Passkeys::set_passwordless":                                   {"enabled=1", false},
 	"uapi Session::create_webmail_session_for_mail_user":                {"login=nosuch&domain=bob.test", false},
 	"uapi Session::create_webmail_session_for_mail_user_check_password": {"login=nosuch&domain=bob.test&password=x", false},
 	"uapi Session::create_webmail_session_for_self":                     {"", false},
@@ -226,7 +237,7 @@ func declaredFor(f *api.Func, p core.Principal) bool {
 		return false
 	case f.Mints == api.MintAccessHash && (token && !p.ACLs.Has(core.ACLAll) || p.Bounds.Limited()):
 		return false
-	case (f.Mints == api.MintSession || f.Mints == api.MintTwoFactor || f.Mints == api.MintPassword) && p.Bounds.Narrowed:
+	case (f.Mints == api.MintSession || f.Mints == api.MintTwoFactor || f.Mints == api.MintPassword || f.Mints == api.MintPasskey) && p.Bounds.Narrowed:
 		return false
 	}
 	return true
@@ -454,6 +465,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 		},
 	}
 
+	// Passkeys per caller, of the user it acts on: one to rename and turn
+	// passwordless sign-in on with, and one to remove for each way in.
+	matrixPasskey := func(kind string, ci int) []byte { return []byte("matrix-" + kind + "-" + strconv.Itoa(ci)) }
+	for ci, c := range callers {
+		user := c.user
+		if c.p.Role == core.RoleWebmail {
+			user = c.p.User
+		}
+		for _, kind := range []string{"keep", "doomed-whmapi1-direct", "doomed-uapi-direct", "doomed-uapi-uapi_cpanel", "doomed-uapi-json-cpanel"} {
+			if err := e.d.Data.Store.CreatePasskey(ctx, store.Passkey{ID: matrixPasskey(kind, ci), Username: user, Account: c.user, Name: kind + "-" + strconv.Itoa(ci),
+				PublicKey: []byte("cose-key"), AttestationType: "none", Created: e.clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
 	funcs := e.d.Data.Registry.All()
 	for _, f := range funcs {
 		if _, ok := matrixArgs[f.Flavour.String()+" "+f.FullName()]; !ok {
@@ -493,7 +520,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if a, ok := matrixArgs0[f.Name]; ok && w == wayAPI0 {
 				spec.args = a
 			}
-			args := strings.NewReplacer("{user}", url.QueryEscape(c.user), "{doomed}", url.QueryEscape(c.doomed), "{id}", strconv.Itoa(ci)).Replace(spec.args)
+			args := strings.NewReplacer("{user}", url.QueryEscape(c.user), "{doomed}", url.QueryEscape(c.doomed),
+				"{passkey}", functions.PasskeyID(matrixPasskey("keep", ci)), "{doomedpasskey}", functions.PasskeyID(matrixPasskey("doomed-"+f.Flavour.String()+"-"+string(w), ci)),
+				"{id}", strconv.Itoa(ci)).Replace(spec.args)
 			req := matrixRequest(f, c, w, args)
 			c.prep(t, &req)
 			r := e.do(t, req)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -341,6 +342,43 @@ var mintCases = map[string]func(t *testing.T, m *mintFixture){
 		uapiError(t, m.uapi(t, m.ro, "TwoFactorAuth", "remove_user_configuration", "tfa_token=123456"), http.StatusOK)
 		whmFailed(t, m.whm(t, m.narrow, "uapi_cpanel", "cpanel.user=bob&cpanel.module=TwoFactorAuth&cpanel.function=remove_user_configuration"))
 	},
+	// Passkeys: removing one, or turning passwordless sign-in on or off,
+	// changes what signs a user in. No API registers a passkey.
+	"whmapi1 passkey_remove": func(t *testing.T, m *mintFixture) {
+		for _, p := range []store.Passkey{m.passkey(t, "root", "mint-root"), m.passkey(t, "bob", "mint-whm")} {
+			q := "user=" + p.Username + "&id=" + functions.PasskeyID(p.ID) + "&password=" + url.QueryEscape(m.e.rootPass)
+			refusedNaming(t, m.whm(t, m.narrow, "passkey_remove", q), "narrow")
+			m.passkeyKept(t, p)
+		}
+		// The bounded token holds "all": root's power over bob's.
+		p := m.passkey(t, "bob", "mint-whm-bounded")
+		whmOK(t, m.whm(t, m.bounded, "passkey_remove", "user=bob&id="+functions.PasskeyID(p.ID)))
+		if _, err := m.e.d.Data.Store.GetPasskey(context.Background(), p.ID); err == nil {
+			t.Error("the bounded token (with all) could not remove bob's passkey")
+		}
+	},
+	"whmapi1 passkey_set_passwordless": func(t *testing.T, m *mintFixture) {
+		m.passkey(t, "bob", "mint-pl")
+		refusedNaming(t, m.whm(t, m.narrow, "passkey_set_passwordless", "user=bob&enabled=1"), "narrow")
+		m.passwordlessIs(t, "bob", false)
+		whmOK(t, m.whm(t, m.bounded, "passkey_set_passwordless", "user=bob&enabled=1"))
+		m.passwordlessIs(t, "bob", true)
+		refusedNaming(t, m.whm(t, m.narrow, "passkey_set_passwordless", "user=bob&enabled=0"), "narrow")
+		m.passwordlessIs(t, "bob", true)
+	},
+	"uapi Passkeys::remove": func(t *testing.T, m *mintFixture) {
+		p := m.passkey(t, "bob", "mint-uapi")
+		uapiError(t, m.uapi(t, m.ro, "Passkeys", "remove", "id="+functions.PasskeyID(p.ID)+"&password="+url.QueryEscape(bobPass)), http.StatusOK)
+		whmFailed(t, m.whm(t, m.narrow, "uapi_cpanel", "cpanel.user=bob&cpanel.module=Passkeys&cpanel.function=remove&id="+functions.PasskeyID(p.ID)))
+		m.passkeyKept(t, p)
+	},
+	"uapi Passkeys::set_passwordless": func(t *testing.T, m *mintFixture) {
+		m.passkey(t, "bob", "mint-uapi-pl")
+		before := m.passwordless(t, "bob")
+		uapiError(t, m.uapi(t, m.ro, "Passkeys", "set_passwordless", "enabled="+strconv.Itoa(functionsBool(!before))), http.StatusOK)
+		whmFailed(t, m.whm(t, m.narrow, "uapi_cpanel", "cpanel.user=bob&cpanel.module=Passkeys&cpanel.function=set_passwordless&enabled="+strconv.Itoa(functionsBool(!before))))
+		m.passwordlessIs(t, "bob", before)
+	},
 	"whmapi1 passwd": func(t *testing.T, m *mintFixture) {
 		for _, user := range []string{"root", "bob"} {
 			refusedNaming(t, m.whm(t, m.narrow, "passwd", "user="+user+"&password=Minted-Pass-123"), "narrow")
@@ -403,6 +441,49 @@ func (m *mintFixture) localURL(t testing.TB, raw string) string {
 		t.Fatal(err)
 	}
 	return local
+}
+
+// passkey puts a passkey of user in the store (no API registers one).
+func (m *mintFixture) passkey(t testing.TB, user, name string) store.Passkey {
+	t.Helper()
+	p := store.Passkey{ID: []byte("mint-" + user + "-" + name), Username: user, Account: user, Name: name,
+		PublicKey: []byte("cose-key"), AttestationType: "none", Created: m.e.clock.Now()}
+	if err := m.e.d.Data.Store.CreatePasskey(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// passkeyKept checks that p is still in the store, unchanged.
+func (m *mintFixture) passkeyKept(t testing.TB, p store.Passkey) {
+	t.Helper()
+	got, err := m.e.d.Data.Store.GetPasskey(context.Background(), p.ID)
+	if err != nil || got.Name != p.Name || got.Username != p.Username {
+		t.Errorf("the passkey %s of %s after a refused call: %+v, %v", p.Name, p.Username, got, err)
+	}
+}
+
+func (m *mintFixture) passwordless(t testing.TB, user string) bool {
+	t.Helper()
+	pu, err := m.e.d.Data.Store.GetPasskeyUser(context.Background(), user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return pu.Passwordless
+}
+
+func (m *mintFixture) passwordlessIs(t testing.TB, user string, want bool) {
+	t.Helper()
+	if got := m.passwordless(t, user); got != want {
+		t.Errorf("passwordless sign-in of %s = %v, want %v", user, got, want)
+	}
+}
+
+func functionsBool(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // twoFactorUnchanged runs f and checks root's two-factor configuration is

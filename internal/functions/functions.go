@@ -75,6 +75,7 @@ func (e *Env) Registry() *api.Registry {
 	e.registerSessions(r)
 	e.registerSSO(r)
 	e.registerTwoFactor(r)
+	e.registerPasskeys(r)
 	e.registerHulk(r)
 	e.registerDomains(r)
 	return r

@@ -9,7 +9,7 @@ import (
 // what it forwards to the backend (GATEWAY.md, "The contract"). The
 // gateway serves authentication and everything about credentials: API
 // tokens, access hashes, sessions and single sign-on, two-factor
-// authentication, cPHulk and its lists, the session functions, version,
+// authentication, passkeys, cPHulk and its lists, the session functions, version,
 // and the tweak settings that govern those. Every other call is
 // forwarded, the functions the gateway has no code for included: a
 // function that exists locally in standalone mode (createacct, listaccts,
@@ -42,6 +42,11 @@ var localWHM = map[string]bool{
 	"twofactorauth_get_issuer":          true,
 	"twofactorauth_set_issuer":          true,
 
+	"passkey_list":             true,
+	"passkey_remove":           true,
+	"passkey_rename":           true,
+	"passkey_set_passwordless": true,
+
 	"cphulk_status":                      true,
 	"enable_cphulk":                      true,
 	"disable_cphulk":                     true,
@@ -60,11 +65,13 @@ var localWHM = map[string]bool{
 }
 
 // localUAPIModules are the UAPI modules the gateway serves whole: the
-// account's API tokens, its Webmail hand-offs, its two-factor settings.
+// account's API tokens, its Webmail hand-offs, its two-factor settings
+// and its passkeys.
 var localUAPIModules = map[string]bool{
 	"Tokens":        true,
 	"Session":       true,
 	"TwoFactorAuth": true,
+	"Passkeys":      true,
 }
 
 // localSettings are the tweak settings of the gateway's own behaviour

@@ -84,6 +84,11 @@ func init() {
 		"twofactorauth_remove_user_config":  nil,
 		"twofactorauth_set_issuer":          nil,
 		"twofactorauth_set_tfa_config":      nil,
+		// Passkeys (cpauth's own).
+		"passkey_list":             nil,
+		"passkey_remove":           nil,
+		"passkey_rename":           nil,
+		"passkey_set_passwordless": nil,
 		// cPHulk.
 		"cphulk_status":                      nil,
 		"create_cphulk_record":               nil,
