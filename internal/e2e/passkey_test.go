@@ -115,10 +115,12 @@ func resultOf(t testing.TB, r response) pkResult {
 	return res
 }
 
-// register adds a passkey to s's user through the two-factor page's routes.
-func (e *testEnv) register(t testing.TB, s sess, name string) *softkey.Credential {
+// register adds a passkey to s's user through the two-factor page's
+// routes, proving it is the user with proof (form pairs: "pass", the
+// password, or "tfa_token", a code).
+func (e *testEnv) register(t testing.TB, s sess, name string, proof ...string) *softkey.Credential {
 	t.Helper()
-	r := e.pkPost(t, s.port, &s, s.token+"/passkeys/register/begin", "", "")
+	r := e.pkPost(t, s.port, &s, s.token+"/passkeys/register/begin", loginForm(proof...), "")
 	ch := challengeOf(t, r)
 	handle, _ := softkey.UserID(r.body)
 	cred, resp, err := softkey.New(pkHost, handle, softkey.Options{Origin: e.origin(t, s.port), Challenge: ch, UserVerified: true})
@@ -185,7 +187,7 @@ func TestPasskeySecondFactor(t *testing.T) {
 	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Fatalf("CSP %q", csp)
 	}
-	cred := e.register(t, bob, "Phone")
+	cred := e.register(t, bob, "Phone", "pass", bobPass)
 	page = e.pkGet(t, bob, bob.token+"/twofactor/?passkey=added")
 	for _, want := range []string{"Phone", "Chromium virtual authenticator", "The passkey was added."} {
 		if !strings.Contains(string(page.body), want) {
@@ -238,7 +240,7 @@ func TestPasskeySecondFactor(t *testing.T) {
 func TestPasskeyRefusals(t *testing.T) {
 	e := startPasskeys(t)
 	bob := e.pkLogin(t, p2083, "bob", bobPass, "")
-	cred := e.register(t, bob, "Phone")
+	cred := e.register(t, bob, "Phone", "pass", bobPass)
 	tests := []struct {
 		name   string
 		change func(*softkey.Options)
@@ -297,7 +299,7 @@ func TestPasskeyRefusals(t *testing.T) {
 func TestPasskeyPasswordless(t *testing.T) {
 	e := startPasskeys(t)
 	bob := e.pkLogin(t, p2083, "bob", bobPass, "")
-	cred := e.register(t, bob, "Phone")
+	cred := e.register(t, bob, "Phone", "pass", bobPass)
 	login := func(c *softkey.Credential, uv bool) response {
 		t.Helper()
 		r := e.pkPost(t, p2083, nil, "/login/passkey/begin", "", "")
@@ -312,7 +314,7 @@ func TestPasskeyPasswordless(t *testing.T) {
 	if r := login(cred, true); r.status != http.StatusUnauthorized {
 		t.Fatalf("passwordless before it is enabled: %d %s", r.status, r.body)
 	}
-	r := e.pkPost(t, p2083, &bob, bob.token+"/passkeys/passwordless", "passwordless=1", "")
+	r := e.pkPost(t, p2083, &bob, bob.token+"/passkeys/passwordless", loginForm("passwordless", "1", "pass", bobPass), "")
 	if r.status != http.StatusSeeOther || !strings.Contains(r.header.Get("Location"), "passkey=passwordless_on") {
 		t.Fatalf("enable passwordless: %d %s", r.status, r.header.Get("Location"))
 	}
@@ -364,8 +366,8 @@ func TestPasskeyPasswordless(t *testing.T) {
 func TestPasskeyManage(t *testing.T) {
 	e := startPasskeys(t)
 	bob := e.pkLogin(t, p2083, "bob", bobPass, "")
-	e.register(t, bob, "Phone")
-	e.register(t, bob, "Laptop")
+	e.register(t, bob, "Phone", "pass", bobPass)
+	e.register(t, bob, "Laptop", "pass", bobPass)
 	list, _ := e.d.Data.Store.ListPasskeys(context.Background(), "bob")
 	id := func(i int) string { return b64url(list[i].ID) }
 	back := func(r response) string {
@@ -446,7 +448,7 @@ func TestPasskeyPolicy(t *testing.T) {
 	}
 	f := e.enroll(t, "root")
 	s := e.pkLogin(t, p2087, "root", e.rootPass, e.code(t, f))
-	cred := e.register(t, s, "YubiKey")
+	cred := e.register(t, s, "YubiKey", "pass", e.rootPass)
 	whmOK(t, e.do(t, request{port: p2087, path: "/json-api/set_tweaksetting?api.version=1&key=" + settings.RequirePasskeyRoot + "&value=1", auth: root}))
 
 	// A right code at login no longer verifies the session.
@@ -526,7 +528,7 @@ func TestPasskeyCluster(t *testing.T) {
 	})
 	onA := a.pkLogin(t, p2083, "bob", bobPass, "")
 	// Begun on A, finished on B (the session cookie is the cluster's).
-	r := a.pkPost(t, p2083, &onA, onA.token+"/passkeys/register/begin", "", "")
+	r := a.pkPost(t, p2083, &onA, onA.token+"/passkeys/register/begin", loginForm("pass", bobPass), "")
 	ch := challengeOf(t, r)
 	handle, _ := softkey.UserID(r.body)
 	cred, resp, err := softkey.New(pkHost, handle, softkey.Options{Origin: a.origin(t, p2083), Challenge: ch, UserVerified: true})
@@ -593,8 +595,8 @@ func TestPasskeyCluster(t *testing.T) {
 func TestPasskeyRemoveConfirmedByPasskey(t *testing.T) {
 	e := startPasskeys(t)
 	s := e.pkLogin(t, p2096, "info@bob.test", infoPass, "")
-	cred := e.register(t, s, "Phone")
-	e.register(t, s, "Key")
+	cred := e.register(t, s, "Phone", "pass", infoPass)
+	e.register(t, s, "Key", "pass", infoPass)
 	list, _ := e.d.Data.Store.ListPasskeys(context.Background(), "info@bob.test")
 	if len(list) != 2 || list[0].Account != "bob" {
 		t.Fatalf("webmail user's passkeys: %+v", list)
@@ -649,7 +651,8 @@ func TestPasskeyLocalhost(t *testing.T) {
 	r := e.do(t, request{port: p2082, method: http.MethodPost, path: "/login", body: loginForm("user", "bob", "pass", bobPass),
 		ctype: "application/x-www-form-urlencoded", vhost: host})
 	s := sessionOf(t, p2082, r)
-	r = e.do(t, request{port: p2082, method: http.MethodPost, path: s.token + "/passkeys/register/begin", vhost: host, header: map[string]string{"Cookie": s.cookie()}})
+	r = e.do(t, request{port: p2082, method: http.MethodPost, path: s.token + "/passkeys/register/begin", vhost: host,
+		body: loginForm("pass", bobPass), ctype: "application/x-www-form-urlencoded", header: map[string]string{"Cookie": s.cookie()}})
 	ch := challengeOf(t, r)
 	handle, _ := softkey.UserID(r.body)
 	_, resp, err := softkey.New("localhost", handle, softkey.Options{Origin: "http://" + host, Challenge: ch, UserVerified: true})

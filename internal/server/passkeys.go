@@ -325,7 +325,17 @@ func (s *Server) servePasskeys(w http.ResponseWriter, r *http.Request, p Port, o
 	}
 	switch rest {
 	case "/passkeys/register/begin", "/passkeys/confirm/begin":
-		if !s.passkeyPost(w, r, p, false) || !s.admitBegin(w, r, p, passkeyAttempt(p, remote, user, "")) {
+		if !s.passkeyPost(w, r, p, false) {
+			return
+		}
+		// A new passkey is a lasting credential: whoever holds only the
+		// session (a stolen cookie) must not add one. The proof is asked
+		// before the challenge is issued; the challenge is bound to the
+		// session, so the finish step needs nothing more.
+		if rest == "/passkeys/register/begin" && !s.proveForPasskey(w, r, p, out, remote, "adding a passkey") {
+			return
+		}
+		if !s.admitBegin(w, r, p, passkeyAttempt(p, remote, user, "")) {
 			return
 		}
 		var (
@@ -417,6 +427,14 @@ func (s *Server) servePasskeys(w http.ResponseWriter, r *http.Request, p Port, o
 			}
 			if !has {
 				back("no_passkey")
+				return
+			}
+			// Passwordless sign-in makes a passkey a way in on its own:
+			// as for the API twin, the session alone is not enough.
+			if pr := s.proof(r, p, out, remote); pr != proofOK {
+				s.Log.Warn("passwordless sign-in refused: "+pr.String(), "request_id", requestID(ctx), "service", p.Service.App(),
+					"remote", remote.String(), "user", user, "session", sessions.Handle(out.Session.IDHash))
+				back("passwordless_denied")
 				return
 			}
 		}
@@ -532,10 +550,60 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, p Port, o
 	back("removed")
 }
 
-// confirmed checks the removal's confirmation: a passkey assertion
-// (field "assertion", for the ceremony begun at confirm/begin), else the
-// password (field "pass"), else a two-factor code (field "tfa_token").
+// proofResult is what proof found in a form.
+type proofResult int
+
+const (
+	proofNone    proofResult = iota // no proof in the form
+	proofRefused                    // a wrong proof (counted), or one the regulator turned away
+	proofOK
+)
+
+func (pr proofResult) String() string {
+	switch pr {
+	case proofNone:
+		return "no proof given"
+	case proofRefused:
+		return "the proof was refused"
+	}
+	return "proven"
+}
+
+// Messages of a refused proof at register/begin.
+const (
+	msgProofNeeded  = "Adding a passkey takes your password again, or a current two-factor code (or recovery code), or a passkey you already have."
+	msgProofRefused = "The password or code is incorrect: the passkey was not added."
+)
+
+// proveForPasskey asks the register step's proof (proof); it has answered
+// (HTTP 401, the passkey envelope) when it returns false.
+func (s *Server) proveForPasskey(w http.ResponseWriter, r *http.Request, p Port, out auth.Outcome, remote netip.Addr, what string) bool {
+	pr := s.proof(r, p, out, remote)
+	if pr == proofOK {
+		return true
+	}
+	s.Log.Warn(what+" refused: "+pr.String(), "request_id", requestID(r.Context()), "service", p.Service.App(),
+		"remote", remote.String(), "user", out.Principal.User, "session", sessions.Handle(out.Session.IDHash))
+	if pr == proofNone {
+		passkeyFail(w, http.StatusUnauthorized, msgProofNeeded)
+	} else {
+		passkeyFail(w, http.StatusUnauthorized, msgProofRefused)
+	}
+	return false
+}
+
+// confirmed checks the removal's confirmation (proof).
 func (s *Server) confirmed(w http.ResponseWriter, r *http.Request, p Port, out auth.Outcome, remote netip.Addr) bool {
+	return s.proof(r, p, out, remote) == proofOK
+}
+
+// proof checks that the person at the session is the user, for a change
+// the session alone may not make (removing a passkey, adding one, turning
+// passwordless sign-in on): a passkey assertion (field "assertion", for
+// the ceremony begun at confirm/begin), else the password (field "pass"),
+// else a two-factor code or recovery code (field "tfa_token"). Each goes
+// through the brute-force regulator and the audit stream.
+func (s *Server) proof(r *http.Request, p Port, out auth.Outcome, remote netip.Addr) proofResult {
 	ctx := r.Context()
 	user := out.Principal.User
 	g := s.guard()
@@ -543,39 +611,39 @@ func (s *Server) confirmed(w http.ResponseWriter, r *http.Request, p Port, out a
 		att := passkeyAttempt(p, remote, user, a)
 		if ok, why := g.Admit(ctx, att); !ok {
 			s.decision(r, p, "blocked", user, core.MethodWebAuthn, "refused by the brute-force regulator: "+why, core.Principal{})
-			return false
+			return proofRefused
 		}
 		_, err := s.Passkeys.FinishLogin(ctx, store.PasskeyConfirm, passkey.SessionBinding(out.Session.IDHash), passkeyUser(out.Principal), []byte(a), remote.String())
 		switch {
 		case err == nil:
 			g.Succeeded(ctx, att)
 			s.decision(r, p, "success", user, core.MethodWebAuthn, "", core.Principal{})
-			return true
+			return proofOK
 		case errors.Is(err, passkey.ErrRefused):
 			g.Failed(ctx, att, err.Error())
 			s.decision(r, p, "failure", user, core.MethodWebAuthn, err.Error(), core.Principal{})
 		case !errors.Is(err, passkey.ErrNoCeremony):
-			s.Log.Error("passkey: confirming a removal", "request_id", requestID(ctx), "user", user, "error", err.Error())
+			s.Log.Error("passkey: checking a proof", "request_id", requestID(ctx), "user", user, "error", err.Error())
 		}
-		return false
+		return proofRefused
 	}
 	if pass := r.PostForm.Get("pass"); pass != "" && s.Password != nil {
 		att := auth.Attempt{Service: p.Service, Remote: remote, User: user, Method: core.MethodPassword, Secret: pass}
 		if ok, why := g.Admit(ctx, att); !ok {
 			s.decision(r, p, "blocked", user, core.MethodPassword, "refused by the brute-force regulator: "+why, core.Principal{})
-			return false
+			return proofRefused
 		}
 		res := s.Password.Check(ctx, user, pass, p.Service)
 		if res.Result == auth.OK && res.Principal.User == user {
 			g.Succeeded(ctx, att)
 			s.decision(r, p, "success", user, core.MethodPassword, "", core.Principal{})
-			return true
+			return proofOK
 		}
 		if !auth.StoreFailure(res) {
 			g.Failed(ctx, att, res.Reason)
 		}
 		s.decision(r, p, "failure", user, core.MethodPassword, res.Reason, core.Principal{})
-		return false
+		return proofRefused
 	}
 	if code := strings.TrimSpace(r.PostForm.Get("tfa_token")); code != "" && s.TwoFactor != nil {
 		if auth.HasControl(code) || len(code) > 64 {
@@ -585,9 +653,12 @@ func (s *Server) confirmed(w http.ResponseWriter, r *http.Request, p Port, out a
 		if err != nil {
 			s.Log.Error("two-factor: checking a code", "request_id", requestID(ctx), "user", user, "error", err.Error())
 		}
-		return v.OK()
+		if v.OK() {
+			return proofOK
+		}
+		return proofRefused
 	}
-	return false
+	return proofNone
 }
 
 // ---------------------------------------------------------------------------

@@ -165,12 +165,15 @@ func (b *passkeyBrowser) usePasskey() {
 	b.do("waiting for the home page", chromedp.WaitVisible(chromedp.CSS("header.top")))
 }
 
-func (b *passkeyBrowser) addPasskey(name string) {
+// addPasskey adds a passkey on the two-factor page, proven by the
+// password typed next to its name.
+func (b *passkeyBrowser) addPasskey(name, pass string) {
 	b.t.Helper()
 	if st := b.navigate("opening the two-factor page", chromedp.Click(chromedp.ID("link-twofactor"))); st != 200 {
 		b.t.Fatalf("two-factor page: HTTP %d", st)
 	}
 	b.do("naming the passkey", chromedp.WaitVisible(chromedp.ID("passkey-add")), chromedp.SendKeys(chromedp.ID("passkey-name"), name))
+	b.do("typing the password", chromedp.SendKeys(chromedp.ID("passkey-add-pass"), pass))
 	b.do("adding the passkey", chromedp.Click(chromedp.ID("passkey-add")))
 	b.do("waiting for the notice", chromedp.WaitVisible(chromedp.ID("passkey-notice")))
 }
@@ -192,7 +195,22 @@ func TestBrowserPasskey(t *testing.T) {
 	if st := b.loginAs(base, "bob", bobPass); st != 200 {
 		t.Fatalf("login: HTTP %d", st)
 	}
-	b.addPasskey(pkLaptop)
+	// Without the password the server refuses to begin, and the page
+	// says why.
+	if st := b.navigate("opening the two-factor page", chromedp.Click(chromedp.ID("link-twofactor"))); st != 200 {
+		t.Fatalf("two-factor page: HTTP %d", st)
+	}
+	b.do("naming the passkey", chromedp.WaitVisible(chromedp.ID("passkey-add")), chromedp.SendKeys(chromedp.ID("passkey-name"), pkLaptop))
+	b.do("adding without the password", chromedp.Click(chromedp.ID("passkey-add")))
+	if msg := b.waitStatus(); !strings.Contains(msg, "takes your password") {
+		t.Fatalf("adding without proof: status %q", msg)
+	}
+	if n := len(b.credentials()); n != 0 {
+		t.Fatalf("the authenticator made %d credentials without proof", n)
+	}
+	b.shot("passkey-add-refused")
+	b.navigate("going home", chromedp.Evaluate[chromedp.Void](`location.assign(location.pathname.replace(/twofactor\/?$/, ""))`))
+	b.addPasskey(pkLaptop, bobPass)
 	if got := b.text("#passkey-list tbody th"); got != pkLaptop {
 		t.Fatalf("listed %q", got)
 	}
@@ -222,6 +240,14 @@ func TestBrowserPasskey(t *testing.T) {
 	if st := b.navigate("opening the two-factor page", chromedp.Click(chromedp.ID("link-twofactor"))); st != 200 {
 		t.Fatalf("two-factor page: HTTP %d", st)
 	}
+	// The session alone does not turn it on.
+	if st := b.navigate("turning passwordless on without the password", chromedp.Click(chromedp.ID("passwordless-toggle"))); st != 200 {
+		t.Fatalf("passwordless: HTTP %d", st)
+	}
+	if msg := b.text("#passkey-error"); !strings.Contains(msg, "stays off") {
+		t.Fatalf("passwordless without proof: %q", msg)
+	}
+	b.do("typing the password", chromedp.SendKeys(chromedp.ID("passwordless-pass"), bobPass))
 	if st := b.navigate("turning passwordless on", chromedp.Click(chromedp.ID("passwordless-toggle"))); st != 200 {
 		t.Fatalf("passwordless: HTTP %d", st)
 	}
@@ -337,7 +363,7 @@ func TestBrowserPasskeyPolicy(t *testing.T) {
 	if st := b.enterCode(next); st != 200 {
 		t.Fatalf("code: HTTP %d", st)
 	}
-	b.addPasskey("YubiKey")
+	b.addPasskey("YubiKey", e.rootPass)
 	if err := e.d.Data.Store.SetSetting(ctx, settings.RequirePasskeyRoot, "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +427,7 @@ func TestBrowserPasskeyCluster(t *testing.T) {
 	if st := b.loginAs("https://"+pkHost+":"+portA, "bob", bobPass); st != 200 {
 		t.Fatalf("login on node A: HTTP %d", st)
 	}
-	b.addPasskey(pkLaptop)
+	b.addPasskey(pkLaptop, bobPass)
 	b.shot("cluster-added-on-a")
 	b.logout()
 	b.loginWithPassword("https://"+pkHost+":"+portB, "bob", bobPass)

@@ -36,18 +36,19 @@ var passkeyNotices = map[string]struct {
 	text string
 	ok   bool
 }{
-	"added":            {"The passkey was added.", true},
-	"renamed":          {"The passkey was renamed.", true},
-	"removed":          {"The passkey was removed.", true},
-	"passwordless_on":  {"Passwordless sign-in is on: “Sign in with a passkey” on the login page logs you in with a passkey alone.", true},
-	"passwordless_off": {"Passwordless sign-in is off.", true},
-	"remove_denied":    {"The passkey was kept: confirm the removal with your password, a current code or a passkey.", false},
-	"bad_name":         {"Give the passkey a name of 1 to 64 characters.", false},
-	"name_taken":       {"A passkey of that name exists: choose another name.", false},
-	"not_found":        {"That passkey no longer exists.", false},
-	"no_passkey":       {"Add a passkey first.", false},
-	"last_required":    {"WHM requires a passkey for this account: add another one before removing this one.", false},
-	"error":            {"The system experienced an internal error. Please try again.", false},
+	"added":               {"The passkey was added.", true},
+	"renamed":             {"The passkey was renamed.", true},
+	"removed":             {"The passkey was removed.", true},
+	"passwordless_on":     {"Passwordless sign-in is on: “Sign in with a passkey” on the login page logs you in with a passkey alone.", true},
+	"passwordless_off":    {"Passwordless sign-in is off.", true},
+	"remove_denied":       {"The passkey was kept: confirm the removal with your password, a current code or a passkey.", false},
+	"passwordless_denied": {"Passwordless sign-in stays off: confirm with your password, a current code or a passkey.", false},
+	"bad_name":            {"Give the passkey a name of 1 to 64 characters.", false},
+	"name_taken":          {"A passkey of that name exists: choose another name.", false},
+	"not_found":           {"That passkey no longer exists.", false},
+	"no_passkey":          {"Add a passkey first.", false},
+	"last_required":       {"WHM requires a passkey for this account: add another one before removing this one.", false},
+	"error":               {"The system experienced an internal error. Please try again.", false},
 }
 
 // passkeyRow is a passkey as the page lists it.

@@ -121,16 +121,37 @@
 					}
 					fields.name = name.value.trim();
 				}
+				// The proof a register step asks (the password or a code
+				// typed next to the name, or an assertion of a passkey the
+				// user has) goes with its begin request.
+				var proof = {};
+				(btn.getAttribute("data-proof") || "").split(" ").forEach(function (id) {
+					var el = id && document.getElementById(id);
+					if (el && el.value) {
+						proof[el.name] = el.value;
+					}
+				});
+				var assertURL = btn.getAttribute("data-assert");
+				var proven = Promise.resolve();
+				if (assertURL) {
+					proven = post(assertURL).then(function (options) {
+						return navigator.credentials.get(requestOptions(options));
+					}).then(function (cred) {
+						proof.assertion = encode(cred);
+					});
+				}
 				btn.disabled = true;
 				say("Waiting for your passkey…");
-				post(btn.getAttribute("data-begin")).then(function (options) {
+				proven.then(function () {
+					return post(btn.getAttribute("data-begin"), proof);
+				}).then(function (options) {
 					if (kind === "register") {
 						return navigator.credentials.create(creationOptions(options));
 					}
 					return navigator.credentials.get(requestOptions(options));
 				}).then(function (cred) {
 					fields.response = encode(cred);
-					if (kind === "confirm-remove") {
+					if (kind === "confirm-remove" || kind === "confirm") {
 						var form = document.getElementById(btn.getAttribute("data-form"));
 						form.querySelector("input[name=assertion]").value = fields.response;
 						form.submit();
