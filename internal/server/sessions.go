@@ -252,7 +252,12 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, p Port) {
 		case req:
 			passkeyOnly = true
 			if loginOnly {
+				// A script has no passkey to give: the password (and any
+				// code with it) is refused, as on the API.
 				rec.user = out.Principal.User
+				s.decision(r, p, "failure", out.Principal.User, core.MethodPassword, "the phishing-resistant policy requires a passkey: a password cannot log in without a browser", core.Principal{})
+				s.Log.Warn("login refused: the phishing-resistant policy requires a passkey", "request_id", requestID(ctx), "service", p.Service.App(),
+					"remote", remote.String(), "user", out.Principal.User, "login_only", true)
 				writeJSON(w, http.StatusUnauthorized, loginFailure{Status: 0, Message: codePasskeyRequired})
 				return
 			}

@@ -18,7 +18,9 @@ import (
 //     current code in X-CPANEL-OTP; without a right one the answer is HTTP
 //     401 and the login page with the code field (its form is named
 //     tfa_login_form, which cPanel's clients look for). One code serves
-//     every call of its window (D22: auth.TwoFactor.VerifyHeader);
+//     every call of its window (D22: auth.TwoFactor.VerifyHeader); under
+//     the phishing-resistant policy a covered user's password is refused
+//     on the WHM ports whatever code it carries (passwordAllowed);
 //   - a session that is not two-factor verified reaches the code page and
 //     logout only: every page (and every API call under its token) answers
 //     HTTP 401 with the code form (tfa_login_form, field tfatoken), which
@@ -41,6 +43,9 @@ const (
 // writes the answer and returns false when the request still needs the
 // user's second factor and does not carry a right one.
 func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, req *auth.Request, out auth.Outcome) bool {
+	if out.Method == core.MethodPassword && !s.passwordAllowed(w, r, p, req, out) {
+		return false
+	}
 	if s.TwoFactor == nil {
 		return true
 	}
@@ -82,6 +87,36 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request, p Port, re
 			"remote", req.Remote.String(), "user", user, "method", string(out.Method))
 	}
 	s.apiTwoFactorPage(w, r, p, msg)
+	return false
+}
+
+// passwordAllowed refuses a password-authenticated API call of a user the
+// phishing-resistant policy covers on this port (auth.PasskeyRequired:
+// root's, and under require_passkey_resellers resellers', WHM calls),
+// whatever code it carries: a password and a code are what a phishing
+// page captures, and relayed at once to the API they would do what the
+// policy forbids them at the login page. API tokens and access hashes,
+// which are not typed into login pages, are not asked. It writes D11's
+// answer (HTTP 401 and the login page) with the message code
+// passkey_required, and returns false, when it refuses.
+func (s *Server) passwordAllowed(w http.ResponseWriter, r *http.Request, p Port, req *auth.Request, out auth.Outcome) bool {
+	ctx := r.Context()
+	user := out.Principal.User
+	required, err := auth.PasskeyRequired(ctx, s.Store, user, p.Service)
+	if err != nil {
+		// Fail closed: the request is refused like a wrong credential.
+		s.Log.Error("two-factor: reading the passkey policy", "request_id", requestID(ctx), "user", user, "error", err.Error())
+		accessDenied(w, http.StatusForbidden)
+		return false
+	}
+	if !required {
+		return true
+	}
+	const why = "the phishing-resistant policy requires a passkey: a password cannot call the API"
+	s.decision(r, p, "failure", user, out.Method, why, core.Principal{})
+	s.Log.Warn("password API call refused: the phishing-resistant policy requires a passkey", "request_id", requestID(ctx),
+		"service", p.Service.App(), "remote", req.Remote.String(), "user", user, "with_code", r.Header.Get(OTPHeader) != "")
+	s.apiTwoFactorPage(w, r, p, codePasskeyRequired)
 	return false
 }
 

@@ -103,8 +103,8 @@ var All = []Setting{
 	{LogoutRedirectURL, "", "Where /logout/ redirects instead of showing the login page.", urlOrEmpty},
 	{TwoFactorPolicy, "1", "Ask users who set up two-factor authentication for their code at login (0: keep their configurations but do not ask).", boolean},
 	{APIPolicy, "0", "Apply the security policies (two-factor authentication) to API calls authenticated by password: they then need X-CPANEL-OTP.", boolean},
-	{RequirePasskeyRoot, "0", "Root's WHM logins need a passkey (or security key): a two-factor code no longer completes them. It can be turned on only while root has a passkey.", boolean},
-	{RequirePasskeyResellers, "0", "Resellers' WHM logins need a passkey (or security key): a two-factor code no longer completes them, and a reseller without one is told to add one on cPanel first.", boolean},
+	{RequirePasskeyRoot, "0", "Root's WHM logins need a passkey (or security key): a two-factor code no longer completes them, and root's password no longer calls the WHM API (tokens and access hashes do). It can be turned on only while root has a passkey.", boolean},
+	{RequirePasskeyResellers, "0", "Resellers' WHM logins need a passkey (or security key): a two-factor code no longer completes them, their passwords no longer call the WHM API, and a reseller without one is told to add one on cPanel first.", boolean},
 	{ServerIP, "", "The address this server answers on, as listaccts, accountsummary, resolvedomainname and DomainInfo report it (empty: the listen address when it names one, else the first non-loopback address of this machine).", serverAddr},
 }
 
