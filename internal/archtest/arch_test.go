@@ -50,6 +50,7 @@ func TestImportBoundaries(t *testing.T) {
 		{"the store's decorator knows no metrics library and no HTTP", "internal/store/observed", []string{prometheus, "net/http", mod + "internal/store/sqlstore"}},
 		{"datadir knows files, not stores", "internal/datadir", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/daemon"}},
 		{"passkey runs ceremonies over the store: no SQL, no routes, no pages", "internal/passkey", []string{"database/sql", mod + "internal/store/sqlstore", mod + "internal/server", mod + "internal/web", mod + "internal/functions", mod + "internal/auth"}},
+		{"throttle counts in memory: no HTTP, no store, nothing of the project", "internal/throttle", []string{"net/http", "database/sql", mod + "internal/store", mod + "internal/core", mod + "internal/server"}},
 		{"backup works on files and the SQL store, below the daemon", "internal/backup", []string{"net/http", mod + "internal/daemon", mod + "internal/server", mod + "internal/functions"}},
 	}
 	// The instrumented packages hand their counts to internal/metrics

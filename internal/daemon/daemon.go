@@ -22,6 +22,7 @@ import (
 	"github.com/cpauth/cpauth/internal/passkey"
 	"github.com/cpauth/cpauth/internal/server"
 	"github.com/cpauth/cpauth/internal/sessions"
+	"github.com/cpauth/cpauth/internal/throttle"
 	"github.com/cpauth/cpauth/internal/web"
 )
 
@@ -159,7 +160,8 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, opts Op
 		Sessions: data.Sessions, SessionAuth: data.SessionAuth, Password: passwordMethod(data.Chain),
 		Web:   &web.Server{Store: data.Store, Registry: data.Registry, Env: data.Env, Log: log, Now: data.Now},
 		Guard: guard, TwoFactor: data.TwoFactor, Logs: data.Logs,
-		BodyMemory: int64(cfg.BodyMemoryMB) << 20,
+		PasswordlessBegins: throttle.New(throttle.PasswordlessBegin, data.Now),
+		BodyMemory:         int64(cfg.BodyMemoryMB) << 20,
 	}
 	if data.metrics != nil {
 		srv.Metrics = data.metrics

@@ -68,6 +68,9 @@ func (e *testEnv) doFrom(t testing.TB, local string, r request) response {
 	if r.ctype != "" {
 		req.Header.Set("Content-Type", r.ctype)
 	}
+	if r.vhost != "" {
+		req.Host = r.vhost
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("from %s: %v", local, err)

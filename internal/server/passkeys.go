@@ -6,13 +6,17 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/passkey"
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/throttle"
 	"github.com/cpauth/cpauth/internal/web"
 )
 
@@ -664,6 +668,63 @@ func (s *Server) proof(r *http.Request, p Port, out auth.Outcome, remote netip.A
 // ---------------------------------------------------------------------------
 // The login page: passwordless sign-in.
 
+// msgPasskeyBusy answers a passwordless begin over its limits.
+const msgPasskeyBusy = "Too many passkey sign-ins were started: wait a minute and try again."
+
+// passwordlessBegins is the limiter of passwordless begins.
+func (s *Server) passwordlessBegins() *throttle.Limiter {
+	s.beginsOnce.Do(func() {
+		if s.PasswordlessBegins == nil {
+			s.PasswordlessBegins = throttle.New(throttle.PasswordlessBegin, nil)
+		}
+	})
+	return s.PasswordlessBegins
+}
+
+// admitPasswordlessBegin applies the limits of passwordless begins (a
+// bucket for the node, a count per address: throttle.PasswordlessBegin).
+// Over them, it answers HTTP 429 in the passkey envelope, logs at most a
+// line a second (with the count of refusals since the last one), and
+// returns false.
+func (s *Server) admitPasswordlessBegin(w http.ResponseWriter, r *http.Request, p Port, remote netip.Addr) bool {
+	l := s.passwordlessBegins()
+	v := l.Allow(remote)
+	if v == throttle.Allowed {
+		return true
+	}
+	if held, ok := s.beginRefusals.note(l.Now()); ok {
+		s.Log.Warn("passwordless sign-in begin refused: "+v.String(), "request_id", requestID(r.Context()), "service", p.Service.App(),
+			"remote", remote.String(), "refused_since_last_line", held)
+	}
+	retry := time.Second
+	if v == throttle.AddressLimited {
+		retry = l.Limits().Window
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())))
+	passkeyFail(w, http.StatusTooManyRequests, msgPasskeyBusy)
+	return false
+}
+
+// refusalLog lets one line a second through, and counts the others.
+type refusalLog struct {
+	mu   sync.Mutex
+	last time.Time
+	held int
+}
+
+// note counts a refusal at now; it says whether to log it, and how many
+// refusals before it were not logged.
+func (l *refusalLog) note(now time.Time) (held int, log bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < time.Second && !now.Before(l.last) {
+		l.held++
+		return 0, false
+	}
+	held, l.held, l.last = l.held, 0, now
+	return held, true
+}
+
 // servePasskeyLogin serves /login/passkey/begin and /login/passkey/finish.
 func (s *Server) servePasskeyLogin(w http.ResponseWriter, r *http.Request, p Port, finish bool) {
 	if s.redirectTLS(w, r, p) {
@@ -682,6 +743,11 @@ func (s *Server) servePasskeyLogin(w http.ResponseWriter, r *http.Request, p Por
 	rec := recordOf(r)
 	rec.method = core.MethodWebAuthn
 	if !finish {
+		// Each begin stores a challenge for five minutes, and anyone may
+		// ask for one: a flood is turned away before anything is written.
+		if !s.admitPasswordlessBegin(w, r, p, remote) {
+			return
+		}
 		if !s.admitBegin(w, r, p, passkeyAttempt(p, remote, "", "")) {
 			return
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
+	"github.com/cpauth/cpauth/internal/throttle"
 	"github.com/cpauth/cpauth/internal/web"
 )
 
@@ -73,8 +74,14 @@ type Server struct {
 	// Metrics counts authentication decisions and observes every
 	// request (nil: nothing is counted; metrics.go).
 	Metrics Metrics
+	// PasswordlessBegins bounds the login page's passwordless begin step,
+	// which anyone may call and which stores a challenge (nil:
+	// throttle.PasswordlessBegin on the real clock; passkeys.go).
+	PasswordlessBegins *throttle.Limiter
 
 	healthOnce    sync.Once
+	beginsOnce    sync.Once
+	beginRefusals refusalLog
 	defaultHealth *health.Checker
 	bodies        bodyBudget
 	bodyWait      time.Duration // how long a body waits for the budget (0: defaultBodyWait)
