@@ -176,7 +176,7 @@ func TestPasskeySecondFactor(t *testing.T) {
 	e := startPasskeys(t)
 	bob := e.pkLogin(t, p2083, "bob", bobPass, "")
 	page := e.pkGet(t, bob, bob.token+"/twofactor/")
-	for _, want := range []string{"Passkeys and security keys", `data-passkey="register"`, "<noscript>", `src="/static/passkey.js`} {
+	for _, want := range []string{"Passkeys and security keys", `data-passkey="register"`, `data-proof="passkey-add-pass"`, `id="passkey-add-pass" name="pass" type="password"`, "<noscript>", `src="/static/passkey.js`} {
 		if !strings.Contains(string(page.body), want) {
 			t.Fatalf("two-factor page lacks %q", want)
 		}
