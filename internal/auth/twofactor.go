@@ -219,16 +219,7 @@ func (t *TwoFactor) HasSecondFactor(ctx context.Context, user string) (bool, err
 // HasPasskey reports whether user has a passkey that is not marked as
 // cloned.
 func HasPasskey(ctx context.Context, st store.Store, user string) (bool, error) {
-	list, err := st.ListPasskeys(ctx, user)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range list {
-		if !p.CloneWarning {
-			return true, nil
-		}
-	}
-	return false, nil
+	return store.HasUsablePasskey(ctx, st, user)
 }
 
 // PasskeyRequired reports whether the phishing-resistant policy requires a

@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/cpauth/cpauth/internal/api"
 	"github.com/cpauth/cpauth/internal/auth"
@@ -48,7 +46,7 @@ func (e *Env) registerPasskeys(r *api.Registry) {
 
 // MaxPasskeyNameLen bounds a passkey's name, in characters (as the pages
 // do).
-const MaxPasskeyNameLen = 64
+const MaxPasskeyNameLen = store.MaxPasskeyNameLen
 
 // maxPasskeyIDText bounds the id argument before it is decoded: the
 // base64url form of store.MaxPasskeyIDLen bytes, with padding.
@@ -85,20 +83,13 @@ func ParsePasskeyID(s string) ([]byte, error) {
 	return raw, nil
 }
 
-// CheckPasskeyName normalises a passkey's name: trimmed, 1 to
-// MaxPasskeyNameLen characters of text without control characters.
+// CheckPasskeyName normalises a passkey's name (store.PasskeyName), or
+// says what a name may be.
 func CheckPasskeyName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	ok := name != "" && utf8.ValidString(name) && utf8.RuneCountInString(name) <= MaxPasskeyNameLen
-	for _, r := range name {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			ok = false
-		}
+	if n, ok := store.PasskeyName(name); ok {
+		return n, nil
 	}
-	if !ok {
-		return "", core.Errorf(core.KindInvalid, "A passkey's name has 1 to %d characters, without control characters.", MaxPasskeyNameLen)
-	}
-	return name, nil
+	return "", core.Errorf(core.KindInvalid, "A passkey's name has 1 to %d characters, without control characters.", MaxPasskeyNameLen)
 }
 
 // passkeyView is one passkey as the functions list it.

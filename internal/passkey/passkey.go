@@ -18,8 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -53,7 +51,7 @@ var (
 )
 
 // MaxNameLen bounds a credential's name, in characters.
-const MaxNameLen = 64
+const MaxNameLen = store.MaxPasskeyNameLen
 
 // MaxResponseBytes bounds an authenticator response's JSON.
 const MaxResponseBytes = 64 << 10
@@ -343,19 +341,12 @@ func (s *Service) BeginRegistration(ctx context.Context, binding string, u User)
 	return json.Marshal(creation)
 }
 
-// CheckName normalises a credential's name: trimmed, 1 to MaxNameLen
-// characters, no control characters.
+// CheckName normalises a credential's name (store.PasskeyName).
 func CheckName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
-		return "", ErrName
+	if n, ok := store.PasskeyName(name); ok {
+		return n, nil
 	}
-	for _, r := range name {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return "", ErrName
-		}
-	}
-	return name, nil
+	return "", ErrName
 }
 
 // FinishRegistration checks the authenticator's answer to the ceremony
@@ -633,16 +624,7 @@ func (s *Service) log() *slog.Logger {
 
 // Has reports whether username has a passkey that may be used.
 func (s *Service) Has(ctx context.Context, username string) (bool, error) {
-	list, err := s.Store.ListPasskeys(ctx, username)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range list {
-		if !p.CloneWarning {
-			return true, nil
-		}
-	}
-	return false, nil
+	return store.HasUsablePasskey(ctx, s.Store, username)
 }
 
 // Passwordless reports whether username allows passwordless sign-in.

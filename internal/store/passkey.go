@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // PasskeyChallengeTTL is how long a WebAuthn ceremony's challenge may be
@@ -12,6 +15,41 @@ const PasskeyChallengeTTL = 5 * time.Minute
 // MaxPasskeyIDLen bounds a credential ID in bytes (WebAuthn allows at most
 // 1023).
 const MaxPasskeyIDLen = 1023
+
+// MaxPasskeyNameLen bounds a passkey's name, in characters.
+const MaxPasskeyNameLen = 64
+
+// PasskeyName normalises a passkey's name, as every way of naming one
+// (the pages, the API functions) does: trimmed, 1 to MaxPasskeyNameLen
+// characters of valid text without control characters. ok is false for
+// any other name.
+func PasskeyName(name string) (normal string, ok bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxPasskeyNameLen {
+		return "", false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// HasUsablePasskey reports whether user has a passkey that is not marked
+// as cloned.
+func HasUsablePasskey(ctx context.Context, st PasskeyStore, user string) (bool, error) {
+	list, err := st.ListPasskeys(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range list {
+		if !p.CloneWarning {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 // Passkey is a WebAuthn credential (a passkey or a security key) of a login
 // name. The private key stays in the authenticator; the store keeps the
