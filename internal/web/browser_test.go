@@ -62,8 +62,10 @@ func outputDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	if base := os.Getenv("CPAUTH_TEST_OUTPUT"); base != "" {
-		dir = filepath.Join(base, "browser")
-		// Only this run's pictures: drop an earlier run's.
+		// A folder per test, so that one test's pictures do not replace
+		// another's; only this run's: an earlier run's are dropped.
+		name, _, _ := strings.Cut(t.Name(), "/")
+		dir = filepath.Join(base, "browser", name)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Fatal(err)
 		}
