@@ -255,6 +255,12 @@ type Session struct {
 	AllowedIPs []string
 	NotAfter   time.Time
 	RequireOTP bool
+	// Passkey is the credential ID of the passkey that made the session
+	// (a passwordless sign-in) or gave its second factor (the code page);
+	// nil when no passkey had a part in it. Removing that passkey, or
+	// marking it as cloned, ends the session (DeletePasskeySessions). At
+	// most MaxPasskeyIDLen bytes; an empty one is kept as nil.
+	Passkey []byte
 }
 
 // SessionStore is the session part of a Store.
@@ -265,7 +271,8 @@ type Session struct {
 // either, and nothing is silently changed), whose IDHash, Username or
 // SecurityToken is empty or longer than MaxSessionKeyLen bytes, whose Kind
 // or Service is not one of the names above, whose IdleTimeout is negative
-// or under a microsecond, or whose times lie outside the years 1 to 9999.
+// or under a microsecond, whose times lie outside the years 1 to 9999, or
+// whose Passkey is longer than MaxPasskeyIDLen bytes.
 // Times and IdleTimeout are kept to the microsecond (truncated), times in
 // UTC. A lookup by a key that no valid session can have finds nothing.
 type SessionStore interface {
@@ -293,6 +300,10 @@ type SessionStore interface {
 	// DeleteAccountSessions ends every session of an account (its own and
 	// its Webmail users'); it returns how many.
 	DeleteAccountSessions(ctx context.Context, account string) (int, error)
+	// DeletePasskeySessions ends every session whose Passkey is id, on
+	// every node, and returns them with IDHash, Username, Account and
+	// Service set (for session_log). An empty id ends nothing.
+	DeletePasskeySessions(ctx context.Context, id []byte) ([]Session, error)
 	// PurgeSessions deletes sessions that expired (Expires before now, or
 	// idle for longer than their IdleTimeout) and returns them, with
 	// IDHash, Username, Account and Service set (for session_log).

@@ -1,6 +1,7 @@
 package cached
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -220,6 +221,20 @@ func (s *Store) DeleteAccountSessions(ctx context.Context, account string) (int,
 	n, err := s.Store.DeleteAccountSessions(ctx, account)
 	s.forgetSessions(func(c *sessionCache) { c.dropAccount(account) })
 	return n, err
+}
+
+// DeletePasskeySessions: the cache forgets every session it holds that
+// the passkey made or verified (the store announces each one it ended, for
+// the other nodes).
+func (s *Store) DeletePasskeySessions(ctx context.Context, id []byte) ([]store.Session, error) {
+	ended, err := s.Store.DeletePasskeySessions(ctx, id)
+	s.forgetSessions(func(c *sessionCache) {
+		c.dropIf(func(ss store.Session) bool { return len(id) > 0 && bytes.Equal(ss.Passkey, id) })
+		for _, e := range ended {
+			c.drop(e.IDHash)
+		}
+	})
+	return ended, err
 }
 
 // PurgeSessions: the cache forgets every session it holds that the purge

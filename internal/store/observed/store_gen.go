@@ -29,6 +29,7 @@ const (
 	OpDeleteHulkRecords
 	OpDeleteMailbox
 	OpDeletePasskey
+	OpDeletePasskeySessions
 	OpDeleteSession
 	OpDeleteToken
 	OpDeleteTwoFactor
@@ -103,6 +104,7 @@ var opNames = [NumOps]string{
 	"DeleteHulkRecords",
 	"DeleteMailbox",
 	"DeletePasskey",
+	"DeletePasskeySessions",
 	"DeleteSession",
 	"DeleteToken",
 	"DeleteTwoFactor",
@@ -245,6 +247,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, a1 string, a2 string) (err er
 func (s *Store) DeletePasskey(ctx context.Context, a1 []uint8) (err error) {
 	defer s.done(OpDeletePasskey, time.Now(), &err)
 	return s.next.DeletePasskey(ctx, a1)
+}
+
+func (s *Store) DeletePasskeySessions(ctx context.Context, a1 []uint8) (r0 []store.Session, err error) {
+	defer s.done(OpDeletePasskeySessions, time.Now(), &err)
+	return s.next.DeletePasskeySessions(ctx, a1)
 }
 
 func (s *Store) DeleteSession(ctx context.Context, a1 string) (err error) {

@@ -25,7 +25,7 @@ import (
 //     TouchSession (see there); a bulk delete announces each session, or
 //     store.ChangeAll past purgeAnnounceEach.
 
-const sessionCols = `id_hash, kind, username, account, service, security_token, creator, origin, method, tfa_verified, locale, goto_uri, created, last_seen, idle_timeout, expires, allowed_ips, not_after, require_otp`
+const sessionCols = `id_hash, kind, username, account, service, security_token, creator, origin, method, tfa_verified, locale, goto_uri, created, last_seen, idle_timeout, expires, allowed_ips, not_after, require_otp, passkey`
 
 // sessionWhat names a session in errors. The IDHash is not secret, but
 // there is no need to spread it through logs either.
@@ -107,7 +107,18 @@ func checkSession(s store.Session) error {
 			return invalid(sessionWhat, "AllowedIPs holds an empty or invalid entry")
 		}
 	}
+	if len(s.Passkey) > store.MaxPasskeyIDLen {
+		return invalid(sessionWhat, "Passkey is longer than %d bytes", store.MaxPasskeyIDLen)
+	}
 	return nil
+}
+
+// passkeyDB is Session.Passkey as stored: NULL for none.
+func passkeyDB(id []byte) any {
+	if len(id) == 0 {
+		return nil
+	}
+	return id
 }
 
 // notAfterDB is NotAfter as stored: unix microseconds, 0 for none.
@@ -132,7 +143,7 @@ func sessionArgs(s store.Session) []any {
 	ips, _ := encodeIPs(s.AllowedIPs) // plain strings: encoding cannot fail
 	return []any{s.IDHash, s.Kind, s.Username, s.Account, s.Service, s.SecurityToken, s.Creator, s.Origin,
 		s.Method, s.TFAVerified, s.Locale, s.GotoURI, toDBTime(s.Created), toDBTime(s.LastSeen),
-		toDBDuration(s.IdleTimeout), toDBTime(s.Expires), ips, notAfterDB(s.NotAfter), s.RequireOTP}
+		toDBDuration(s.IdleTimeout), toDBTime(s.Expires), ips, notAfterDB(s.NotAfter), s.RequireOTP, passkeyDB(s.Passkey)}
 }
 
 func scanSession(sc scanner) (store.Session, error) {
@@ -144,9 +155,12 @@ func scanSession(sc scanner) (store.Session, error) {
 	)
 	err := sc.Scan(&s.IDHash, &s.Kind, &s.Username, &s.Account, &s.Service, &s.SecurityToken, &s.Creator,
 		&s.Origin, &s.Method, &s.TFAVerified, &s.Locale, &s.GotoURI, &created, &lastSeen, &idle, &expires,
-		&ips, &notAfter, &s.RequireOTP)
+		&ips, &notAfter, &s.RequireOTP, &s.Passkey)
 	if err != nil {
 		return store.Session{}, err
+	}
+	if len(s.Passkey) == 0 {
+		s.Passkey = nil
 	}
 	if s.AllowedIPs, err = decodeIPs(ips); err != nil {
 		return store.Session{}, err
@@ -169,6 +183,11 @@ func normSession(s store.Session) store.Session {
 	if len(s.AllowedIPs) == 0 {
 		s.AllowedIPs = nil
 	}
+	if len(s.Passkey) == 0 {
+		s.Passkey = nil
+	} else {
+		s.Passkey = slices.Clone(s.Passkey)
+	}
 	return s
 }
 
@@ -190,7 +209,7 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session) error {
 	// A missing account is a foreign key violation (ErrNotFound), a taken
 	// IDHash or security token a unique one (ErrExists).
 	_, err := s.execChange(ctx, sessionChange(ss.IDHash),
-		s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		s.q(`INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		sessionArgs(ss)...)
 	return s.dbErr(err, sessionWhat)
 }
@@ -272,10 +291,11 @@ func (s *Store) UpdateSession(ctx context.Context, idHash string, fn func(store.
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE sessions SET kind = ?, security_token = ?, creator = ?, origin = ?,
-			method = ?, tfa_verified = ?, locale = ?, goto_uri = ?, created = ?, last_seen = ?, idle_timeout = ?, expires = ?
-			WHERE id_hash = ?`),
+			method = ?, tfa_verified = ?, locale = ?, goto_uri = ?, created = ?, last_seen = ?, idle_timeout = ?, expires = ?,
+			passkey = ? WHERE id_hash = ?`),
 			ss.Kind, ss.SecurityToken, ss.Creator, ss.Origin, ss.Method, ss.TFAVerified, ss.Locale, ss.GotoURI,
-			toDBTime(ss.Created), toDBTime(ss.LastSeen), toDBDuration(ss.IdleTimeout), toDBTime(ss.Expires), idHash)
+			toDBTime(ss.Created), toDBTime(ss.LastSeen), toDBDuration(ss.IdleTimeout), toDBTime(ss.Expires),
+			passkeyDB(ss.Passkey), idHash)
 		if err != nil {
 			return s.dbErr(err, sessionWhat)
 		}
@@ -382,6 +402,15 @@ func (s *Store) DeleteAccountSessions(ctx context.Context, account string) (int,
 	ended, err := s.deleteSessions(ctx, "sessions of "+accountWhat(account),
 		stmt{`DELETE FROM sessions WHERE account = ? RETURNING id_hash, username, account, service`, []any{account}})
 	return len(ended), err
+}
+
+// DeletePasskeySessions implements store.Store.
+func (s *Store) DeletePasskeySessions(ctx context.Context, id []byte) ([]store.Session, error) {
+	if len(id) == 0 || len(id) > store.MaxPasskeyIDLen {
+		return nil, nil // no session has that passkey
+	}
+	return s.deleteSessions(ctx, "sessions of a passkey",
+		stmt{`DELETE FROM sessions WHERE passkey = ? RETURNING id_hash, username, account, service`, []any{id}})
 }
 
 // PurgeSessions implements store.Store. The cut-off is exclusive: a session

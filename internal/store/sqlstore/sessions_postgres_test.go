@@ -100,6 +100,16 @@ func TestPostgresSessionChanges(t *testing.T) {
 	}
 	expect("DeleteSession", ch("s1"))
 
+	pk1, pk2 := sess("k1", "bob", "bob"), sess("k2", "info@bob.test", "bob")
+	pk1.Passkey, pk2.Passkey = []byte{1, 2, 3}, []byte{1, 2, 3}
+	must(s.CreateSession(ctx, pk1))
+	must(s.CreateSession(ctx, pk2))
+	collect()
+	if ended, err := s.DeletePasskeySessions(ctx, []byte{1, 2, 3}); err != nil || len(ended) != 2 {
+		t.Fatalf("DeletePasskeySessions = %d, %v", len(ended), err)
+	}
+	expect("DeletePasskeySessions", ch("k1", "k2"))
+
 	for _, x := range []store.Session{
 		sess("u1", "bob", "bob"), sess("u2", "bob", "bob"), sess("u3", "bob", "bob"),
 		sess("m1", "info@bob.test", "bob"),
@@ -141,7 +151,7 @@ func TestPostgresSessionChanges(t *testing.T) {
 	must(err)
 	for i := range purgeAnnounceEach + 1 {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
-			VALUES ($1, 'normal', $2, $2, 'cpaneld', $1, '', '', '', false, '', '', 0, 0, 0, 5, '[]', 0, false)`, fmt.Sprint(p, "bulk", i), carol)
+			VALUES ($1, 'normal', $2, $2, 'cpaneld', $1, '', '', '', false, '', '', 0, 0, 0, 5, '[]', 0, false, NULL)`, fmt.Sprint(p, "bulk", i), carol)
 		must(err)
 	}
 	must(tx.Commit())

@@ -429,7 +429,8 @@ func sameSession(a, b store.Session) bool {
 		a.Origin == b.Origin && a.Method == b.Method && a.TFAVerified == b.TFAVerified &&
 		a.Locale == b.Locale && a.GotoURI == b.GotoURI && a.Created.Equal(b.Created) &&
 		a.LastSeen.Equal(b.LastSeen) && a.IdleTimeout == b.IdleTimeout && a.Expires.Equal(b.Expires) &&
-		slices.Equal(a.AllowedIPs, b.AllowedIPs) && a.NotAfter.Equal(b.NotAfter) && a.RequireOTP == b.RequireOTP
+		slices.Equal(a.AllowedIPs, b.AllowedIPs) && a.NotAfter.Equal(b.NotAfter) && a.RequireOTP == b.RequireOTP &&
+		bytes.Equal(a.Passkey, b.Passkey)
 }
 
 func sameTwoFactor(a, b store.TwoFactor) bool {

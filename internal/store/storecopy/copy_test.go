@@ -96,7 +96,8 @@ func fill(t *testing.T, s store.Store) Counts {
 	sessions := []store.Session{
 		{IDHash: "sess-root", Kind: store.SessionNormal, Username: "root", Account: "root", Service: "whostmgrd",
 			SecurityToken: "/cpsess0000000001", Creator: "root", Origin: "192.0.2.1", Method: "password",
-			TFAVerified: true, Locale: "en", Created: at(60), LastSeen: at(61), IdleTimeout: 30 * time.Minute, Expires: at(60 + 12*3600)},
+			TFAVerified: true, Locale: "en", Created: at(60), LastSeen: at(61), IdleTimeout: 30 * time.Minute, Expires: at(60 + 12*3600),
+			Passkey: []byte{0x00, 0xff, 0x10}},
 		{IDHash: "sess-sso", Kind: store.SessionOneTime, Username: "user1", Account: "user1", Service: "cpaneld",
 			SecurityToken: "/cpsess0000000002", Creator: "res1", Origin: "x\r\nhasroot=1", Method: "create_user_session",
 			TFAVerified: true, Locale: "fr", GotoURI: "/frontend/?a=1", Created: at(62), LastSeen: at(62), IdleTimeout: 15 * time.Minute, Expires: at(362)},
@@ -173,6 +174,9 @@ func testCopy(t *testing.T, from, to store.Store) {
 	if ss, err := to.GetSession(ctx, "sess-sso"); err != nil || ss.Kind != store.SessionOneTime || ss.Origin != "x\r\nhasroot=1" ||
 		ss.IdleTimeout != 15*time.Minute || !ss.TFAVerified || !ss.Expires.Equal(time.Unix(1_700_000_362, 123_456_000)) {
 		t.Errorf("GetSession in the target = %+v, %v", ss, err)
+	}
+	if ss, err := to.GetSession(ctx, "sess-root"); err != nil || string(ss.Passkey) != "\x00\xff\x10" {
+		t.Errorf("the passkey of a session in the target = %x, %v", ss.Passkey, err)
 	}
 	if v, err := to.GetSetting(ctx, "odd"); err != nil || v != "tab\there 'q'" {
 		t.Errorf("GetSetting in the target = %q, %v", v, err)

@@ -119,6 +119,8 @@ func checkSession(t *testing.T, what string, got, want store.Session) {
 		diffTime("NotAfter", got.NotAfter, want.NotAfter),
 		diffField("NotAfter zero", got.NotAfter.IsZero(), want.NotAfter.IsZero()),
 		diffField("RequireOTP", got.RequireOTP, want.RequireOTP),
+		diffField("Passkey", fmt.Sprintf("%x", got.Passkey), fmt.Sprintf("%x", want.Passkey)),
+		diffField("Passkey nil", got.Passkey == nil, len(want.Passkey) == 0),
 	)
 }
 
@@ -397,6 +399,7 @@ func testSessionInvalid(t *testing.T, s store.Store) {
 		},
 		"NotAfter at the epoch":     func(x *store.Session) { x.NotAfter = time.Unix(0, 0) },
 		"an empty AllowedIPs entry": func(x *store.Session) { x.AllowedIPs = []string{"192.0.2.1", ""} },
+		"long Passkey":              func(x *store.Session) { x.Passkey = make([]byte, store.MaxPasskeyIDLen+1) },
 	}
 	n := 0
 	for name, change := range cases {
@@ -1208,5 +1211,87 @@ func testConcurrentSessionLifecycle(t *testing.T, s store.Store) {
 	}
 	if ids := listSessionIDs(t, s, "bob"); len(ids) != 0 {
 		t.Errorf("sessions left after the lifecycles: %d", len(ids))
+	}
+}
+
+// testSessionPasskey: the passkey that made or verified a session reads
+// back exactly (nil for none, an empty one as nil), an updater sets it,
+// and DeletePasskeySessions ends exactly the sessions of that passkey.
+func testSessionPasskey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	sessionAccounts(t, s)
+	pkA := []byte{0x00, 0x01, 0xfe, 0xff}
+	pkB := []byte{0x00, 0x01, 0xfe} // a prefix of pkA: another passkey
+	long := make([]byte, store.MaxPasskeyIDLen)
+	for i := range long {
+		long[i] = byte(i)
+	}
+	n := 0
+	mk := func(name, user, account, svc string, pk []byte) store.Session {
+		n++
+		ss := newSession(sessionID("passkey", name), n, user, account, svc)
+		ss.Passkey = pk
+		wantNoSession(t, s, name+" before create", ss.IDHash)
+		mustCreateSession(t, s, ss)
+		return ss
+	}
+	for _, tc := range []struct {
+		name string
+		pk   []byte
+	}{
+		{"none", nil},
+		{"empty", []byte{}},
+		{"one byte", []byte{0}},
+		{"longest", long},
+	} {
+		ss := mk("roundtrip "+tc.name, "bob", "bob", svcCPanel, tc.pk)
+		checkStoredSession(t, s, "Passkey "+tc.name, ss)
+	}
+
+	bobA := mk("bob A", "bob", "bob", svcCPanel, pkA)
+	mailA := mk("mail A", webmailUser, "bob", svcWebmail, pkA)
+	rootA := mk("root A", "root", "root", svcWHM, pkA)
+	bobB := mk("bob B", "bob", "bob", svcCPanel, pkB)
+	bobNone := mk("bob none", "bob", "bob", svcCPanel, nil)
+	// The code page sets it through an updater.
+	verified := mk("verified", "carol", "carol", svcCPanel, nil)
+	up, err := s.UpdateSession(ctx, verified.IDHash, func(x store.Session) (store.Session, error) {
+		x.TFAVerified, x.Method, x.Passkey = true, "password+webauthn", pkA
+		return x, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateSession setting Passkey: %v", err)
+	}
+	verified.TFAVerified, verified.Method, verified.Passkey = true, "password+webauthn", pkA
+	checkSession(t, "UpdateSession's result", up, verified)
+	checkStoredSession(t, s, "after UpdateSession", verified)
+
+	for _, id := range [][]byte{nil, {}, make([]byte, store.MaxPasskeyIDLen+1), {0x42}} {
+		if got, err := s.DeletePasskeySessions(ctx, id); len(got) != 0 || err != nil {
+			t.Errorf("DeletePasskeySessions(%x) = %+v, %v; want none", id, got, err)
+		}
+	}
+	got, err := s.DeletePasskeySessions(ctx, pkA)
+	if err != nil {
+		t.Fatalf("DeletePasskeySessions: %v", err)
+	}
+	want := []store.Session{bobA, mailA, rootA, verified}
+	slices.SortFunc(got, func(a, b store.Session) int { return strings.Compare(a.IDHash, b.IDHash) })
+	slices.SortFunc(want, func(a, b store.Session) int { return strings.Compare(a.IDHash, b.IDHash) })
+	if len(got) != len(want) {
+		t.Fatalf("DeletePasskeySessions ended %d sessions; want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.IDHash != w.IDHash || g.Username != w.Username || g.Account != w.Account || g.Service != w.Service {
+			t.Errorf("ended session %d = %q %q %q %q; want %q %q %q %q", i, g.IDHash, g.Username, g.Account, g.Service,
+				w.IDHash, w.Username, w.Account, w.Service)
+		}
+		wantNoSession(t, s, "after DeletePasskeySessions", w.IDHash)
+	}
+	checkStoredSession(t, s, "another passkey's session", bobB)
+	checkStoredSession(t, s, "a session without a passkey", bobNone)
+	if got, err := s.DeletePasskeySessions(ctx, pkA); len(got) != 0 || err != nil {
+		t.Errorf("DeletePasskeySessions again = %+v, %v; want none", got, err)
 	}
 }

@@ -116,6 +116,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SessionDeleteAccount", testSessionDeleteAccount},
 		{"SessionDeleteAccountCascade", testSessionDeleteAccountCascade},
 		{"SessionPurge", testSessionPurge},
+		{"SessionPasskey", testSessionPasskey},
 		{"ConcurrentConsumeSession", testConcurrentConsumeSession},
 		{"ConcurrentCreateSession", testConcurrentCreateSession},
 		{"ConcurrentUpdateSession", testConcurrentUpdateSession},
