@@ -22,6 +22,7 @@ import (
 	"github.com/cpauth/cpauth/internal/passkey"
 	"github.com/cpauth/cpauth/internal/server"
 	"github.com/cpauth/cpauth/internal/sessions"
+	"github.com/cpauth/cpauth/internal/store"
 	"github.com/cpauth/cpauth/internal/throttle"
 	"github.com/cpauth/cpauth/internal/web"
 )
@@ -399,6 +400,11 @@ func (d *Daemon) passkeys(log *slog.Logger) *passkey.Service {
 	}
 	return &passkey.Service{
 		Store: d.Data.Store, Key: d.Data.Env.Key, Log: log, Now: d.Data.Now,
+		Ended: func(ended []store.Session, reason string) {
+			for _, e := range ended {
+				d.Data.Logs.SessionPurge(e.Service, "", e.Username+":"+sessions.Handle(e.IDHash), reason)
+			}
+		},
 		RP: func() passkey.RelyingParty {
 			var tls, plain []int
 			for _, svc := range []core.Service{core.ServiceCPanel, core.ServiceWHM, core.ServiceWebmail} {

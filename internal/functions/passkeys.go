@@ -12,6 +12,7 @@ import (
 	"github.com/cpauth/cpauth/internal/auth"
 	"github.com/cpauth/cpauth/internal/core"
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/settings"
 	"github.com/cpauth/cpauth/internal/store"
 )
@@ -263,6 +264,16 @@ func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 		return nil, core.Internal(err)
 	}
 	e.Log.Info("passkey removed", "user", u.User, "name", p.Name, "passkey", PasskeyID(p.ID), "actor", actorOf(c))
+	// Every session the passkey made or verified ends with it, on every
+	// node (the caller's own too, when it is one of them).
+	ended, err := e.Store.DeletePasskeySessions(ctx, p.ID)
+	if err != nil {
+		return nil, core.Internal(err)
+	}
+	e.logEnded(ended, sessions.PurgePasskeyRemoved)
+	if len(ended) > 0 {
+		e.Log.Info("sessions ended", "user", u.User, "sessions", len(ended), "reason", sessions.PurgePasskeyRemoved, "passkey_name", p.Name)
+	}
 	left, err := e.Store.ListPasskeys(ctx, u.User)
 	if err != nil {
 		return nil, core.Internal(err)
@@ -271,7 +282,8 @@ func (e *Env) removePasskey(ctx context.Context, c *api.Call, u tfaUser) (map[st
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"user": u.User, "removed": passkeyView(p), "remaining": len(left), "passwordless": fmtBool(pl)}, nil
+	return map[string]any{"user": u.User, "removed": passkeyView(p), "remaining": len(left), "passwordless": fmtBool(pl),
+		"sessions_ended": len(ended)}, nil
 }
 
 // provePasskeyChange checks what removing a passkey, or turning

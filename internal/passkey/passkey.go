@@ -23,6 +23,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/cpauth/cpauth/internal/secret"
+	"github.com/cpauth/cpauth/internal/sessions"
 	"github.com/cpauth/cpauth/internal/store"
 )
 
@@ -121,7 +122,18 @@ type Service struct {
 	// RP returns the relying party now: the configured host name and the
 	// ports as bound.
 	RP func() RelyingParty
+	// Ended, when set, is told of the sessions that marking a passkey as
+	// cloned ended (for session_log's PURGE lines), with the reason word
+	// PurgeCloned.
+	Ended func(ended []store.Session, reason string)
 }
+
+// session_log's PURGE reasons for the sessions a passkey made or verified
+// (the words are package sessions', which the API functions share).
+const (
+	PurgeRemoved = sessions.PurgePasskeyRemoved
+	PurgeCloned  = sessions.PurgePasskeyCloned
+)
 
 // User is whom a ceremony is for: the login name and its accounts row.
 type User struct {
@@ -608,6 +620,17 @@ func (s *Service) used(ctx context.Context, username string, cred *webauthn.Cred
 	case cloned:
 		s.log().Warn("passkey refused: its sign counter did not move forward; it is marked and refused from now on",
 			"user", username, "name", p.Name, "stored_counter", p.SignCount, "presented_counter", counter, "remote", remote)
+		// Whoever holds a copy of the key may have made sessions with it:
+		// every session it made or verified ends, on every node.
+		ended, err := s.Store.DeletePasskeySessions(ctx, cred.ID)
+		if err != nil {
+			s.log().Error("passkey marked as cloned: ending its sessions", "user", username, "name", p.Name, "error", err.Error())
+		} else if len(ended) > 0 {
+			s.log().Info("sessions ended", "user", username, "sessions", len(ended), "reason", PurgeCloned, "passkey_name", p.Name)
+			if s.Ended != nil {
+				s.Ended(ended, PurgeCloned)
+			}
+		}
 		return store.Passkey{}, ErrCloned
 	case wasMarked:
 		return store.Passkey{}, fmt.Errorf("%w: the passkey was marked as cloned; remove it and register it again", ErrRefused)

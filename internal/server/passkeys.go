@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,6 +242,8 @@ func (s *Server) servePendingPasskey(w http.ResponseWriter, r *http.Request, p P
 		if ss.Method == sessions.MethodPassword {
 			ss.Method = sessions.MethodPasswordWebAuthn
 		}
+		// Removing this passkey, or marking it as cloned, ends the session.
+		ss.Passkey = cred.ID
 		return ss, nil
 	})
 	if err != nil {
@@ -551,7 +555,38 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, p Port, o
 	}
 	s.Log.Info("passkey removed", "request_id", requestID(ctx), "service", p.Service.App(), "remote", remote.String(),
 		"user", user, "name", removed.Name, "session", sessions.Handle(out.Session.IDHash))
+	// Every session the passkey made or verified ends with it, this one
+	// too when it is one of them; one made with another factor stays.
+	ended, err := s.endPasskeySessions(ctx, user, removed, passkey.PurgeRemoved)
+	if err != nil {
+		s.Log.Error("passkey: ending its sessions", "request_id", requestID(ctx), "user", user, "error", err.Error())
+		back("error")
+		return
+	}
+	if slices.ContainsFunc(ended, func(e store.Session) bool { return e.IDHash == out.Session.IDHash }) {
+		clearCookie(w, p)
+		s.Web.LoginPage(w, r, p.Service, http.StatusOK, "passkey_removed")
+		return
+	}
 	back("removed")
+}
+
+// endPasskeySessions ends every session (on every node) that the passkey
+// made or verified, writing each one's PURGE line to session_log with the
+// reason word (passkey.PurgeRemoved); it returns the sessions ended.
+func (s *Server) endPasskeySessions(ctx context.Context, user string, pk store.Passkey, reason string) ([]store.Session, error) {
+	ended, err := s.Store.DeletePasskeySessions(ctx, pk.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ended {
+		s.Logs.SessionPurge(e.Service, "", e.Username+":"+sessions.Handle(e.IDHash), reason)
+	}
+	if len(ended) > 0 {
+		s.Log.Info("sessions ended", "request_id", requestID(ctx), "user", user, "sessions", len(ended),
+			"reason", reason, "passkey_name", pk.Name)
+	}
+	return ended, nil
 }
 
 // proofResult is what proof found in a form.
@@ -808,7 +843,7 @@ func (s *Server) servePasskeyLogin(w http.ResponseWriter, r *http.Request, p Por
 	if old, ok := s.cookieSession(r, p); ok {
 		_ = s.Store.DeleteSession(ctx, old.IDHash)
 	}
-	n, err := s.Sessions.CreateTFA(ctx, id.Principal, p.Service, remote, sessions.MethodWebAuthn, true)
+	n, err := s.Sessions.CreatePasskey(ctx, id.Principal, p.Service, remote, sessions.MethodWebAuthn, cred.ID)
 	if err != nil {
 		s.Log.Error("passkey login: creating the session", "request_id", requestID(ctx), "service", p.Service.App(), "user", user, "error", err.Error())
 		passkeyFail(w, http.StatusInternalServerError, msgPasskeyInternal)

@@ -43,6 +43,14 @@ const (
 	MethodWebAuthn = "webauthn"
 )
 
+// session_log's PURGE reasons for the sessions a passkey made or verified
+// (store.Session.Passkey): ended because the passkey was removed, or
+// because it was marked as cloned.
+const (
+	PurgePasskeyRemoved = "passkey_removed"
+	PurgePasskeyCloned  = "passkey_cloned"
+)
+
 // CookieName is the session cookie of a service, as cpsrvd names it.
 func CookieName(svc core.Service) string {
 	switch svc {
@@ -354,6 +362,20 @@ func (m *Manager) Create(ctx context.Context, p core.Principal, svc core.Service
 // CreateTFA is Create with the session's TFAVerified given: set it when
 // the login gave the user's second factor (see store.Session).
 func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string, tfaVerified bool) (New, error) {
+	return m.create(ctx, p, svc, origin, method, tfaVerified, nil)
+}
+
+// CreatePasskey is Create for a login made with a passkey alone: the
+// session has given the second factor, and keeps the passkey's credential
+// ID (store.Session.Passkey), so that removing the passkey ends it.
+func (m *Manager) CreatePasskey(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string, passkey []byte) (New, error) {
+	if len(passkey) == 0 {
+		return New{}, errors.New("sessions: a passkey session without the passkey's credential ID")
+	}
+	return m.create(ctx, p, svc, origin, method, true, passkey)
+}
+
+func (m *Manager) create(ctx context.Context, p core.Principal, svc core.Service, origin netip.Addr, method string, tfaVerified bool, passkey []byte) (New, error) {
 	now := m.now()
 	l := m.Lifetimes()
 	idle, life := l.IdleTimeout, l.Lifetime
@@ -370,6 +392,7 @@ func (m *Manager) CreateTFA(ctx context.Context, p core.Principal, svc core.Serv
 		LastSeen:    now,
 		IdleTimeout: idle,
 		Expires:     now.Add(life),
+		Passkey:     passkey,
 	}, func() (string, error) { return NewID(p.User) })
 	if errors.Is(err, store.ErrExists) {
 		return New{}, fmt.Errorf("sessions: no free session id or security token after %d tries: %w", createTries, err)

@@ -49,6 +49,9 @@ var Messages = map[string]string{
 	// The phishing-resistant policy.
 	"passkey_required": "WHM requires a passkey for this account: a security code is not enough. Use your passkey.",
 	"passkey_missing":  "WHM requires a passkey for this account, and it has none. Add one on the Two-Factor Authentication page of cPanel (root: turn the policy off on the command line), then log in again.",
+	// The passkey that made (or verified) the session was removed, which
+	// ended the session.
+	"passkey_removed": "The passkey you logged in with was removed, which ended this session. Log in again.",
 }
 
 // Visit is a request behind a valid session, as the server hands it over.
