@@ -253,6 +253,10 @@ func (s *Server) servePendingPasskey(w http.ResponseWriter, r *http.Request, p P
 		passkeyFail(w, http.StatusUnauthorized, web.Messages[auth.CodeExpired])
 		return true
 	}
+	if s.passkeyRemovedMeanwhile(ctx, cred, out.Session) {
+		passkeyFail(w, http.StatusUnauthorized, web.Messages[auth.CodeExpired])
+		return true
+	}
 	s.Log.Info("session two-factor verified", "request_id", requestID(ctx), "service", p.Service.App(),
 		"remote", remote.String(), "user", user, "method", string(core.MethodWebAuthn), "passkey", cred.Name)
 	passkeyJSON(w, http.StatusOK, passkeyResult{Status: 1, Redirect: out.Session.SecurityToken + "/"})
@@ -571,6 +575,30 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, p Port, o
 	back("removed")
 }
 
+// passkeyRemovedMeanwhile closes the window between a passkey's check and
+// the session it made or verified: when the passkey was removed (or marked
+// as cloned) in between, its DeletePasskeySessions may have run before the
+// session was written, so the session is ended here and true returned.
+func (s *Server) passkeyRemovedMeanwhile(ctx context.Context, cred store.Passkey, ss store.Session) bool {
+	pk, err := s.Store.GetPasskey(ctx, cred.ID)
+	if err == nil && !pk.CloneWarning {
+		return false
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.Log.Error("passkey: reading it back", "request_id", requestID(ctx), "user", ss.Username, "error", err.Error())
+	}
+	reason := passkey.PurgeRemoved
+	if err == nil {
+		reason = passkey.PurgeCloned
+	}
+	if err := s.Store.DeleteSession(ctx, ss.IDHash); err == nil {
+		s.Logs.SessionPurge(ss.Service, "", ss.Username+":"+sessions.Handle(ss.IDHash), reason)
+	}
+	s.Log.Warn("passkey removed while it was in use: the session it made ended", "request_id", requestID(ctx),
+		"user", ss.Username, "passkey_name", cred.Name, "reason", reason)
+	return true
+}
+
 // endPasskeySessions ends every session (on every node) that the passkey
 // made or verified, writing each one's PURGE line to session_log with the
 // reason word (passkey.PurgeRemoved); it returns the sessions ended.
@@ -847,6 +875,10 @@ func (s *Server) servePasskeyLogin(w http.ResponseWriter, r *http.Request, p Por
 	if err != nil {
 		s.Log.Error("passkey login: creating the session", "request_id", requestID(ctx), "service", p.Service.App(), "user", user, "error", err.Error())
 		passkeyFail(w, http.StatusInternalServerError, msgPasskeyInternal)
+		return
+	}
+	if s.passkeyRemovedMeanwhile(ctx, cred, n.Session) {
+		passkeyFail(w, http.StatusUnauthorized, web.Messages["invalid_login"])
 		return
 	}
 	handle := sessions.Handle(n.Session.IDHash)
