@@ -129,6 +129,7 @@ func TestSessionsAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ss := testSession("s1", "info@bob.test", "bob")
+	ss.Passkey = []byte{7, 7, 7}
 	seen := func(want func(store.Session, error) bool) func() bool {
 		return func() bool { return want(b.GetSession(ctx, ss.IDHash)) }
 	}
@@ -171,6 +172,7 @@ func TestSessionsAcrossNodes(t *testing.T) {
 		{"DeleteSession", func() error { return a.DeleteSession(ctx, ss.IDHash) }},
 		{"DeleteUserSessions", func() error { _, err := a.DeleteUserSessions(ctx, ss.Username, ""); return err }},
 		{"DeleteAccountSessions", func() error { _, err := a.DeleteAccountSessions(ctx, "bob"); return err }},
+		{"DeletePasskeySessions", func() error { _, err := a.DeletePasskeySessions(ctx, ss.Passkey); return err }},
 		{"PurgeSessions", func() error { _, err := a.PurgeSessions(ctx, ss.Expires.Add(time.Second)); return err }},
 		{"DeleteAccount", func() error { return a.DeleteAccount(ctx, "bob") }},
 	} {
